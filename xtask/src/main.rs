@@ -1,1 +1,116 @@
-fn main(){}
+//! Project tasks: `cargo xtask build | run | test | bench`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Monitor project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the daemon (and, through its build script, the eBPF programs) in release mode.
+    Build,
+    /// Build, then run the daemon as root with the given arguments
+    /// (defaults: XDP on the default-route interface, syslog on UDP 5514,
+    /// dashboard on http://127.0.0.1:8080).
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every test: host unit and property tests, BPF_PROG_TEST_RUN tests
+    /// of the real XDP program, end-to-end tests in network namespaces.
+    /// Needs root.
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = workspace_root();
+    match cli.task {
+        Task::Build => cargo(&root, &["build", "--release", "-p", "monitor"]),
+        Task::Run { args } => {
+            cargo(&root, &["build", "--release", "-p", "monitor"])?;
+            let binary = root.join("target/release/monitor");
+            let mut cmd = if args.iter().any(|a| a == "--no-xdp") {
+                Command::new(&binary)
+            } else {
+                as_root(&binary)?
+            };
+            cmd.args(&args);
+            status(&mut cmd)
+        }
+        Task::Test { args } => {
+            if !is_root() {
+                bail!("the tests load XDP programs and create network namespaces: run as root");
+            }
+            let mut test = vec!["test", "--workspace", "--exclude", "monitor-ebpf"];
+            test.extend(args.iter().map(String::as_str));
+            cargo(&root, &test)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    status(Command::new(cargo).current_dir(root).args(args))
+}
+
+fn status(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // Avoids a libc dependency: the effective uid is in /proc/self/status.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The daemon needs root (or CAP_BPF and CAP_NET_ADMIN): use sudo when we
+/// are not root and sudo exists.
+fn as_root(binary: &Path) -> anyhow::Result<Command> {
+    if is_root() {
+        return Ok(Command::new(binary));
+    }
+    if Command::new("sudo").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        let mut cmd = Command::new("sudo");
+        cmd.arg(binary);
+        return Ok(cmd);
+    }
+    bail!("the monitor needs root for XDP; run as root (or pass --no-xdp for syslog only)")
+}

@@ -1,0 +1,208 @@
+//! The running daemon: wires the kernel observer, the event pipeline and the
+//! HTTP server together, and tears them down on SIGINT/SIGTERM.
+
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::{
+    aggregate::{Aggregate, Limits},
+    cli::Cli,
+    event::{Event, EventSink, KernelEventContext, SinkCounters},
+    kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
+    server,
+    syslog::{self, Allowlist, Ingest, IngestConfig},
+};
+
+/// Capacity of the queue between the producers and the aggregator.
+const PIPELINE_QUEUE: usize = 65_536;
+/// Capacity of the fan-out channel to live consumers (WebSocket, NDJSON).
+const FANOUT_QUEUE: usize = 16_384;
+
+/// Everything the HTTP handlers read.
+pub struct AppState {
+    pub aggregate: Mutex<Aggregate>,
+    pub kernel: Option<Mutex<Observer>>,
+    /// Last counters read from the kernel (refreshed every second).
+    pub kernel_counters: RwLock<Option<KernelCounters>>,
+    pub sink: Arc<SinkCounters>,
+    pub interfaces: Vec<AttachedInterface>,
+    pub started: Instant,
+    pub hostname: String,
+    pub fanout: broadcast::Sender<(u64, Arc<Event>)>,
+    pub sources_capacity: u32,
+    pub syslog: Arc<Ingest>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (sink, rx, sink_counters) = EventSink::new(PIPELINE_QUEUE);
+    let mut tasks = Vec::new();
+
+    let mut observer = None;
+    if !cli.no_xdp {
+        let ifaces = if cli.ifaces.is_empty() {
+            vec![kernel::default_route_interface()?]
+        } else {
+            cli.ifaces.clone()
+        };
+        let mut obs = Observer::load(&kernel_config(&cli))?;
+        obs.attach(&ifaces, cli.xdp_mode)?;
+        let context = KernelEventContext::new(
+            obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone())),
+        );
+        let ring = obs.take_events()?;
+        tasks.push(
+            kernel::spawn_ring_reader(ring, Arc::new(context), sink.clone())
+                .context("watching the event ring buffer")?,
+        );
+        observer = Some(obs);
+    }
+
+    let ingest = Arc::new(Ingest::new(ingest_config(&cli)));
+    for addr in cli.syslog_udp.iter().flatten() {
+        let task = syslog::spawn_udp_listener(*addr, ingest.clone(), sink.clone())
+            .await
+            .with_context(|| format!("cannot receive syslog on UDP {addr} (--syslog-udp)"))?;
+        tasks.push(task);
+    }
+    for addr in cli.syslog_tcp.iter().flatten() {
+        let task = syslog::spawn_tcp_listener(*addr, ingest.clone(), sink.clone())
+            .await
+            .with_context(|| format!("cannot receive syslog on TCP {addr} (--syslog-tcp)"))?;
+        tasks.push(task);
+    }
+
+    let (fanout, _) = broadcast::channel(FANOUT_QUEUE);
+    let state = Arc::new(AppState {
+        aggregate: Mutex::new(Aggregate::new(Limits::default())),
+        interfaces: observer.as_ref().map(|o| o.interfaces().to_vec()).unwrap_or_default(),
+        kernel: observer.map(Mutex::new),
+        kernel_counters: RwLock::new(None),
+        sink: sink_counters,
+        started: Instant::now(),
+        hostname: hostname(),
+        fanout,
+        sources_capacity: cli.sources_max,
+        syslog: ingest,
+    });
+
+    tasks.push(tokio::spawn(aggregate_events(rx, state.clone())));
+    tasks.push(tokio::spawn(poll_kernel(state.clone(), cli.stats_interval)));
+
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
+    tracing::info!(address = %cli.listen, "dashboard and API listening");
+    let serve = axum::serve(listener, server::router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal());
+    drop(sink);
+    serve.await.context("HTTP server failed")?;
+
+    for task in tasks {
+        task.abort();
+    }
+    // Dropping the observer closes the bpf_link fds: XDP is detached.
+    drop(state);
+    tracing::info!("stopped; XDP detached");
+    Ok(())
+}
+
+fn kernel_config(cli: &Cli) -> KernelConfig {
+    KernelConfig {
+        http_ports: cli.http_ports.clone(),
+        https_ports: cli.https_ports.clone(),
+        quic_ports: cli.quic_ports.clone(),
+        sources_max: cli.sources_max,
+        ring_bytes: cli.ring_bytes,
+        events_per_sec: cli.events_per_sec,
+        events_per_source: cli.events_per_source,
+        events_enabled: !cli.no_events,
+    }
+}
+
+fn ingest_config(cli: &Cli) -> IngestConfig {
+    let allowlist = if cli.syslog_allow.is_empty() {
+        Allowlist::local_default()
+    } else {
+        Allowlist::new(cli.syslog_allow.clone())
+    };
+    IngestConfig {
+        prefixes: cli.syslog_prefixes.clone(),
+        allowlist,
+        http_ports: cli.http_ports.clone(),
+        https_ports: cli.https_ports.clone(),
+        quic_ports: cli.quic_ports.clone(),
+    }
+}
+
+async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
+    while let Some(event) = rx.recv().await {
+        tracing::debug!(class = event.class.name(), src = %event.src, origin = %event.origin.label(),
+                        detail = %event.detail, weight = event.weight, "event");
+        let recorded = lock(&state.aggregate).record(event);
+        // No receivers is fine: nobody is watching live.
+        let _ = state.fanout.send(recorded);
+    }
+}
+
+/// Refreshes the kernel counters every second and logs them periodically.
+async fn poll_kernel(state: Arc<AppState>, log_every: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_log = Instant::now();
+    loop {
+        tick.tick().await;
+        let Some(kernel) = &state.kernel else { return };
+        let counters = match lock(kernel).counters() {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(%error, "reading kernel counters failed");
+                continue;
+            }
+        };
+        if last_log.elapsed() >= log_every {
+            last_log = Instant::now();
+            let p = &counters.pipeline;
+            let c = &counters.classes;
+            tracing::info!(
+                icmp = c[0].packets, icmpv6 = c[1].packets, http = c[2].packets, https = c[3].packets,
+                other_v4 = c[4].packets, other_v6 = c[5].packets, non_ip = c[6].packets,
+                malformed = c[7].packets, events = p.event_submitted,
+                suppressed = p.suppressed_source + p.suppressed_global, ring_full = p.ring_full,
+                "kernel counters"
+            );
+        }
+        *state.kernel_counters.write().unwrap_or_else(|e| e.into_inner()) = Some(counters);
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: a panicked reader must not take
+/// the whole daemon down with it.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}

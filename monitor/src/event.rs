@@ -1,0 +1,270 @@
+//! The daemon's event model: one shape for kernel and syslog events alike.
+//!
+//! JSON schema version [`SCHEMA_VERSION`] (documented in the README): every
+//! API response and WebSocket frame that carries events says which version
+//! it uses, so consumers can tell when a field changes meaning.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    net::{IpAddr, Ipv6Addr},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use monitor_common::{event::tcp_flags, http, icmp, tls, Class, PacketEvent};
+use serde::{Serialize, Serializer};
+use tokio::sync::mpsc;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Wall-clock time in milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    #[serde(serialize_with = "serialize_class")]
+    pub class: Class,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub origin: Origin,
+    /// How many observed packets this event stands for (1 plus those whose
+    /// events were suppressed by sampling since the previous one).
+    pub weight: u32,
+    /// Packet length in bytes (frame length for XDP, IP length for syslog).
+    pub len: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// A short human description: "echo request id 4 seq 17", "GET /x".
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// Seen by the XDP observer on this interface.
+    Xdp { iface: Arc<str> },
+    /// Reported by an iptables LOG line from this syslog sender.
+    Syslog { sender: IpAddr, hostname: Option<String>, prefix: String },
+}
+
+impl Origin {
+    /// A stable label: "xdp:eth1" or "syslog:10.0.0.5".
+    pub fn label(&self) -> String {
+        match self {
+            Origin::Xdp { iface } => format!("xdp:{iface}"),
+            Origin::Syslog { sender, .. } => format!("syslog:{sender}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct IcmpInfo {
+    #[serde(rename = "type")]
+    pub type_: u8,
+    pub code: u8,
+    pub id: u16,
+    pub seq: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpInfo {
+    pub method: String,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'static str>,
+}
+
+fn serialize_class<S: Serializer>(class: &Class, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(class.name())
+}
+
+/// IPv4-mapped addresses (how the kernel side stores IPv4) back to IPv4.
+pub fn ip_from_kernel(bytes: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(bytes);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What turning a kernel record into an [`Event`] needs to know.
+pub struct KernelEventContext {
+    iface_names: HashMap<u32, Arc<str>>,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns, taken at start-up.
+    realtime_offset_ns: i128,
+}
+
+impl KernelEventContext {
+    pub fn new(ifaces: impl IntoIterator<Item = (u32, String)>) -> Self {
+        KernelEventContext {
+            iface_names: ifaces.into_iter().map(|(i, n)| (i, Arc::from(n))).collect(),
+            realtime_offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+        }
+    }
+
+    pub fn event_from_kernel(&self, raw: &PacketEvent) -> Event {
+        let class = Class::from_u8(raw.class).unwrap_or(Class::Malformed);
+        let iface = self
+            .iface_names
+            .get(&raw.ifindex)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("if{}", raw.ifindex)));
+        let ts_ns = raw.timestamp_ns as i128 + self.realtime_offset_ns;
+        let mut event = Event {
+            ts_ms: u64::try_from(ts_ns / 1_000_000).unwrap_or(0),
+            class,
+            src: ip_from_kernel(raw.src),
+            dst: ip_from_kernel(raw.dst),
+            origin: Origin::Xdp { iface },
+            weight: raw.weight.max(1),
+            len: raw.packet_len,
+            icmp: None,
+            src_port: None,
+            dst_port: None,
+            tcp_flags: None,
+            http: None,
+            tls: None,
+            detail: String::new(),
+        };
+        match class {
+            Class::Icmp | Class::Icmpv6 => {
+                event.icmp = Some(IcmpInfo {
+                    type_: raw.icmp_type,
+                    code: raw.icmp_code,
+                    id: raw.icmp_id,
+                    seq: raw.icmp_seq,
+                });
+            }
+            _ => {
+                event.src_port = Some(raw.src_port);
+                event.dst_port = Some(raw.dst_port);
+                if raw.protocol == 6 {
+                    event.tcp_flags = Some(raw.tcp_flags);
+                }
+                describe_payload(&mut event, raw.payload());
+            }
+        }
+        event.detail = describe(&event);
+        event
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid clock id and a valid out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+/// Fills the HTTP or TLS fields from the captured start of the payload.
+fn describe_payload(event: &mut Event, payload: &[u8]) {
+    if payload.is_empty() {
+        return;
+    }
+    if let Some(req) = http::parse_request_line(payload) {
+        event.http = Some(HttpInfo {
+            method: req.method.to_owned(),
+            target: req.target.to_owned(),
+            host: req.host.map(str::to_owned),
+        });
+    } else if let Ok(hello) = tls::parse_client_hello(payload) {
+        let version = hello.supported_versions_max.unwrap_or(hello.legacy_version);
+        event.tls = Some(TlsInfo {
+            sni: hello.server_name.map(str::to_owned),
+            version: Some(tls::version_name(version)),
+        });
+    }
+}
+
+/// The one-line human description shown in the feed.
+pub fn describe(event: &Event) -> String {
+    let mut out = String::new();
+    if let Some(i) = &event.icmp {
+        let v6 = event.class == Class::Icmpv6;
+        let _ = icmp::describe(v6, i.type_, i.code, i.id, i.seq, &mut out);
+    } else if let Some(h) = &event.http {
+        let _ = write!(out, "{} {}", h.method, h.target);
+        if let Some(host) = &h.host {
+            let _ = write!(out, " (host {host})");
+        }
+    } else if let Some(t) = &event.tls {
+        match &t.sni {
+            Some(sni) => {
+                let _ = write!(out, "TLS {sni}");
+            }
+            None => out.push_str("TLS ClientHello"),
+        }
+    } else if let Some(flags) = event.tcp_flags {
+        let port = event.dst_port.unwrap_or(0);
+        if flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK == 0 {
+            let _ = write!(out, "connection to port {port}");
+        } else {
+            let _ = write!(out, "TCP to port {port}");
+        }
+    } else if let Some(port) = event.dst_port {
+        let _ = write!(out, "UDP to port {port}");
+    }
+    out
+}
+
+/// Counts of what happened to events on their way into the pipeline.
+#[derive(Debug, Default)]
+pub struct SinkCounters {
+    pub accepted: AtomicU64,
+    /// The pipeline queue was full: the daemon could not keep up.
+    pub dropped_queue_full: AtomicU64,
+    /// Ring-buffer records too short to be an event (a kernel/daemon mismatch).
+    pub malformed_records: AtomicU64,
+}
+
+/// The non-blocking entry into the pipeline. Producers never wait: an event
+/// that does not fit is dropped and counted.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<Event>,
+    counters: Arc<SinkCounters>,
+}
+
+impl EventSink {
+    pub fn new(capacity: usize) -> (EventSink, mpsc::Receiver<Event>, Arc<SinkCounters>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let counters = Arc::new(SinkCounters::default());
+        (EventSink { tx, counters: counters.clone() }, rx, counters)
+    }
+
+    pub fn offer(&self, event: Event) {
+        match self.tx.try_send(event) {
+            Ok(()) => self.counters.accepted.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    pub fn count_malformed_record(&self) {
+        self.counters.malformed_records.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,122 @@
+//! Attaching the XDP program to interfaces, with the driver-to-SKB fallback.
+
+use std::{fs, io};
+
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use serde::Serialize;
+
+use super::KernelError;
+use crate::cli::XdpModeArg;
+
+/// The mode an interface ended up in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpModeUsed {
+    Driver,
+    Skb,
+}
+
+impl XdpModeUsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XdpModeUsed::Driver => "driver",
+            XdpModeUsed::Skb => "skb",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachedInterface {
+    pub name: String,
+    pub ifindex: u32,
+    pub mode: XdpModeUsed,
+}
+
+/// Attaches `program` to `iface`. The link is owned by the program: it is
+/// detached when the daemon exits, however it exits (bpf_link semantics).
+pub fn attach(program: &mut Xdp, iface: &str, mode: XdpModeArg) -> Result<AttachedInterface, KernelError> {
+    let ifindex = ifindex(iface)?;
+    let tries: &[XdpModeUsed] = match mode {
+        XdpModeArg::Auto => &[XdpModeUsed::Driver, XdpModeUsed::Skb],
+        XdpModeArg::Driver => &[XdpModeUsed::Driver],
+        XdpModeArg::Skb => &[XdpModeUsed::Skb],
+    };
+    let mut last = None;
+    for &used in tries {
+        let flags = match used {
+            XdpModeUsed::Driver => XdpMode::Driver,
+            XdpModeUsed::Skb => XdpMode::Skb,
+        };
+        match program.attach_to_if_index(ifindex, flags) {
+            Ok(_) => return Ok(AttachedInterface { name: iface.to_owned(), ifindex, mode: used }),
+            Err(e) if is_busy(&e) => return Err(KernelError::InterfaceBusy { iface: iface.to_owned() }),
+            Err(e) => {
+                tracing::debug!(iface, mode = used.as_str(), error = %e, "XDP attach failed");
+                last = Some((used, e));
+            }
+        }
+    }
+    let (used, source) = last.expect("at least one mode was tried");
+    Err(KernelError::Attach { iface: iface.to_owned(), mode: used.as_str(), source })
+}
+
+fn ifindex(iface: &str) -> Result<u32, KernelError> {
+    let unknown = || KernelError::UnknownInterface(iface.to_owned());
+    let name = std::ffi::CString::new(iface).map_err(|_| unknown())?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(unknown()),
+        index => Ok(index),
+    }
+}
+
+/// Another program already holds the interface's XDP hook.
+fn is_busy(error: &ProgramError) -> bool {
+    use std::error::Error as _;
+    let busy = |e: &io::Error| matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EEXIST));
+    if let ProgramError::SyscallError(s) = error {
+        if busy(&s.io_error) {
+            return true;
+        }
+    }
+    let mut source = error.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<io::Error>().is_some_and(busy) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The interface of the IPv4 default route, from /proc/net/route.
+pub fn default_route_interface() -> Result<String, KernelError> {
+    let table = fs::read_to_string("/proc/net/route").map_err(|_| KernelError::NoDefaultRoute)?;
+    parse_default_route(&table).ok_or(KernelError::NoDefaultRoute)
+}
+
+fn parse_default_route(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let mut cols = line.split_whitespace();
+        let iface = cols.next()?;
+        let destination = cols.next()?;
+        let _gateway = cols.next()?;
+        let flags = u32::from_str_radix(cols.next()?, 16).ok()?;
+        const RTF_UP: u32 = 0x1;
+        (destination == "00000000" && flags & RTF_UP != 0).then(|| iface.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_default_route() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n\
+                     ens3\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
+                     ens4\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\n";
+        assert_eq!(parse_default_route(table).as_deref(), Some("ens4"));
+        assert_eq!(parse_default_route("Iface\tDestination\n"), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors a sysadmin can act on, one variant per cause.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum KernelError {
+    #[error(
+        "permission denied loading eBPF: run as root, or grant CAP_BPF, CAP_NET_ADMIN and \
+         CAP_PERFMON (e.g. `setcap cap_bpf,cap_net_admin,cap_perfmon+ep monitor`); \
+         use --no-xdp for syslog ingestion only"
+    )]
+    PermissionDenied(#[source] aya::EbpfError),
+
+    #[error("the kernel verifier rejected the XDP program:\n{log}")]
+    VerifierRejected { log: String },
+
+    #[error("unknown interface {0:?} (see `ip link`)")]
+    UnknownInterface(String),
+
+    #[error(
+        "interface {iface:?} already carries another XDP program; detach it first \
+         (`ip link set dev {iface} xdp off`) or choose another interface"
+    )]
+    InterfaceBusy { iface: String },
+
+    #[error("attaching XDP to {iface:?} in {mode} mode failed: {source}")]
+    Attach {
+        iface: String,
+        mode: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    #[error("configuration out of range: {0}")]
+    Config(String),
+
+    #[error("no interface to observe: no IPv4 default route found; pass --iface")]
+    NoDefaultRoute,
+
+    #[error("eBPF: {0}")]
+    Ebpf(#[from] aya::EbpfError),
+
+    #[error("eBPF program: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+
+    #[error("eBPF map: {0}")]
+    Map(#[from] aya::maps::MapError),
+}

@@ -1,0 +1,217 @@
+//! Loading the XDP observer: map sizes, port table, sampling limits.
+
+use aya::{
+    maps::{Array, MapData, RingBuf},
+    programs::{ProgramError, Xdp},
+    Ebpf, EbpfError, EbpfLoader, VerifierLogLevel,
+};
+use monitor_common::maps::{
+    SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS,
+    PORT_QUIC, PROGRAM_XDP,
+};
+
+use super::{attach, AttachedInterface, KernelError};
+use crate::{cli::XdpModeArg, ports::PortList};
+
+/// Everything the kernel side is configured with.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    pub http_ports: PortList,
+    pub https_ports: PortList,
+    pub quic_ports: PortList,
+    pub sources_max: u32,
+    pub ring_bytes: u32,
+    /// Total events per second over all CPUs; 0 = unlimited.
+    pub events_per_sec: u64,
+    /// Events per second per source; 0 = unlimited.
+    pub events_per_source: u64,
+    pub events_enabled: bool,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            http_ports: PortList(vec![80, 8080]),
+            https_ports: PortList(vec![443, 8443]),
+            quic_ports: PortList(vec![443]),
+            sources_max: monitor_common::maps::DEFAULT_SOURCES_MAX,
+            ring_bytes: monitor_common::maps::DEFAULT_RING_BYTES,
+            events_per_sec: 20_000,
+            events_per_source: 100,
+            events_enabled: true,
+        }
+    }
+}
+
+impl KernelConfig {
+    fn validate(&self) -> Result<(), KernelError> {
+        let page = page_size();
+        if !self.ring_bytes.is_power_of_two() || self.ring_bytes < page {
+            return Err(KernelError::Config(format!(
+                "--ring-bytes {} must be a power of two and at least the page size ({page})",
+                self.ring_bytes
+            )));
+        }
+        if self.ring_bytes > 1 << 30 {
+            return Err(KernelError::Config("--ring-bytes must be at most 1 GiB".into()));
+        }
+        if !(1024..=16_777_216).contains(&self.sources_max) {
+            return Err(KernelError::Config("--sources-max must be 1024..=16777216".into()));
+        }
+        Ok(())
+    }
+
+    fn sampling(&self) -> SamplingConfig {
+        let cpus = aya::util::nr_cpus().map(|n| n as u64).unwrap_or(1).max(1);
+        SamplingConfig {
+            // Each CPU keeps its own window; share the global budget among
+            // them, rounding up so a small budget never becomes zero (= no limit).
+            global_per_cpu_per_sec: self.events_per_sec.div_ceil(cpus),
+            per_source_per_sec: self.events_per_source,
+            events_enabled: self.events_enabled.into(),
+            _pad: 0,
+        }
+    }
+}
+
+fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u32::try_from(size).unwrap_or(4096)
+}
+
+/// The loaded XDP observer. Dropping it detaches every interface.
+pub struct Observer {
+    ebpf: Ebpf,
+    interfaces: Vec<AttachedInterface>,
+}
+
+impl Observer {
+    /// Loads and configures the program without attaching it anywhere.
+    pub fn load(config: &KernelConfig) -> Result<Self, KernelError> {
+        config.validate()?;
+        raise_memlock_limit();
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(MAP_SOURCES, config.sources_max)
+            .map_max_entries(MAP_EVENTS, config.ring_bytes)
+            .verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)
+            .load(crate::ebpf_object())
+            .map_err(classify_load_error)?;
+        configure_ports(&mut ebpf, config)?;
+        let mut sampling: Array<_, SamplingConfig> =
+            Array::try_from(ebpf.map_mut(MAP_SAMPLING).ok_or(missing(MAP_SAMPLING))?)?;
+        sampling.set(0, config.sampling(), 0)?;
+        let program: &mut Xdp = program(&mut ebpf)?;
+        program.load().map_err(classify_program_error)?;
+        Ok(Observer { ebpf, interfaces: Vec::new() })
+    }
+
+    /// Attaches to each interface; on error, interfaces attached so far stay
+    /// attached until the observer is dropped.
+    pub fn attach(&mut self, ifaces: &[String], mode: XdpModeArg) -> Result<(), KernelError> {
+        for iface in ifaces {
+            let attached = attach::attach(program(&mut self.ebpf)?, iface, mode)?;
+            tracing::info!(iface = %attached.name, ifindex = attached.ifindex,
+                           mode = attached.mode.as_str(), "XDP observer attached");
+            self.interfaces.push(attached);
+        }
+        Ok(())
+    }
+
+    pub fn interfaces(&self) -> &[AttachedInterface] {
+        &self.interfaces
+    }
+
+    /// The XDP program, e.g. for BPF_PROG_TEST_RUN.
+    pub fn program(&mut self) -> Result<&mut Xdp, KernelError> {
+        program(&mut self.ebpf)
+    }
+
+    /// Takes the event ring buffer (once).
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, KernelError> {
+        let map = self.ebpf.take_map(MAP_EVENTS).ok_or(missing(MAP_EVENTS))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    pub(super) fn ebpf(&self) -> &Ebpf {
+        &self.ebpf
+    }
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, KernelError> {
+    let program = ebpf
+        .program_mut(PROGRAM_XDP)
+        .ok_or_else(|| KernelError::Config(format!("program {PROGRAM_XDP} missing from the object")))?;
+    Ok(program.try_into()?)
+}
+
+pub(super) fn missing(name: &str) -> KernelError {
+    KernelError::Config(format!("map {name} missing from the object"))
+}
+
+fn configure_ports(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), KernelError> {
+    let mut table: Array<_, u8> = Array::try_from(ebpf.map_mut(MAP_PORTS).ok_or(missing(MAP_PORTS))?)?;
+    let mut flags = std::collections::BTreeMap::<u16, u8>::new();
+    for (list, flag) in [
+        (&config.http_ports, PORT_HTTP),
+        (&config.https_ports, PORT_HTTPS),
+        (&config.quic_ports, PORT_QUIC),
+    ] {
+        for &port in &list.0 {
+            *flags.entry(port).or_default() |= flag;
+        }
+    }
+    for (port, flag) in flags {
+        if flag & PORT_HTTP != 0 && flag & PORT_HTTPS != 0 {
+            return Err(KernelError::Config(format!("port {port} is in both the HTTP and the HTTPS list")));
+        }
+        table.set(u32::from(port), flag, 0)?;
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
+        tracing::debug!("could not raise RLIMIT_MEMLOCK; fine on kernels >= 5.11");
+    }
+}
+
+fn is_permission(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+}
+
+fn classify_load_error(error: EbpfError) -> KernelError {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>().is_some_and(is_permission) {
+            return KernelError::PermissionDenied(error);
+        }
+        source = e.source();
+    }
+    if let EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) = &error {
+        if is_permission(io_error) {
+            return KernelError::PermissionDenied(error);
+        }
+    }
+    KernelError::Ebpf(error)
+}
+
+fn classify_program_error(error: ProgramError) -> KernelError {
+    match error {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            if is_permission(&io_error) && verifier_log.to_string().trim().is_empty() {
+                KernelError::PermissionDenied(EbpfError::ProgramError(ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                }))
+            } else {
+                KernelError::VerifierRejected { log: verifier_log.to_string() }
+            }
+        }
+        other => KernelError::Program(other),
+    }
+}

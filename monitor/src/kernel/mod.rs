@@ -1,0 +1,14 @@
+//! The kernel side as the daemon sees it: load and attach the XDP observer,
+//! read its counters, and stream its events.
+
+mod attach;
+mod counters;
+mod error;
+mod loader;
+mod ring;
+
+pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
+pub use counters::{KernelCounters, PipelineCounts};
+pub use error::KernelError;
+pub use loader::{KernelConfig, Observer};
+pub use ring::spawn_ring_reader;

@@ -1,0 +1,284 @@
+//! Syslog sockets: UDP (one message per datagram, drained in batches) and
+//! TCP (RFC 6587 octet counting or newline framing), both bounded.
+
+use std::{io, net::SocketAddr, os::fd::AsRawFd, sync::Arc};
+
+use tokio::{
+    io::AsyncReadExt as _,
+    net::{TcpListener, TcpStream, UdpSocket},
+    sync::Semaphore,
+    task::JoinHandle,
+};
+
+use super::{ingest::MAX_LINE, Ingest};
+use crate::event::EventSink;
+
+/// Receive buffer asked of the kernel so a burst waits in the socket rather
+/// than being dropped while the daemon is busy.
+const SOCKET_RCVBUF: i32 = 8 << 20;
+/// Datagrams handled per wake-up before yielding to other tasks.
+const UDP_BATCH: usize = 256;
+const MAX_TCP_CONNECTIONS: usize = 256;
+
+pub async fn spawn_udp_listener(
+    addr: SocketAddr,
+    ingest: Arc<Ingest>,
+    sink: EventSink,
+) -> io::Result<JoinHandle<()>> {
+    let socket = UdpSocket::bind(addr).await?;
+    grow_receive_buffer(&socket);
+    tracing::info!(%addr, "syslog UDP listening");
+    Ok(tokio::spawn(async move {
+        // One byte more than the largest UDP payload, so nothing is cut.
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            if let Err(error) = socket.readable().await {
+                tracing::error!(%error, "syslog UDP socket failed");
+                return;
+            }
+            for _ in 0..UDP_BATCH {
+                match socket.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        if let Some(event) = ingest.handle(from.ip(), &buf[..len]) {
+                            sink.offer(event);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        tracing::debug!(%error, "syslog UDP receive error");
+                        break;
+                    }
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    }))
+}
+
+fn grow_receive_buffer(socket: &UdpSocket) {
+    let size = SOCKET_RCVBUF;
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt on our own socket with a valid int option.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+}
+
+pub async fn spawn_tcp_listener(
+    addr: SocketAddr,
+    ingest: Arc<Ingest>,
+    sink: EventSink,
+) -> io::Result<JoinHandle<()>> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "syslog TCP listening");
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    Ok(tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(error) => {
+                    tracing::warn!(%error, "syslog TCP accept failed");
+                    continue;
+                }
+            };
+            if !ingest.allowlist().allows(peer.ip()) {
+                // Counted like any line from a sender outside the allowlist.
+                ingest.handle(peer.ip(), b"");
+                continue;
+            }
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "too many syslog TCP connections; refusing");
+                continue;
+            };
+            let (ingest, sink) = (ingest.clone(), sink.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(error) = read_frames(stream, peer, &ingest, &sink).await {
+                    tracing::debug!(%peer, %error, "syslog TCP connection ended");
+                }
+            });
+        }
+    }))
+}
+
+/// Reads frames until EOF. Octet counting ("LEN SP MSG") when a frame starts
+/// with a digit, else one message per line. The buffer never exceeds
+/// MAX_LINE plus a read's worth: longer frames are skipped and counted.
+async fn read_frames(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ingest: &Ingest,
+    sink: &EventSink,
+) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut framer = Framer::default();
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            if !buf.is_empty() && !framer.skipping() {
+                handle(ingest, sink, peer, &buf);
+            }
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(frame) = framer.next(&mut buf) {
+            match frame {
+                Frame::Message(msg) => handle(ingest, sink, peer, &msg),
+                Frame::Oversized => {
+                    ingest.handle(peer.ip(), &vec![0u8; MAX_LINE + 1]);
+                }
+            }
+        }
+    }
+}
+
+fn handle(ingest: &Ingest, sink: &EventSink, peer: SocketAddr, line: &[u8]) {
+    if let Some(event) = ingest.handle(peer.ip(), line) {
+        sink.offer(event);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    Message(Vec<u8>),
+    Oversized,
+}
+
+/// Splits a TCP byte stream into syslog frames (RFC 6587).
+#[derive(Debug, Default)]
+struct Framer {
+    /// Bytes still to discard from an oversized octet-counted frame, or
+    /// `usize::MAX` while discarding an oversized line up to its newline.
+    skip: usize,
+}
+
+impl Framer {
+    fn skipping(&self) -> bool {
+        self.skip > 0
+    }
+
+    fn next(&mut self, buf: &mut Vec<u8>) -> Option<Frame> {
+        loop {
+            if self.skip == usize::MAX {
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        buf.drain(..=i);
+                        self.skip = 0;
+                    }
+                    None => {
+                        buf.clear();
+                        return None;
+                    }
+                }
+            } else if self.skip > 0 {
+                let n = self.skip.min(buf.len());
+                buf.drain(..n);
+                self.skip -= n;
+                if self.skip > 0 {
+                    return None;
+                }
+            }
+            while buf.first().is_some_and(|b| matches!(b, b'\n' | b'\r' | 0)) {
+                buf.remove(0);
+            }
+            let first = *buf.first()?;
+            if first.is_ascii_digit() {
+                let space = buf.iter().take(8).position(|&b| b == b' ');
+                let Some(space) = space else {
+                    if buf.len() >= 8 {
+                        // Not a length after all: treat as a line.
+                        return self.line(buf);
+                    }
+                    return None;
+                };
+                let len: usize = std::str::from_utf8(&buf[..space]).ok()?.parse().ok()?;
+                if len > MAX_LINE {
+                    buf.drain(..=space);
+                    self.skip = len;
+                    return Some(Frame::Oversized);
+                }
+                if buf.len() < space + 1 + len {
+                    return None;
+                }
+                let msg = buf[space + 1..space + 1 + len].to_vec();
+                buf.drain(..space + 1 + len);
+                return Some(Frame::Message(msg));
+            }
+            return self.line(buf);
+        }
+    }
+
+    fn line(&mut self, buf: &mut Vec<u8>) -> Option<Frame> {
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) if i <= MAX_LINE => {
+                let msg = buf[..i].to_vec();
+                buf.drain(..=i);
+                Some(Frame::Message(msg))
+            }
+            Some(_) => {
+                self.skip = usize::MAX;
+                Some(Frame::Oversized)
+            }
+            None if buf.len() > MAX_LINE => {
+                self.skip = usize::MAX;
+                buf.clear();
+                Some(Frame::Oversized)
+            }
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[&[u8]]) -> Vec<Frame> {
+        let mut framer = Framer::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for part in input {
+            buf.extend_from_slice(part);
+            while let Some(f) = framer.next(&mut buf) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    fn msg(s: &str) -> Frame {
+        Frame::Message(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn newline_framing_across_reads() {
+        assert_eq!(frames(&[b"<13>a b\n<13>c", b" d\n"]), [msg("<13>a b"), msg("<13>c d")]);
+    }
+
+    #[test]
+    fn octet_counting_across_reads() {
+        assert_eq!(frames(&[b"5 <13>a", b"3 <1>"]), [msg("<13>a"), msg("<1>")]);
+    }
+
+    #[test]
+    fn oversized_frames_are_skipped_and_reported() {
+        let big = vec![b'x'; MAX_LINE + 10];
+        let mut line = big.clone();
+        line.push(b'\n');
+        line.extend_from_slice(b"<13>ok\n");
+        assert_eq!(frames(&[&line]), [Frame::Oversized, msg("<13>ok")]);
+        let counted = format!("{} ", MAX_LINE + 10);
+        assert_eq!(frames(&[counted.as_bytes(), &big, b"4 <1>x"]), [Frame::Oversized, msg("<1>x")]);
+    }
+}

@@ -1,0 +1,10 @@
+//! The classic path: iptables LOG lines forwarded by rsyslog (or any syslog
+//! sender) over UDP or TCP, turned into the same events as the XDP path.
+
+mod allowlist;
+mod ingest;
+mod listener;
+
+pub use allowlist::{local_subnets, Allowlist};
+pub use ingest::{Ingest, IngestConfig, PrefixRule, RejectReason, SyslogCounters};
+pub use listener::{spawn_tcp_listener, spawn_udp_listener};

