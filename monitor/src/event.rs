@@ -19,6 +19,8 @@ use monitor_common::{event::tcp_flags, http, icmp, tls, Class, PacketEvent};
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
+use crate::geo::GeoInfo;
+
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +51,9 @@ pub struct Event {
     pub tls: Option<TlsInfo>,
     /// A short human description: "echo request id 4 seq 17", "GET /x".
     pub detail: String,
+    /// Geolocation of `src`, added by the pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Arc<GeoInfo>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -150,6 +155,7 @@ impl KernelEventContext {
             http: None,
             tls: None,
             detail: String::new(),
+            geo: None,
         };
         match class {
             Class::Icmp | Class::Icmpv6 => {

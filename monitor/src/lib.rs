@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod event;
+pub mod geo;
 pub mod kernel;
 pub mod ports;
 

@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
 };
 use monitor_common::Class;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
@@ -38,12 +38,6 @@ impl IntoResponse for ApiError {
 
 async fn healthz() -> &'static str {
     "ok\n"
-}
-
-#[derive(Serialize)]
-struct ClassTotals {
-    packets: u64,
-    bytes: u64,
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -108,10 +108,11 @@ fn sampling_accounting_adds_up_under_a_flood() {
     });
     let p = &stats["kernel"]["pipeline"];
     let n = |k: &str| p[k].as_u64().unwrap_or(0);
-    assert_eq!(n("event_eligible"), 3000, "every echo request is eligible");
+    // Eligible: the 3000 echo requests plus any IPv6 neighbour discovery.
+    assert!(n("event_eligible") >= 3000, "every echo request is eligible: {p}");
     assert_eq!(
         n("event_submitted") + n("suppressed_source") + n("suppressed_global") + n("ring_full"),
-        3000,
+        n("event_eligible"),
         "every eligible packet is submitted, suppressed or dropped: {p}"
     );
     assert!(n("suppressed_source") > 0, "a 3000-packet flood exceeds 50 events/s: {p}");
@@ -123,7 +124,7 @@ fn sampling_accounting_adds_up_under_a_flood() {
         (got == n("event_submitted")).then_some(s)
     });
     let weighted = received["events"]["xdp_packets_by_class"]["icmp"].as_u64().unwrap_or(0);
-    assert!(weighted <= 3000 && weighted >= n("event_submitted"), "weights {weighted}");
+    assert!((50..=3000).contains(&weighted), "weights {weighted} claim more than was counted");
 }
 
 #[test]

@@ -227,10 +227,11 @@ impl Ingest {
             icmp,
             src_port: line.src_port,
             dst_port: line.dst_port,
-            tcp_flags: matches!(line.proto, Some(Proto::Tcp)).then(|| line.tcp_flags.bits()),
+            tcp_flags: matches!(line.proto, Some(Proto::Tcp)).then(|| (line.tcp_flags.bits() & 0xff) as u8),
             http: None,
             tls: None,
             detail: String::new(),
+            geo: None,
         };
         event.detail = describe(&event);
         event

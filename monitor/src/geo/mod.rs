@@ -1,0 +1,271 @@
+//! Geolocation and ASN enrichment: memory-mapped databases, a bounded
+//! cache, special ranges labelled, reload on SIGHUP or file change. A missing
+//! or corrupt database is reported and the daemon runs on without it.
+
+mod asn;
+mod cache;
+mod city;
+mod label;
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use thiserror::Error;
+
+pub use asn::{AsnDb, AsnInfo, RangeTable};
+pub use cache::GenerationalCache;
+pub use city::{CityDb, CityInfo};
+pub use label::{label, AddressLabel};
+
+use crate::app::lock;
+
+#[derive(Debug, Error)]
+pub enum GeoError {
+    #[error("cannot open {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("{path}: line {line} is not `start,end,asn,organisation`")]
+    Csv { path: PathBuf, line: usize },
+    #[error("lookup failed: {0}")]
+    Lookup(maxminddb::MaxMindDbError),
+}
+
+impl GeoError {
+    fn open(path: &Path, e: impl std::fmt::Display) -> Self {
+        GeoError::Open { path: path.to_owned(), message: e.to_string() }
+    }
+}
+
+/// What a database is and how old, for the health panel.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatabaseStatus {
+    pub path: PathBuf,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When the data was built (mmdb metadata) or the file last changed.
+    pub build_epoch: u64,
+    pub age_days: u64,
+}
+
+impl DatabaseStatus {
+    fn from_mmdb(path: &Path, meta: &maxminddb::Metadata) -> Self {
+        DatabaseStatus {
+            path: path.to_owned(),
+            kind: meta.database_type.clone(),
+            build_epoch: meta.build_epoch,
+            age_days: age_days(meta.build_epoch),
+        }
+    }
+
+    fn from_file(path: &Path, kind: &str) -> Self {
+        let epoch = modified_epoch(path).unwrap_or(0);
+        DatabaseStatus { path: path.to_owned(), kind: kind.to_owned(), build_epoch: epoch, age_days: age_days(epoch) }
+    }
+}
+
+fn age_days(epoch: u64) -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    now.saturating_sub(epoch) / 86_400
+}
+
+fn modified_epoch(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    modified.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// Everything known about one address.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GeoInfo {
+    pub label: AddressLabel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<Arc<str>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GeoConfig {
+    pub city: Vec<PathBuf>,
+    pub asn: Vec<PathBuf>,
+    pub cache_entries: usize,
+}
+
+#[derive(Default)]
+struct Databases {
+    city: Vec<CityDb>,
+    asn: Vec<AsnDb>,
+    /// The CSV ranges of every configured CSV file, merged into one table.
+    asn_ranges: Option<AsnDb>,
+}
+
+/// The attribution DB-IP's CC BY 4.0 licence requires wherever results show.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attribution {
+    pub text: &'static str,
+    pub url: &'static str,
+    pub license: &'static str,
+}
+
+pub const DBIP_ATTRIBUTION: Attribution =
+    Attribution { text: "IP geolocation by DB-IP", url: "https://db-ip.com", license: "CC BY 4.0" };
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GeoStatus {
+    pub city_db: Vec<DatabaseStatus>,
+    pub asn_db: Vec<DatabaseStatus>,
+    pub errors: Vec<String>,
+    pub cache_entries: usize,
+    pub attribution: Attribution,
+}
+
+pub struct Geo {
+    config: GeoConfig,
+    databases: RwLock<Arc<Databases>>,
+    cache: Mutex<GenerationalCache<IpAddr, Arc<GeoInfo>>>,
+    errors: Mutex<Vec<String>>,
+    /// Modification times the databases were loaded with.
+    loaded_mtimes: Mutex<Vec<Option<u64>>>,
+}
+
+impl Geo {
+    /// Starts without databases; call [`Geo::reload`] (e.g. on a blocking
+    /// thread) to load them, so start-up never waits on a large file.
+    pub fn new(config: GeoConfig) -> Self {
+        Geo {
+            cache: Mutex::new(GenerationalCache::new(config.cache_entries)),
+            config,
+            databases: RwLock::new(Arc::new(Databases::default())),
+            errors: Mutex::new(Vec::new()),
+            loaded_mtimes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// (Re)loads every configured database, then swaps them in at once:
+    /// lookups keep using the old set until the new one is ready.
+    pub fn reload(&self) {
+        let mut errors = Vec::new();
+        let mut dbs = Databases::default();
+        for path in &self.config.city {
+            match CityDb::open(path) {
+                Ok(db) => dbs.city.push(db),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let mut ranges: Option<(RangeTable, DatabaseStatus)> = None;
+        for path in &self.config.asn {
+            match AsnDb::open(path) {
+                Ok(AsnDb::Ranges { table, status }) => match &mut ranges {
+                    Some((merged, _)) => merged.merge(table),
+                    None => ranges = Some((table, status)),
+                },
+                Ok(db) => dbs.asn.push(db),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        dbs.asn_ranges = ranges.map(|(table, status)| AsnDb::Ranges { table, status });
+        for e in &errors {
+            tracing::warn!(error = %e, "GeoIP database unavailable; continuing without it");
+        }
+        tracing::info!(
+            city = dbs.city.len(),
+            asn = dbs.asn.len() + usize::from(dbs.asn_ranges.is_some()),
+            "GeoIP databases loaded"
+        );
+        *self.databases.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(dbs);
+        lock(&self.cache).clear();
+        *lock(&self.errors) = errors;
+        *lock(&self.loaded_mtimes) = self.current_mtimes();
+    }
+
+    fn current_mtimes(&self) -> Vec<Option<u64>> {
+        self.config.city.iter().chain(&self.config.asn).map(|p| modified_epoch(p)).collect()
+    }
+
+    /// True if a configured file appeared, vanished or changed since loading.
+    pub fn files_changed(&self) -> bool {
+        *lock(&self.loaded_mtimes) != self.current_mtimes()
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Arc<GeoInfo> {
+        if let Some(hit) = lock(&self.cache).get(&ip) {
+            return hit;
+        }
+        let info = Arc::new(self.lookup_uncached(ip));
+        lock(&self.cache).insert(ip, info.clone());
+        info
+    }
+
+    fn lookup_uncached(&self, ip: IpAddr) -> GeoInfo {
+        let label = label(ip);
+        let mut info = GeoInfo {
+            label,
+            country_code: None,
+            country: None,
+            city: None,
+            lat: None,
+            lon: None,
+            asn: None,
+            as_org: None,
+        };
+        if label != AddressLabel::Public {
+            return info;
+        }
+        let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(city) = dbs.city.iter().filter(|db| db.covers(ip)).find_map(|db| db.lookup(ip).ok().flatten()) {
+            info.country_code = city.country_code;
+            info.country = city.country;
+            info.city = city.city;
+            info.lat = city.lat;
+            info.lon = city.lon;
+        }
+        if let Some(asn) = dbs.asn.iter().chain(&dbs.asn_ranges).find_map(|db| db.lookup(ip).ok().flatten()) {
+            info.asn = Some(asn.asn);
+            info.as_org = asn.org;
+        }
+        info
+    }
+
+    pub fn status(&self) -> GeoStatus {
+        let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
+        GeoStatus {
+            city_db: dbs.city.iter().map(|d| d.status.clone()).collect(),
+            asn_db: dbs.asn.iter().chain(&dbs.asn_ranges).map(|d| d.status().clone()).collect(),
+            errors: lock(&self.errors).clone(),
+            cache_entries: lock(&self.cache).len(),
+            attribution: DBIP_ATTRIBUTION,
+        }
+    }
+}
+
+/// Reloads on SIGHUP and when a database file changes (checked every 30 s).
+pub async fn watch(geo: Arc<Geo>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.tick().await;
+    loop {
+        let reason = tokio::select! {
+            _ = tick.tick() => if geo.files_changed() { "file changed" } else { continue },
+            Some(()) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+        };
+        tracing::info!(reason, "reloading GeoIP databases");
+        let g = geo.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || g.reload()).await {
+            tracing::error!(%error, "GeoIP reload panicked; keeping the previous databases");
+        }
+    }
+}
