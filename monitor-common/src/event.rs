@@ -36,6 +36,8 @@ pub struct PacketEvent {
     pub protocol: u8,
     /// Bytes of `payload` that are valid.
     pub payload_len: u16,
+    /// Explicit padding (written as 0) so the layout has no hidden holes.
+    pub _pad: u32,
     pub payload: [u8; PAYLOAD_CAPTURE],
 }
 
@@ -59,6 +61,7 @@ impl PacketEvent {
             tcp_flags: 0,
             protocol: 0,
             payload_len: 0,
+            _pad: 0,
             payload: [0; PAYLOAD_CAPTURE],
         }
     }
@@ -94,8 +97,8 @@ mod tests {
 
     #[test]
     fn layout_has_no_hidden_padding() {
-        // 8 + 16 + 16 + 4*3 + 4 + 2*4 + 2 + 2 + payload
-        assert_eq!(core::mem::size_of::<PacketEvent>(), 8 + 32 + 12 + 4 + 8 + 4 + PAYLOAD_CAPTURE);
+        // timestamp, addresses, 3 u32, 4 u8, 4 u16, 2 u8 + u16, pad, payload
+        assert_eq!(core::mem::size_of::<PacketEvent>(), 8 + 32 + 12 + 4 + 8 + 4 + 4 + PAYLOAD_CAPTURE);
     }
 
     #[test]

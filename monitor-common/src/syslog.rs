@@ -219,9 +219,7 @@ fn is_uptime(stamp: &str) -> bool {
 
 /// `T42` or `C3`: CONFIG_PRINTK_CALLER's thread or CPU id.
 fn is_printk_caller(caller: &str) -> bool {
-    caller
-        .strip_prefix(['T', 'C'])
-        .is_some_and(is_digits)
+    caller.strip_prefix(['T', 'C']).is_some_and(is_digits)
 }
 
 fn is_digits(s: &str) -> bool {
@@ -353,7 +351,11 @@ fn parse_rfc3164<'a>(
     after: &'a str,
 ) -> Result<Message<'a>, SyslogError> {
     let Some(after) = after.strip_prefix(' ') else {
-        return Err(if after.is_empty() { SyslogError::BadHeader } else { SyslogError::BadTimestamp });
+        return Err(if after.is_empty() {
+            SyslogError::BadHeader
+        } else {
+            SyslogError::BadTimestamp
+        });
     };
     let after = after.trim_start_matches(' ');
     if after.is_empty() {
@@ -368,7 +370,7 @@ fn parse_rfc3164<'a>(
         message.proc_id = tag.proc_id;
         tag.rest
     } else {
-        let (hostname, rest) = after.split_once(' ').unwrap_or((after, ""));
+        let (hostname, rest) = after.split_once(' ').unwrap_or(after.split_at(after.len()));
         message.hostname = Some(hostname);
         match Tag::parse(rest, true) {
             Some(tag) => {
@@ -395,7 +397,10 @@ impl<'a> Tag<'a> {
     /// kernel messages as `HOST kernel MSG`. Any other colonless word is
     /// taken as the start of MSG (`IPT_ICMP IN=...` has no TAG).
     fn parse(s: &'a str, colonless_kernel: bool) -> Option<Tag<'a>> {
-        let name_len = s.bytes().take_while(|b| !matches!(b, b':' | b'[' | b' ')).count();
+        let name_len = s
+            .bytes()
+            .take_while(|b| !matches!(b, b':' | b'[' | b' '))
+            .count();
         if name_len == 0 {
             return None;
         }
@@ -415,7 +420,11 @@ impl<'a> Tag<'a> {
         if !(after_tag.is_empty() || after_tag.starts_with(' ')) {
             return None;
         }
-        Some(Tag { app_name, proc_id, rest: after_tag })
+        Some(Tag {
+            app_name,
+            proc_id,
+            rest: after_tag,
+        })
     }
 }
 
@@ -529,7 +538,8 @@ mod tests {
         }
     }
 
-    const KERNEL_MSG: &str = "IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
+    const KERNEL_MSG: &str =
+        "IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
         SRC=10.0.0.2 DST=10.0.0.1 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=12345 DF PROTO=ICMP \
         TYPE=8 CODE=0 ID=4711 SEQ=1";
 
@@ -566,18 +576,33 @@ mod tests {
 
     #[test]
     fn rfc3164_zero_padded_and_unpadded_day() {
-        assert_eq!(ok("<13>Nov 04 01:02:03 h a: x").timestamp, Some("Nov 04 01:02:03"));
-        assert_eq!(ok("<13>Nov 4 01:02:03 h a: x").timestamp, Some("Nov 4 01:02:03"));
+        assert_eq!(
+            ok("<13>Nov 04 01:02:03 h a: x").timestamp,
+            Some("Nov 04 01:02:03")
+        );
+        assert_eq!(
+            ok("<13>Nov 4 01:02:03 h a: x").timestamp,
+            Some("Nov 4 01:02:03")
+        );
     }
 
     #[test]
     fn rfc3164_tag_forms() {
         let m = ok("<30>Jan  1 00:00:00 h app[123]: started");
-        assert_eq!((m.app_name, m.proc_id, m.msg), (Some("app"), Some("123"), "started"));
+        assert_eq!(
+            (m.app_name, m.proc_id, m.msg),
+            (Some("app"), Some("123"), "started")
+        );
         let m = ok("<30>Jan  1 00:00:00 h app[123] started");
-        assert_eq!((m.app_name, m.proc_id, m.msg), (Some("app"), Some("123"), "started"));
+        assert_eq!(
+            (m.app_name, m.proc_id, m.msg),
+            (Some("app"), Some("123"), "started")
+        );
         let m = ok("<4>Jan  1 00:00:00 h kernel [ 5.000001] IPT_X IN=");
-        assert_eq!((m.app_name, m.kernel_uptime, m.msg), (Some("kernel"), Some("5.000001"), "IPT_X IN="));
+        assert_eq!(
+            (m.app_name, m.kernel_uptime, m.msg),
+            (Some("kernel"), Some("5.000001"), "IPT_X IN=")
+        );
         let m = ok("<4>Jan  1 00:00:00 h kernel:");
         assert_eq!((m.app_name, m.msg), (Some("kernel"), ""));
     }
@@ -600,7 +625,10 @@ mod tests {
         assert_eq!(m.app_name, Some("root"));
         assert_eq!(m.msg, "hello world");
         let m = ok("<13>Nov 24 20:31:02 sshd[42]: hi");
-        assert_eq!((m.hostname, m.app_name, m.proc_id), (None, Some("sshd"), Some("42")));
+        assert_eq!(
+            (m.hostname, m.app_name, m.proc_id),
+            (None, Some("sshd"), Some("42"))
+        );
     }
 
     #[test]
@@ -618,10 +646,16 @@ mod tests {
         let m = ok("Nov 24 20:31:02 vm kernel: IPT_ICMP IN=x");
         assert_eq!(m.format, Format::Rfc3164);
         assert_eq!((m.facility, m.severity), (None, None));
-        assert_eq!((m.hostname, m.app_name, m.msg), (Some("vm"), Some("kernel"), "IPT_ICMP IN=x"));
+        assert_eq!(
+            (m.hostname, m.app_name, m.msg),
+            (Some("vm"), Some("kernel"), "IPT_ICMP IN=x")
+        );
         let m = ok("2026-11-24T20:19:25.710744+00:00 vm kernel: [ 9340.263393] IPT_ICMP IN=x");
         assert_eq!(m.format, Format::Rfc3164);
-        assert_eq!((m.kernel_uptime, m.msg), (Some("9340.263393"), "IPT_ICMP IN=x"));
+        assert_eq!(
+            (m.kernel_uptime, m.msg),
+            (Some("9340.263393"), "IPT_ICMP IN=x")
+        );
     }
 
     #[test]
@@ -633,7 +667,10 @@ mod tests {
         assert_eq!((m.facility, m.severity), (Some(20), Some(5)));
         assert_eq!(m.timestamp, Some("2026-11-24T20:31:02.123456+00:00"));
         assert_eq!(m.hostname, Some("host.example"));
-        assert_eq!((m.app_name, m.proc_id, m.msg_id), (Some("app"), Some("42"), Some("ID47")));
+        assert_eq!(
+            (m.app_name, m.proc_id, m.msg_id),
+            (Some("app"), Some("42"), Some("ID47"))
+        );
         assert_eq!(
             m.structured_data,
             Some("[exampleSDID@32473 iut=\"3\" eventSource=\"Application\"]")
@@ -646,7 +683,10 @@ mod tests {
         let m = ok("<6>1 - - - - - -");
         assert_eq!(m.format, Format::Rfc5424);
         assert_eq!((m.timestamp, m.hostname, m.app_name), (None, None, None));
-        assert_eq!((m.proc_id, m.msg_id, m.structured_data, m.msg), (None, None, None, ""));
+        assert_eq!(
+            (m.proc_id, m.msg_id, m.structured_data, m.msg),
+            (None, None, None, "")
+        );
         assert_eq!(ok("<6>1 - - - - - - x").msg, "x");
     }
 
@@ -656,7 +696,10 @@ mod tests {
             "<6>1 2026-11-24T20:19:25.710744+00:00 vm kernel - - - [ 9340.263393] {KERNEL_MSG} \n"
         );
         let m = ok(&line);
-        assert_eq!((m.hostname, m.app_name, m.proc_id), (Some("vm"), Some("kernel"), None));
+        assert_eq!(
+            (m.hostname, m.app_name, m.proc_id),
+            (Some("vm"), Some("kernel"), None)
+        );
         assert_eq!(m.kernel_uptime, Some("9340.263393"));
         assert_eq!(m.msg.strip_suffix(' '), Some(KERNEL_MSG));
     }
@@ -705,14 +748,35 @@ mod tests {
             ("<14>1 2026-01-01T00:00:00Z h a - - -x", BadStructuredData),
             ("<14>1 2026-01-01T00:00:00Z h a - - [", BadStructuredData),
             ("<14>1 2026-01-01T00:00:00Z h a - - [id", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\\", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\"", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=v] m", BadStructuredData),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v",
+                BadStructuredData,
+            ),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\\",
+                BadStructuredData,
+            ),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\"",
+                BadStructuredData,
+            ),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id k=v] m",
+                BadStructuredData,
+            ),
             ("<14>1 2026-01-01T00:00:00Z h a - - [] m", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id]x", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [id ] m", BadStructuredData),
-            ("<14>1 2026-01-01T00:00:00Z h a - - [abcdefghijabcdefghijabcdefghijabc] m", BadStructuredData),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id]x",
+                BadStructuredData,
+            ),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [id ] m",
+                BadStructuredData,
+            ),
+            (
+                "<14>1 2026-01-01T00:00:00Z h a - - [abcdefghijabcdefghijabcdefghijabc] m",
+                BadStructuredData,
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(parse(line), Err(*want), "{line:?}");
@@ -728,16 +792,25 @@ mod tests {
         assert_eq!((m.kernel_uptime, m.msg), (Some("1234.567890"), KERNEL_MSG));
 
         let m = ok(KERNEL_MSG);
-        assert_eq!((m.format, m.kernel_uptime, m.msg), (Format::Bare, None, KERNEL_MSG));
+        assert_eq!(
+            (m.format, m.kernel_uptime, m.msg),
+            (Format::Bare, None, KERNEL_MSG)
+        );
 
         let m = ok("[123456.000001][  T1234] IPT_X SRC=1.2.3.4\n");
-        assert_eq!((m.kernel_uptime, m.msg), (Some("123456.000001"), "IPT_X SRC=1.2.3.4"));
+        assert_eq!(
+            (m.kernel_uptime, m.msg),
+            (Some("123456.000001"), "IPT_X SRC=1.2.3.4")
+        );
 
         // dmesg -r / /dev/kmsg style: a PRI and then straight the kernel text.
         let m = ok("<4>[    0.000000] Linux version");
         assert_eq!(m.format, Format::Bare);
         assert_eq!((m.facility, m.severity), (Some(0), Some(4)));
-        assert_eq!((m.kernel_uptime, m.msg), (Some("0.000000"), "Linux version"));
+        assert_eq!(
+            (m.kernel_uptime, m.msg),
+            (Some("0.000000"), "Linux version")
+        );
     }
 
     #[test]
@@ -756,7 +829,9 @@ mod tests {
         let m = ok("<191>Nov 24 20:31:02 h k: m");
         assert_eq!((m.facility, m.severity), (Some(23), Some(7)));
         assert_eq!(ok("<006>Nov 24 20:31:02 h k: m").severity, Some(6));
-        for bad in ["<192>Nov", "<999>x", "<1000>x", "<>x", "<-1>x", "<1a>x", "<4", "<", "< 4>x", "<+4>x"] {
+        for bad in [
+            "<192>Nov", "<999>x", "<1000>x", "<>x", "<-1>x", "<1a>x", "<4", "<", "< 4>x", "<+4>x",
+        ] {
             assert_eq!(parse(bad), Err(SyslogError::BadPriority), "{bad:?}");
         }
     }
@@ -788,7 +863,10 @@ mod tests {
         let m = ok("<4>Nov 24 20:31:02 myhost");
         assert_eq!((m.hostname, m.app_name, m.msg), (Some("myhost"), None, ""));
         let m = ok("<4>Nov 24 20:31:02 myhost kern");
-        assert_eq!((m.hostname, m.app_name, m.msg), (Some("myhost"), None, "kern"));
+        assert_eq!(
+            (m.hostname, m.app_name, m.msg),
+            (Some("myhost"), None, "kern")
+        );
         let m = ok("<4>Nov 24 20:31:02 myhost kernel: [ 12.5");
         assert_eq!((m.kernel_uptime, m.msg), (None, "[ 12.5"));
         let m = ok("<4>Nov 24 20:31:02 h app[12");
@@ -832,11 +910,51 @@ mod tests {
     #[test]
     fn reasons_are_distinct_snake_case() {
         for (i, a) in SyslogError::ALL.iter().enumerate() {
-            assert!(a.reason().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(a
+                .reason()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(!a.to_string().is_empty());
             for b in &SyslogError::ALL[i + 1..] {
                 assert_ne!(a.reason(), b.reason());
             }
+        }
+    }
+
+    /// Every `&str` a message hands out.
+    fn borrowed<'a>(m: &Message<'a>) -> impl Iterator<Item = &'a str> {
+        [
+            m.timestamp,
+            m.hostname,
+            m.app_name,
+            m.proc_id,
+            m.msg_id,
+            m.structured_data,
+            m.kernel_uptime,
+            Some(m.msg),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// True if `part` is a subslice of `whole` (an empty one may sit at its end).
+    fn is_within(whole: &str, part: &str) -> bool {
+        let start = whole.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        at >= start && at + part.len() <= start + whole.len()
+    }
+
+    #[test]
+    fn every_field_borrows_from_the_input() {
+        // Found by the fuzzer: an empty MSG used to be a static "".
+        for line in [
+            "<6>Nov 24 20:22:47 PI",
+            "<6>Nov 24 20:22:47 h k:",
+            "<6>1 - - - - - -",
+            "x",
+        ] {
+            let m = ok(line);
+            assert!(borrowed(&m).all(|part| is_within(line, part)), "{line:?}");
         }
     }
 
@@ -856,9 +974,9 @@ mod tests {
         #[test]
         fn never_panics_on_syslog_shaped_strings(line in syslogish()) {
             if let Ok(m) = parse(&line) {
-                // Everything borrowed really is part of the input.
-                let range = line.as_ptr() as usize..=line.as_ptr() as usize + line.len();
-                prop_assert!(range.contains(&(m.msg.as_ptr() as usize)));
+                for part in borrowed(&m) {
+                    prop_assert!(is_within(&line, part), "{:?} not within {:?}", part, line);
+                }
             }
         }
 

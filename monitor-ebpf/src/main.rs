@@ -237,6 +237,7 @@ fn fill_event(
         (*ev).dst_port = s.dst_port;
         (*ev).tcp_flags = s.tcp_flags;
         (*ev).protocol = s.protocol;
+        (*ev)._pad = 0;
         let copied = copy_payload(ctx, s.payload_offset, &mut (*ev).payload);
         (*ev).payload_len = copied.min(s.payload_len) as u16;
     }

@@ -6,10 +6,14 @@ use std::{
     sync::Arc,
 };
 
-use monitor_common::{class::CLASS_COUNT, Class};
+use monitor_common::{class::CLASS_COUNT, icmp, Class};
 use serde::Serialize;
 
-use crate::event::{Event, Origin};
+use crate::{
+    event::{Event, Origin},
+    geo::GeoInfo,
+    history::{History, SERIES},
+};
 
 /// Limits on what the aggregate keeps.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +41,8 @@ pub struct SourceSummary {
     pub last_seen_ms: u64,
     #[serde(serialize_with = "serialize_classes")]
     pub by_class: [u64; CLASS_COUNT],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Arc<GeoInfo>>,
 }
 
 fn serialize_classes<S: serde::Serializer>(v: &[u64; CLASS_COUNT], s: S) -> Result<S::Ok, S::Error> {
@@ -62,6 +68,39 @@ pub struct Aggregate {
     pub events_total: u64,
     /// Sources forgotten to stay within `limits.sources`.
     pub sources_evicted: u64,
+    /// Weighted packets per (IPv6?, type, code); at most 2 * 65536 keys.
+    icmp_types: HashMap<(bool, u8, u8), u64>,
+    pub history: History,
+    /// Syslog-reported packets in the current (incomplete) second.
+    syslog_this_second: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountryCount {
+    pub country_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub packets: u64,
+    pub sources: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AsnCount {
+    pub asn: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<Arc<str>>,
+    pub packets: u64,
+    pub sources: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IcmpTypeCount {
+    pub v6: bool,
+    #[serde(rename = "type")]
+    pub type_: u8,
+    pub code: u8,
+    pub name: &'static str,
+    pub packets: u64,
 }
 
 impl Aggregate {
@@ -75,18 +114,26 @@ impl Aggregate {
             syslog_packets: [0; CLASS_COUNT],
             events_total: 0,
             sources_evicted: 0,
+            icmp_types: HashMap::new(),
+            history: History::default(),
+            syslog_this_second: 0,
         }
     }
 
-    /// Records one event; returns it shared, with its sequence number.
-    pub fn record(&mut self, event: Event) -> (u64, Arc<Event>) {
+    /// Records one event; returns it shared, numbered.
+    pub fn record(&mut self, mut event: Event) -> Arc<Event> {
         self.next_id += 1;
+        event.id = self.next_id;
         self.events_total += 1;
         let class = event.class as usize;
         let weight = u64::from(event.weight);
         let syslog = matches!(event.origin, Origin::Syslog { .. });
+        if let Some(icmp) = &event.icmp {
+            *self.icmp_types.entry((event.class == Class::Icmpv6, icmp.type_, icmp.code)).or_default() += weight;
+        }
         if syslog {
             self.syslog_packets[class] += weight;
+            self.syslog_this_second += weight;
         } else {
             self.xdp_event_packets[class] += weight;
         }
@@ -101,6 +148,9 @@ impl Aggregate {
         source.events += 1;
         source.bytes += u64::from(event.len) * weight;
         source.by_class[class] += weight;
+        if event.geo.is_some() {
+            source.geo.clone_from(&event.geo);
+        }
         if syslog {
             source.syslog_packets += weight;
         } else {
@@ -111,7 +161,7 @@ impl Aggregate {
             self.recent.pop_front();
         }
         self.recent.push_back(event.clone());
-        (self.next_id, event)
+        event
     }
 
     /// Drops the least recently seen tenth of the sources at once, so the
@@ -141,13 +191,74 @@ impl Aggregate {
         self.sources.len()
     }
 
+    /// Closes one second of history: `kernel` holds the XDP packet deltas of
+    /// the first four series (zeros without XDP); syslog comes from events.
+    pub fn close_second(&mut self, kernel: [u64; 4], end_ms: u64) {
+        let mut counts = [0u64; SERIES.len()];
+        counts[..4].copy_from_slice(&kernel);
+        counts[4] = std::mem::take(&mut self.syslog_this_second);
+        self.history.push(counts, end_ms);
+    }
+
+    pub fn top_countries(&self, n: usize) -> Vec<CountryCount> {
+        let mut by: HashMap<&str, CountryCount> = HashMap::new();
+        for s in self.sources.values() {
+            let Some(geo) = &s.geo else { continue };
+            let Some(code) = &geo.country_code else { continue };
+            let entry = by.entry(code).or_insert_with(|| CountryCount {
+                country_code: code.clone(),
+                country: geo.country.clone(),
+                packets: 0,
+                sources: 0,
+            });
+            entry.packets += s.xdp_packets + s.syslog_packets;
+            entry.sources += 1;
+        }
+        top_n(by.into_values().collect(), n, |c| c.packets)
+    }
+
+    pub fn top_asns(&self, n: usize) -> Vec<AsnCount> {
+        let mut by: HashMap<u32, AsnCount> = HashMap::new();
+        for s in self.sources.values() {
+            let Some(geo) = &s.geo else { continue };
+            let Some(asn) = geo.asn else { continue };
+            let entry = by.entry(asn).or_insert_with(|| AsnCount {
+                asn,
+                as_org: geo.as_org.clone(),
+                packets: 0,
+                sources: 0,
+            });
+            entry.packets += s.xdp_packets + s.syslog_packets;
+            entry.sources += 1;
+        }
+        top_n(by.into_values().collect(), n, |c| c.packets)
+    }
+
+    pub fn icmp_types(&self) -> Vec<IcmpTypeCount> {
+        let all = self
+            .icmp_types
+            .iter()
+            .map(|(&(v6, type_, code), &packets)| IcmpTypeCount {
+                v6,
+                type_,
+                code,
+                name: if v6 { icmp::icmpv6_name(type_, code) } else { icmp::icmpv4_name(type_, code) },
+                packets,
+            })
+            .collect();
+        top_n(all, 50, |c| c.packets)
+    }
+
     /// The `n` sources with the most packets (both paths).
     pub fn top_sources(&self, n: usize) -> Vec<(IpAddr, SourceSummary)> {
-        let mut all: Vec<_> = self.sources.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-        all.sort_by(|a, b| {
-            (b.1.xdp_packets + b.1.syslog_packets).cmp(&(a.1.xdp_packets + a.1.syslog_packets))
-        });
-        all.truncate(n);
-        all
+        let all = self.sources.iter().map(|(ip, s)| (*ip, s.clone())).collect();
+        top_n(all, n, |(_, s)| s.xdp_packets + s.syslog_packets)
     }
+}
+
+/// The `n` largest by `key`, largest first.
+fn top_n<T>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> u64) -> Vec<T> {
+    items.sort_by_key(|item| std::cmp::Reverse(key(item)));
+    items.truncate(n);
+    items
 }

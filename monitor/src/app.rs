@@ -2,7 +2,12 @@
 //! HTTP server together, and tears them down on SIGINT/SIGTERM.
 
 use std::{
-    sync::{Arc, Mutex, RwLock},
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -15,7 +20,7 @@ use crate::{
     event::{Event, EventSink, KernelEventContext, SinkCounters},
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
     geo::{self, Geo, GeoConfig},
-    server,
+    server::{self, AuthConfig},
     syslog::{self, Allowlist, Ingest, IngestConfig},
 };
 
@@ -34,13 +39,43 @@ pub struct AppState {
     pub interfaces: Vec<AttachedInterface>,
     pub started: Instant,
     pub hostname: String,
-    pub fanout: broadcast::Sender<(u64, Arc<Event>)>,
+    pub fanout: broadcast::Sender<Arc<Event>>,
     pub sources_capacity: u32,
     pub syslog: Arc<Ingest>,
     pub geo: Arc<Geo>,
+    pub auth: AuthConfig,
+    pub allowed_origins: Vec<String>,
+    /// Dashboard viewers connected over the WebSocket.
+    pub viewers: Mutex<HashMap<u64, Viewer>>,
+    next_viewer: AtomicU64,
+    /// Top lists, rebuilt once a second rather than per viewer.
+    top: RwLock<Arc<serde_json::Value>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub addr: IpAddr,
+    pub since_ms: u64,
+}
+
+impl AppState {
+    pub fn register_viewer(&self, viewer: Viewer) -> u64 {
+        let id = self.next_viewer.fetch_add(1, Ordering::Relaxed);
+        lock(&self.viewers).insert(id, viewer);
+        id
+    }
+
+    pub fn cached_top(&self) -> Arc<serde_json::Value> {
+        self.top.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let token = match &cli.auth_token_file {
+        Some(path) => Some(read_token(path)?),
+        None => cli.auth_token.clone().filter(|t| !t.is_empty()),
+    };
+    let auth = AuthConfig::new(cli.listen, token, cli.no_auth)?;
     let (sink, rx, sink_counters) = EventSink::new(PIPELINE_QUEUE);
     let mut tasks = Vec::new();
 
@@ -102,17 +137,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         sources_capacity: cli.sources_max,
         syslog: ingest,
         geo,
+        auth,
+        allowed_origins: cli.allowed_origins.clone(),
+        viewers: Mutex::new(HashMap::new()),
+        next_viewer: AtomicU64::new(0),
+        top: RwLock::new(Arc::new(serde_json::Value::Null)),
     });
+    *state.top.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server::top_json(&state));
 
     tasks.push(tokio::spawn(aggregate_events(rx, state.clone())));
-    tasks.push(tokio::spawn(poll_kernel(state.clone(), cli.stats_interval)));
+    tasks.push(tokio::spawn(every_second(state.clone(), cli.stats_interval)));
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
     tracing::info!(address = %cli.listen, "dashboard and API listening");
-    let serve = axum::serve(listener, server::router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal());
+    let app = server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     drop(sink);
     serve.await.context("HTTP server failed")?;
 
@@ -168,34 +209,61 @@ async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
     }
 }
 
-/// Refreshes the kernel counters every second and logs them periodically.
-async fn poll_kernel(state: Arc<AppState>, log_every: Duration) {
+/// Once a second: refresh the kernel counters, close a second of history,
+/// rebuild the top lists; log the counters every `log_every`.
+async fn every_second(state: Arc<AppState>, log_every: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_log = Instant::now();
+    let mut previous: Option<KernelCounters> = None;
     loop {
         tick.tick().await;
-        let Some(kernel) = &state.kernel else { return };
-        let counters = match lock(kernel).counters() {
-            Ok(c) => c,
+        let counters = state.kernel.as_ref().and_then(|kernel| match lock(kernel).counters() {
+            Ok(c) => Some(c),
             Err(error) => {
                 tracing::warn!(%error, "reading kernel counters failed");
-                continue;
+                None
             }
-        };
-        if last_log.elapsed() >= log_every {
-            last_log = Instant::now();
-            let p = &counters.pipeline;
-            let c = &counters.classes;
-            tracing::info!(
-                icmp = c[0].packets, icmpv6 = c[1].packets, http = c[2].packets, https = c[3].packets,
-                other_v4 = c[4].packets, other_v6 = c[5].packets, non_ip = c[6].packets,
-                malformed = c[7].packets, events = p.event_submitted,
-                suppressed = p.suppressed_source + p.suppressed_global, ring_full = p.ring_full,
-                "kernel counters"
-            );
+        });
+        let mut delta = [0u64; 4];
+        if let (Some(now), Some(before)) = (&counters, &previous) {
+            for (i, d) in delta.iter_mut().enumerate() {
+                *d = now.classes[i].packets.saturating_sub(before.classes[i].packets);
+            }
         }
-        *state.kernel_counters.write().unwrap_or_else(|e| e.into_inner()) = Some(counters);
+        lock(&state.aggregate).close_second(delta, crate::event::now_ms());
+        *state.top.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server::top_json(&state));
+        if let Some(c) = &counters {
+            if last_log.elapsed() >= log_every {
+                last_log = Instant::now();
+                log_counters(c);
+            }
+            *state.kernel_counters.write().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        }
+        if counters.is_some() {
+            previous = counters;
+        }
     }
+}
+
+fn log_counters(counters: &KernelCounters) {
+    let p = &counters.pipeline;
+    let c = &counters.classes;
+    tracing::info!(
+        icmp = c[0].packets, icmpv6 = c[1].packets, http = c[2].packets, https = c[3].packets,
+        other_v4 = c[4].packets, other_v6 = c[5].packets, non_ip = c[6].packets,
+        malformed = c[7].packets, events = p.event_submitted,
+        suppressed = p.suppressed_source + p.suppressed_global, ring_full = p.ring_full,
+        "kernel counters"
+    );
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --auth-token-file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    anyhow::ensure!(!token.is_empty(), "--auth-token-file {} is empty", path.display());
+    Ok(token)
 }
 
 /// Locks a mutex, recovering from poisoning: a panicked reader must not take

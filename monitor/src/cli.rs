@@ -91,6 +91,24 @@ pub struct Cli {
     #[arg(long, default_value = "127.0.0.1:8080", env = "MONITOR_LISTEN")]
     pub listen: SocketAddr,
 
+    /// Bearer token required for the API, the WebSocket and the metrics.
+    /// Required (or --no-auth) when --listen is not a loopback address.
+    #[arg(long, env = "MONITOR_AUTH_TOKEN", hide_env_values = true, conflicts_with = "auth_token_file")]
+    pub auth_token: Option<String>,
+
+    /// Read the bearer token from this file (first line).
+    #[arg(long, env = "MONITOR_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Serve without a token even on a non-loopback address.
+    #[arg(long, env = "MONITOR_NO_AUTH", conflicts_with_all = ["auth_token", "auth_token_file"])]
+    pub no_auth: bool,
+
+    /// Extra Origin allowed to open the WebSocket (e.g. a reverse proxy's
+    /// https://monitor.example.com); the dashboard's own origin always is.
+    #[arg(long = "allow-origin", env = "MONITOR_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// How often to log the counters at info level.
     #[arg(long, default_value = "10s", value_parser = parse_duration, env = "MONITOR_STATS_INTERVAL")]
     pub stats_interval: Duration,

@@ -25,6 +25,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
+    /// Sequence number the daemon assigns when it records the event.
+    pub id: u64,
     /// Wall-clock time in milliseconds since the Unix epoch.
     pub ts_ms: u64,
     #[serde(serialize_with = "serialize_class")]
@@ -128,7 +130,7 @@ impl KernelEventContext {
     pub fn new(ifaces: impl IntoIterator<Item = (u32, String)>) -> Self {
         KernelEventContext {
             iface_names: ifaces.into_iter().map(|(i, n)| (i, Arc::from(n))).collect(),
-            realtime_offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+            realtime_offset_ns: realtime_offset_ns(),
         }
     }
 
@@ -141,6 +143,7 @@ impl KernelEventContext {
             .unwrap_or_else(|| Arc::from(format!("if{}", raw.ifindex)));
         let ts_ns = raw.timestamp_ns as i128 + self.realtime_offset_ns;
         let mut event = Event {
+            id: 0,
             ts_ms: u64::try_from(ts_ns / 1_000_000).unwrap_or(0),
             class,
             src: ip_from_kernel(raw.src),
@@ -178,6 +181,19 @@ impl KernelEventContext {
         event.detail = describe(&event);
         event
     }
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC (the kernel's bpf_ktime_get_ns).
+fn realtime_offset_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// A kernel timestamp as wall-clock milliseconds; 0 stays 0 ("never").
+pub fn wall_ms_from_monotonic_ns(ns: u64) -> u64 {
+    if ns == 0 {
+        return 0;
+    }
+    u64::try_from((ns as i128 + realtime_offset_ns()) / 1_000_000).unwrap_or(0)
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {

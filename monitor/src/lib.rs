@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod event;
 pub mod geo;
+pub mod history;
 pub mod kernel;
 pub mod ports;
 

@@ -68,6 +68,21 @@ impl Observer {
         Ok(out)
     }
 
+    /// The kernel's exact statistics for one source, if it is in the table.
+    pub fn source(&self, ip: std::net::IpAddr) -> Result<Option<SourceStats>, KernelError> {
+        let map: HashMap<_, SourceKey, SourceStats> =
+            HashMap::try_from(self.ebpf().map(MAP_SOURCES).ok_or(missing(MAP_SOURCES))?)?;
+        let addr = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        };
+        match map.get(&SourceKey { addr }, 0) {
+            Ok(stats) => Ok(Some(stats)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every entry of the per-source table. One syscall pair per entry: call
     /// it every few seconds, not per event.
     pub fn sources(&self) -> Result<Vec<(SourceKey, SourceStats)>, KernelError> {

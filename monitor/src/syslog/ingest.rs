@@ -213,6 +213,7 @@ impl Ingest {
             _ => None,
         };
         let mut event = Event {
+            id: 0,
             ts_ms: now_ms(),
             class,
             src,

@@ -1,0 +1,134 @@
+// Packets per second per class over the last 5/15/60 minutes, drawn with the
+// vendored uPlot. Keeps one value per second per series in a ring of 3600
+// slots: filled from the snapshot's `history`, then from `update.rates`.
+
+import uPlot from './vendor/uplot/uPlot.esm.js';
+import { serverNow } from './clock.js';
+import { fmtCompact, LABELS, RATE_SERIES } from './format.js';
+
+const SPAN_S = 3600;
+
+const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+export class RateChart {
+  /** @param {HTMLElement} el  container; gets data-samples / data-nonzero for tests and tools */
+  constructor(el) {
+    this.el = el;
+    this.secs = new Float64Array(SPAN_S).fill(-1);           // which second each slot holds
+    this.vals = RATE_SERIES.map(() => new Float64Array(SPAN_S));
+    this.windowMin = 5;
+    this.plot = null;
+    new ResizeObserver(() => this.resize()).observe(el);
+    this.timer = setInterval(() => this.render(), 1000);
+  }
+
+  set(sec, series, value) {
+    const i = sec % SPAN_S;
+    if (this.secs[i] !== sec) {
+      this.secs[i] = sec;
+      for (const v of this.vals) v[i] = 0;
+    }
+    this.vals[series][i] = value;
+  }
+
+  get(sec, series) {
+    const i = sec % SPAN_S;
+    return this.secs[i] === sec ? this.vals[series][i] : 0;
+  }
+
+  /** `history` of a snapshot: {step_ms, end_ms, series: {icmp: [pps, ...], ...}} (oldest first). */
+  setHistory(h) {
+    if (!h?.series) return;
+    const step = Math.max(1, Math.round((h.step_ms ?? 1000) / 1000));
+    const endSec = Math.floor(h.end_ms / 1000);
+    RATE_SERIES.forEach((name, k) => {
+      const arr = h.series[name] ?? [];
+      for (let j = 0; j < arr.length; j++) {
+        const sec = endSec - (arr.length - 1 - j) * step;
+        for (let s = 0; s < step; s++) this.set(sec - s, k, Number(arr[j]) || 0);
+      }
+    });
+    this.render();
+  }
+
+  /** `update.rates` at the daemon's ts_ms: the newest value of a second wins. */
+  addRates(tsMs, rates) {
+    if (!rates) return;
+    const sec = Math.floor(tsMs / 1000);
+    RATE_SERIES.forEach((name, k) => this.set(sec, k, Number(rates[name]) || 0));
+  }
+
+  setWindow(minutes) {
+    this.windowMin = minutes;
+    this.render();
+  }
+
+  /** Theme changed: uPlot bakes colours in, so rebuild it. */
+  restyle() {
+    this.plot?.destroy();
+    this.plot = null;
+    this.render();
+  }
+
+  resize() {
+    if (this.plot && this.el.clientWidth) this.plot.setSize(this.size());
+    else this.render();
+  }
+
+  size() {
+    return { width: this.el.clientWidth, height: this.el.clientWidth < 500 ? 170 : 220 };
+  }
+
+  data() {
+    const end = Math.floor(serverNow() / 1000) - 1; // the last complete second
+    const n = this.windowMin * 60;
+    const xs = new Array(n);
+    const ys = RATE_SERIES.map(() => new Array(n));
+    let nonzero = 0, max = 0;
+    for (let j = 0; j < n; j++) {
+      const sec = end - n + 1 + j;
+      xs[j] = sec;
+      let any = false;
+      for (let k = 0; k < RATE_SERIES.length; k++) {
+        const v = this.get(sec, k);
+        ys[k][j] = v;
+        if (v > 0) any = true;
+        if (v > max) max = v;
+      }
+      if (any) nonzero++;
+    }
+    this.el.dataset.samples = String(n);
+    this.el.dataset.nonzero = String(nonzero);
+    this.el.dataset.max = String(max);
+    return [xs, ...ys];
+  }
+
+  render() {
+    if (!this.el.clientWidth || document.hidden) return;
+    const data = this.data();
+    if (this.plot) { this.plot.setData(data); return; }
+    const muted = cssVar('--muted'), grid = cssVar('--grid');
+    const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    this.plot = new uPlot({
+      ...this.size(),
+      class: 'rate-chart',
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      series: [
+        { label: 'time' },
+        ...RATE_SERIES.map((name) => {
+          const c = cssVar(`--c-${name}`);
+          return {
+            label: LABELS[name],
+            stroke: c,
+            fill: `${c}1f`,
+            width: 1.5,
+            points: { show: false },
+            value: (u, v) => (v == null ? '–' : `${fmtCompact(v)}/s`),
+          };
+        }),
+      ],
+      axes: [axis, { ...axis, size: 48, values: (u, vals) => vals.map((v) => fmtCompact(v)) }],
+    }, data, this.el);
+  }
+}

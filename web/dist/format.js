@@ -1,0 +1,121 @@
+// Formatting helpers shared by every panel: numbers, times, flags, escaping.
+// Pure functions only, so any module can use them without side effects.
+
+/** Event classes as the daemon names them (docs/API.md, "class"). */
+export const CLASSES = ['icmp', 'icmpv6', 'http', 'https', 'other_ipv4', 'other_ipv6', 'non_ip', 'malformed'];
+
+/** Series of the rate chart, in /api/history and update.rates. */
+export const RATE_SERIES = ['icmp', 'icmpv6', 'http', 'https', 'syslog'];
+
+export const LABELS = {
+  icmp: 'ICMP', icmpv6: 'ICMPv6', http: 'HTTP', https: 'HTTPS', syslog: 'syslog',
+  other_ipv4: 'other IPv4', other_ipv6: 'other IPv6', non_ip: 'non-IP', malformed: 'malformed',
+};
+
+const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+/** Escapes text for innerHTML: everything from the daemon is untrusted (syslog lines, HTTP targets, SNI). */
+export function esc(value) {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+}
+
+const intFmt = new Intl.NumberFormat('en-US');
+export function fmtInt(n) {
+  return Number.isFinite(n) ? intFmt.format(Math.round(n)) : '–';
+}
+
+/** 1234 -> "1.2k": for headline numbers that change every second. */
+export function fmtCompact(n) {
+  if (!Number.isFinite(n)) return '–';
+  const a = Math.abs(n);
+  if (a < 1000) return a < 10 && n % 1 ? n.toFixed(1) : String(Math.round(n));
+  for (const [div, unit] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) {
+    if (a >= div) return (n / div).toFixed(a / div < 10 ? 1 : 0) + unit;
+  }
+  return String(n);
+}
+
+export function fmtBytes(n) {
+  if (!Number.isFinite(n)) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function fmtPercent(part, whole) {
+  if (!whole) return '–';
+  const p = (100 * part) / whole;
+  return `${p >= 10 || p === 0 ? p.toFixed(0) : p.toFixed(1)}%`;
+}
+
+/** Seconds -> "3d 4h", "5h 12m", "4m 10s". */
+export function fmtDuration(s) {
+  if (!Number.isFinite(s) || s < 0) return '–';
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+export function fmtAgo(ms, now = Date.now()) {
+  if (!Number.isFinite(ms)) return '–';
+  return `${fmtDuration(Math.max(0, (now - ms) / 1000))} ago`;
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+/** Local wall-clock time with milliseconds: events arrive many per second. */
+export function fmtTime(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+export function fmtDateTime(ms) {
+  if (!Number.isFinite(ms)) return '–';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** "DE" -> regional-indicator pair, which the OS renders as a flag; no image assets. */
+export function flag(cc) {
+  if (!/^[A-Za-z]{2}$/.test(cc ?? '')) return '';
+  const base = 0x1f1e6 - 65;
+  return String.fromCodePoint(...[...cc.toUpperCase()].map((c) => base + c.charCodeAt(0)));
+}
+
+/** "xdp:eth1" / "syslog:10.0.0.5": the stable label the daemon uses too. */
+export function originLabel(origin) {
+  if (!origin) return 'unknown';
+  if (origin.kind === 'xdp') return `xdp:${origin.iface}`;
+  if (origin.kind === 'syslog') return `syslog:${origin.sender}`;
+  return String(origin.kind ?? 'unknown');
+}
+
+/** Class badge: colour plus text, so colour is never the only carrier. */
+export function badge(cls) {
+  const c = CLASSES.includes(cls) || cls === 'syslog' ? cls : 'other_ipv4';
+  return `<span class="badge c-${c}">${esc(LABELS[cls] ?? cls)}</span>`;
+}
+
+/** Where a geo record says the address is, as short text. */
+export function placeText(geo) {
+  if (!geo) return '';
+  if (geo.country_code) return [geo.city, geo.country ?? geo.country_code].filter(Boolean).join(', ');
+  return geo.label && geo.label !== 'public' ? geo.label.replace('_', '-') : '';
+}
+
+/** Flag + country code + place, as HTML (the flag is decorative: the code carries the meaning). */
+export function placeHtml(geo) {
+  if (!geo) return '<span class="muted">–</span>';
+  if (!geo.country_code) {
+    return geo.label && geo.label !== 'public'
+      ? `<span class="tag">${esc(geo.label.replace('_', '-'))}</span>` : '<span class="muted">–</span>';
+  }
+  return `<span class="flag" aria-hidden="true">${flag(geo.country_code)}</span><abbr title="${esc(geo.country ?? '')}">${esc(geo.country_code)}</abbr> ${esc(placeText(geo))}`;
+}
+
+export function asnText(geo) {
+  if (!geo || !geo.asn) return '';
+  return `AS${geo.asn}${geo.as_org ? ` ${geo.as_org}` : ''}`;
+}
