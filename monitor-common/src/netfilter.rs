@@ -397,6 +397,16 @@ pub fn tokens(text: &str) -> Tokens<'_> {
     Tokens { rest: text }
 }
 
+/// The `KEY=value` pairs as `(key, Some(value))` and the bare words as
+/// `(word, None)`, skipping bracketed groups (see [`tokens`] for those).
+pub fn fields(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    tokens(text).filter_map(|token| match token {
+        Token::Field(key, value) => Some((key, Some(value))),
+        Token::Word(word) => Some((word, None)),
+        Token::Bracketed(_) => None,
+    })
+}
+
 /// Iterator returned by [`tokens`].
 #[derive(Clone, Debug)]
 pub struct Tokens<'a> {
@@ -1009,6 +1019,11 @@ mod tests {
             ]
         );
         assert_eq!(tokens("   ").next(), None);
+        let pairs: Vec<_> = fields("SRC=1.1.1.1 DF [SRC=2.2.2.2] OUT=").collect();
+        assert_eq!(
+            pairs,
+            [("SRC", Some("1.1.1.1")), ("DF", None), ("OUT", Some(""))]
+        );
         assert_eq!(
             tokens("a]b ]").collect::<Vec<_>>(),
             [Token::Word("a]b"), Token::Word("]")]

@@ -10,13 +10,13 @@ const MIN_RENDER_GAP_MS = 120; // under load, batch more instead of rendering ev
 export class Feed {
   /**
    * @param {object} o
-   * @param {HTMLTableSectionElement} o.tbody
+   * @param {HTMLElement} o.body     the rowgroup the rows go into
    * @param {HTMLElement} o.status   "showing 500 of N" line
    * @param {HTMLElement} o.empty    shown when no row is rendered
    * @param {import('./filters.js').Filters} o.filters
    */
-  constructor({ tbody, status, empty, filters, memory = 5000, domCap = 500 }) {
-    Object.assign(this, { tbody, status, empty, filters, memory, domCap });
+  constructor({ body, status, empty, filters, memory = 5000, domCap = 500 }) {
+    Object.assign(this, { body, status, empty, filters, memory, domCap });
     this.events = [];      // oldest first, at most ~memory * 1.2
     this.matchCount = 0;   // how many of this.events match the filters
     this.received = 0;     // since load or the last clear
@@ -109,7 +109,7 @@ export class Feed {
       const ev = this.events[i];
       if (this.filters.matches(ev)) rows.push(rowHtml(ev, false));
     }
-    this.tbody.innerHTML = rows.join('');
+    this.body.innerHTML = rows.join('');
     this.full = false;
     this.pending = [];
   }
@@ -117,21 +117,21 @@ export class Feed {
   prepend() {
     const batch = this.pending;
     this.pending = [];
-    const flash = batch.length < 50; // highlighting hundreds of rows per frame helps nobody
+    const flash = batch.length <= 10; // a highlight is only readable when a few rows arrive at a time
     let html = '';
     for (let i = batch.length - 1; i >= 0; i--) html += rowHtml(batch[i], flash);
-    this.tbody.insertAdjacentHTML('afterbegin', html);
-    const rows = this.tbody.rows;
+    this.body.insertAdjacentHTML('afterbegin', html);
+    const rows = this.body.children;
     if (rows.length > this.domCap) {
       const r = document.createRange();
       r.setStartBefore(rows[this.domCap]);
-      r.setEndAfter(this.tbody.lastElementChild);
+      r.setEndAfter(this.body.lastElementChild);
       r.deleteContents();
     }
   }
 
   renderStatus() {
-    const shown = this.tbody.rows.length;
+    const shown = this.body.children.length;
     let text = `Showing ${fmtInt(shown)} of ${fmtInt(this.matchCount)} ${this.filters.isEmpty ? '' : 'matching '}events`;
     if (this.matchCount > shown && shown === this.domCap) text += ` (newest ${fmtInt(this.domCap)} rendered)`;
     text += ` · ${fmtInt(this.events.length)} kept in memory (max ${fmtInt(this.memory)})`;
@@ -152,12 +152,14 @@ function rowHtml(ev, flash) {
   const weight = ev.weight > 1 ? ` <span class="weight" title="this event stands for ${ev.weight} packets">×${ev.weight}</span>` : '';
   const origin = originLabel(ev.origin);
   const host = ev.origin?.hostname ? ` title="${esc(ev.origin.hostname)} ${esc(ev.origin.prefix ?? '')}"` : '';
-  return `<tr data-src="${esc(ev.src)}" data-class="${esc(ev.class)}"${flash ? ' class="new"' : ''}>`
-    + `<td class="t">${fmtTime(ev.ts_ms)}</td>`
-    + `<td><button type="button" class="ip" data-ip="${esc(ev.src)}" title="Look up ${esc(ev.src)}">${esc(ev.src)}</button></td>`
-    + `<td class="geo">${placeHtml(g)}</td>`
-    + `<td class="net">${esc(asnText(g))}</td>`
-    + `<td>${badge(ev.class)}</td>`
-    + `<td class="detail">${esc(ev.detail)}${weight}</td>`
-    + `<td class="origin"${host}>${esc(origin)}</td></tr>`;
+  const asn = esc(asnText(g));
+  // One line per event; the full detail is in the tooltip when it is cut.
+  return `<div role="row" class="row${flash ? ' new' : ''}" data-src="${esc(ev.src)}" data-class="${esc(ev.class)}">`
+    + `<span role="cell" class="t">${fmtTime(ev.ts_ms)}</span>`
+    + `<span role="cell" class="src"><button type="button" class="ip" data-ip="${esc(ev.src)}" title="Look up ${esc(ev.src)}">${esc(ev.src)}</button></span>`
+    + `<span role="cell" class="geo">${placeHtml(g)}</span>`
+    + `<span role="cell" class="net" title="${asn}">${asn}</span>`
+    + `<span role="cell" class="cls">${badge(ev.class)}</span>`
+    + `<span role="cell" class="detail" title="${esc(ev.detail)}">${esc(ev.detail)}${weight}</span>`
+    + `<span role="cell" class="origin"${host}>${esc(origin)}</span></div>`;
 }

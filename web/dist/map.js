@@ -222,9 +222,10 @@ export class WorldMap {
     // One path per colour and activity: thousands of circles, a dozen fill() calls.
     const t = serverNow();
     const groups = new Map();
+    const scale = Math.min(1, Math.max(0.45, this.w / 1000)); // a phone-sized map gets smaller circles
     for (const p of this.points.values()) {
       const s = p.s * Math.exp(-Math.max(0, t - p.t) / TAU_MS);
-      p.r = 2.5 + Math.min(16, 2.2 * Math.sqrt(s));
+      p.r = 2.5 + scale * Math.min(16, 2.2 * Math.sqrt(s));
       p.x = this.x(p.geo.lon); p.y = this.y(p.geo.lat);
       const key = `${p.cls}|${s > 0.2 ? 1 : 0}`;
       let list = groups.get(key);

@@ -1,0 +1,127 @@
+// Helpers for driving Monitor's dashboard in Debian's Chromium with
+// playwright-core. Exported so the Rust test harness (or anyone) can build
+// more scenarios on them; dashboard.test.mjs uses nothing else.
+import { exec } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+/** Everything the tests read from the environment, in one place. */
+export const env = {
+  url: process.env.MONITOR_URL?.replace(/\/+$/, ''),
+  token: process.env.MONITOR_TOKEN || undefined,
+  testSrc: process.env.MONITOR_TEST_SRC || undefined,
+  artifacts: process.env.MONITOR_ARTIFACTS || undefined,
+  restartCmd: process.env.MONITOR_RESTART_CMD || undefined,
+  authUrl: process.env.MONITOR_AUTH_URL?.replace(/\/+$/, ''),
+  load: process.env.MONITOR_LOAD === '1',
+  chromium: process.env.MONITOR_CHROMIUM || undefined,
+};
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** The browser binary: $MONITOR_CHROMIUM, else the first distribution Chromium/Chrome found. */
+export function chromiumPath() {
+  const candidates = [env.chromium, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome-stable', '/usr/bin/google-chrome'];
+  return candidates.find((p) => p && existsSync(p));
+}
+
+export async function launchBrowser() {
+  const executablePath = chromiumPath();
+  if (!executablePath) throw new Error('no Chromium found: apt-get install -y chromium, or set MONITOR_CHROMIUM');
+  return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+}
+
+/** Dashboard URL with ?token= when a token is given (the page moves it to sessionStorage). */
+export function dashboardUrl(base, { token, query = '' } = {}) {
+  const u = new URL(`${base}/${query}`);
+  if (token) u.searchParams.set('token', token);
+  return u.href;
+}
+
+/**
+ * Opens the dashboard in a fresh context. `problems` collects console errors
+ * and uncaught page errors, which a healthy page must not produce.
+ */
+export async function openDashboard(browser, url, { colorScheme = 'light', viewport = { width: 1440, height: 900 } } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location()?.url ?? ''})`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
+  return { context, page, problems, response };
+}
+
+/** connecting | live | reconnecting | unauthorized, as the header shows it. */
+export const connectionState = (page) => page.getAttribute('#conn', 'data-state');
+/** Snapshots received since load: goes up by one on every reconnect. */
+export const connectCount = async (page) => Number(await page.getAttribute('#conn', 'data-connects') ?? 0);
+
+export async function waitForLive(page, timeout = 30000) {
+  await page.waitForSelector('#conn[data-state="live"]', { timeout });
+}
+
+export const feedRows = (page) => page.locator('#feed tbody tr');
+
+/** Types into a filter field; the page debounces input by 150 ms. */
+export async function setSearch(page, text) {
+  await page.fill('#f-q', text);
+}
+
+/**
+ * Measures frame gaps with requestAnimationFrame inside the page for `ms`.
+ * Returns {frames, p50, p95, max} in milliseconds.
+ */
+export function frameStats(page, ms = 3000) {
+  return page.evaluate((duration) => new Promise((resolve) => {
+    const gaps = [];
+    let last = performance.now();
+    const start = last;
+    const step = (t) => {
+      gaps.push(t - last);
+      last = t;
+      if (t - start < duration) requestAnimationFrame(step);
+      else {
+        gaps.sort((a, b) => a - b);
+        const q = (p) => gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))];
+        resolve({ frames: gaps.length, p50: q(0.5), p95: q(0.95), max: gaps[gaps.length - 1] });
+      }
+    };
+    requestAnimationFrame(step);
+  }), ms);
+}
+
+/** Saves a screenshot into $MONITOR_ARTIFACTS (returns the path, or null when unset). */
+export async function saveScreenshot(page, name, { fullPage = true } = {}) {
+  if (!env.artifacts) return null;
+  mkdirSync(env.artifacts, { recursive: true });
+  const path = join(env.artifacts, name);
+  await page.screenshot({ path, fullPage });
+  return path;
+}
+
+/** Runs a shell command (e.g. MONITOR_RESTART_CMD); rejects with its output on failure. */
+export function runShell(cmd, timeout = 120000) {
+  return new Promise((resolve, reject) => {
+    exec(cmd, { timeout, shell: '/bin/sh' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} failed: ${err.message}\n${stdout}\n${stderr}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** Polls fn until it returns a truthy value; throws with `what` after timeout. */
+export async function waitUntil(fn, { timeout = 30000, interval = 250, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}

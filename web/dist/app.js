@@ -1,0 +1,319 @@
+// Entry point: wires the socket's frames into the panels, the feed, the map
+// and the chart, and the controls (filters, pause, clear, theme) back into
+// them. Everything the page shows flows through here; each module does one job.
+
+import { api, initToken, onUnauthorized } from './auth.js';
+import { RateChart } from './chart.js';
+import { observeServerTime } from './clock.js';
+import { Feed } from './feed.js';
+import { Filters } from './filters.js';
+import { CLASSES, LABELS, badge, fmtCompact, originLabel } from './format.js';
+import { Lookup } from './lookup.js';
+import { WorldMap } from './map.js';
+import {
+  renderAttribution, renderHeader, renderHeadline, renderHealth, renderOrigins, renderTop, renderViewers,
+} from './panels.js';
+import { LiveSocket } from './socket.js';
+import { initTheme } from './theme.js';
+
+const SCHEMA = 1;
+const $ = (id) => document.getElementById(id);
+
+initToken(); // before anything reads the URL: the token must not end up in shared links
+
+const state = {
+  stats: null,
+  top: null,
+  statsAt: 0,              // performance.now() of the last stats, to tick the uptime
+  rates: {},
+  ratesAt: 0,
+  skipped: 0,              // events this browser missed because it fell behind
+  paused: false,
+  origins: new Set(),      // "xdp:eth1", "syslog:10.0.0.5"
+  originCounts: new Map(),
+  countries: new Set(),
+  arrivals: [],            // [ms, events] of the last seconds, for events/s
+};
+
+let filters = Filters.fromSearch(location.search);
+let chart = null, map = null;
+initTheme($('theme'), () => { map?.readColors(); chart?.restyle(); });
+
+const feed = new Feed({ body: $('feed-body'), status: $('feed-status'), empty: $('feed-empty'), filters });
+chart = new RateChart($('chart'));
+map = new WorldMap({
+  canvas: $('map'),
+  tooltip: $('map-tip'),
+  onPick: (p, byCountry) => {
+    if (byCountry && p.geo?.country_code) setFilters({ countries: [p.geo.country_code] });
+    else setFilters({ cidr: p.ip });
+  },
+  onCount: ({ points, noLocation }) => {
+    const text = `${points} on the map · ${noLocation} with no location`;
+    if ($('map-count').textContent !== text) $('map-count').textContent = text;
+  },
+});
+map.load('/assets/vendor/world-atlas/countries-110m.json').catch((e) => {
+  $('map-error').textContent = `Map outlines could not be loaded: ${e.message}`;
+  $('map-error').hidden = false;
+});
+const lookup = new Lookup({
+  form: $('lookup-form'), input: $('lookup-ip'), panel: $('lookup'),
+  onFilter: (ip) => setFilters({ cidr: ip }),
+});
+
+// ---- frames from the daemon ----
+
+const socket = new LiveSocket({
+  params: () => filters.serverParams(),
+  onFrame: (f) => {
+    if (f.schema !== undefined && f.schema !== SCHEMA) {
+      $('schema-warning').textContent = `The daemon speaks API schema ${f.schema}; this page knows schema ${SCHEMA}. Some panels may be wrong: reload the page.`;
+      $('schema-warning').hidden = false;
+    }
+    if (f.type === 'snapshot') onSnapshot(f);
+    else if (f.type === 'update') onUpdate(f);
+    else if (f.type === 'stats') onStats(f.stats, f.top);
+  },
+  onState: (s, info) => {
+    const conn = $('conn');
+    conn.dataset.state = s;
+    conn.dataset.connects = String(info.connects);
+    $('conn-text').textContent = {
+      connecting: 'connecting…',
+      live: 'live',
+      reconnecting: `reconnecting${info.retryInMs ? ` in ${Math.ceil(info.retryInMs / 1000)} s` : '…'}`,
+      unauthorized: 'not authorized',
+    }[s] ?? s;
+    conn.title = info.reason ? `Last disconnect: ${info.reason}` : '';
+    if (s !== 'live') $('rtt').textContent = '';
+  },
+  onRtt: (ms) => { $('rtt').textContent = `RTT ${ms} ms`; },
+});
+onUnauthorized(() => { $('auth-error').hidden = false; });
+
+/** Identity of an event across reconnects, to drop the overlap of `recent` with what we have. */
+const eventKey = (ev) => `${ev.id ?? ''}|${ev.ts_ms}|${ev.src}|${ev.detail}`;
+
+function onSnapshot(f) {
+  onStats(f.stats, f.top);
+  chart.setHistory(f.history);
+  let recent = Array.isArray(f.recent) ? f.recent : [];
+  if (recent.length && feed.events.length) {
+    // After a reconnect `recent` overlaps what we already show.
+    const since = recent[0].ts_ms;
+    const seen = new Set();
+    for (let i = feed.events.length - 1; i >= 0 && feed.events[i].ts_ms >= since; i--) seen.add(eventKey(feed.events[i]));
+    recent = recent.filter((ev) => !seen.has(eventKey(ev)));
+  }
+  ingest(recent, false);
+  if (filters.isEmpty) map.seed(f.top?.sources);
+}
+
+function onUpdate(f) {
+  observeServerTime(f.ts_ms);
+  const events = Array.isArray(f.events) ? f.events : [];
+  if (f.skipped > 0) state.skipped += f.skipped;
+  state.arrivals.push([performance.now(), events.length + (f.skipped || 0)]);
+  if (f.rates) {
+    state.rates = f.rates;
+    state.ratesAt = performance.now();
+    chart.addRates(f.ts_ms ?? Date.now(), f.rates);
+  }
+  ingest(events, true);
+}
+
+function onStats(stats, top) {
+  if (stats) {
+    state.stats = stats;
+    state.statsAt = performance.now();
+    renderHeader(stats, stats.uptime_s);
+    renderHealth(stats, { skipped: state.skipped });
+    renderAttribution(stats.geo);
+    renderViewers(stats.viewers);
+    for (const i of stats.interfaces ?? []) state.origins.add(`xdp:${i.name}`);
+    for (const s of Object.keys(stats.syslog?.accepted_by_sender ?? {})) state.origins.add(`syslog:${s}`);
+  }
+  if (top) {
+    state.top = top;
+    for (const c of top.countries ?? []) if (c.country_code) state.countries.add(c.country_code);
+    if (filters.isEmpty && !state.paused) map.seed(top.sources);
+  }
+  renderTop(state.top, state.stats);
+  renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
+  refreshHeadline();
+}
+
+function ingest(events, flash) {
+  if (!events.length) return;
+  for (const ev of events) {
+    const o = originLabel(ev.origin);
+    state.origins.add(o);
+    state.originCounts.set(o, (state.originCounts.get(o) ?? 0) + 1);
+    if (ev.geo?.country_code) state.countries.add(ev.geo.country_code);
+  }
+  feed.add(events);
+  map.add(events.filter((ev) => filters.matches(ev)), flash);
+}
+
+function refreshHeadline() {
+  const now = performance.now();
+  // update frames only come while something happens: no frame for 2 s means 0/s.
+  const rates = now - state.ratesAt < 2000 ? state.rates : {};
+  const pps = Object.values(rates).reduce((a, v) => a + (Number(v) || 0), 0);
+  state.arrivals = state.arrivals.filter(([t]) => now - t < 5000);
+  const n = state.arrivals.reduce((a, [, k]) => a + k, 0);
+  renderHeadline({
+    pps,
+    eps: n / 5,
+    sources: state.stats?.sources?.tracked ?? NaN,
+    countries: state.countries.size,
+  });
+}
+
+setInterval(() => {
+  refreshHeadline();
+  if (state.stats) renderHeader(state.stats, state.stats.uptime_s + (performance.now() - state.statsAt) / 1000);
+  renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
+}, 1000);
+
+// ---- filters ----
+
+const inputs = { q: $('f-q'), country: $('f-country'), cidr: $('f-cidr') };
+$('f-classes').insertAdjacentHTML('beforeend', CLASSES.map((c) =>
+  `<label class="chip"><input type="checkbox" value="${c}"> ${badge(c)}<span class="sr-only"> ${LABELS[c]}</span></label>`).join(''));
+const classBoxes = [...$('f-classes').querySelectorAll('input')];
+
+function showFilters() {
+  inputs.q.value = filters.q;
+  inputs.country.value = [...filters.countries].join(', ');
+  inputs.cidr.value = filters.cidr;
+  for (const b of classBoxes) b.checked = filters.classes.has(b.value);
+}
+
+let lastServer = JSON.stringify(filters.server());
+let backfillTimer = 0;
+
+/** Applies the current filter state everywhere: URL, errors, feed, map, and the daemon. */
+function applyFilters() {
+  filters.compile();
+  filters.toUrl();
+  const errors = Object.values(filters.errors);
+  $('f-error').textContent = errors.join(' · ');
+  $('f-error').hidden = !errors.length;
+  inputs.q.toggleAttribute('aria-invalid', Boolean(filters.errors.q));
+  inputs.country.toggleAttribute('aria-invalid', Boolean(filters.errors.country));
+  inputs.cidr.toggleAttribute('aria-invalid', Boolean(filters.errors.cidr));
+  feed.refilter();
+  map.clear();
+  map.add(feed.events.filter((ev) => filters.matches(ev)), false);
+  renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
+  const server = filters.server();
+  const key = JSON.stringify(server);
+  if (key !== lastServer) {
+    lastServer = key;
+    // Only class/country/cidr go to the daemon; text and origins stay here.
+    socket.send({ type: 'filter', class: server.class, country: server.country, ...(server.cidr ? { cidr: server.cidr } : {}) });
+    clearTimeout(backfillTimer);
+    backfillTimer = setTimeout(backfill, 300);
+  }
+}
+
+/** A wider server-side filter: fetch the newest events we were not sent before. */
+async function backfill() {
+  let body;
+  try { body = await api('/api/events?limit=2000'); } catch { return; }
+  const events = Array.isArray(body) ? body : (body?.events ?? []);
+  const have = new Set(feed.events.map(eventKey));
+  const extra = events.filter((ev) => !have.has(eventKey(ev)));
+  if (!extra.length) return;
+  const merged = feed.events.concat(extra).sort((a, b) => a.ts_ms - b.ts_ms || (a.id ?? 0) - (b.id ?? 0));
+  feed.replace(merged);
+  map.clear();
+  map.add(feed.events.filter((ev) => filters.matches(ev)), false);
+}
+
+function readInputs() {
+  filters.q = inputs.q.value;
+  filters.countries = new Set(inputs.country.value.split(/[\s,]+/).filter(Boolean).map((c) => c.toUpperCase()));
+  filters.cidr = inputs.cidr.value.trim();
+  filters.classes = new Set(classBoxes.filter((b) => b.checked).map((b) => b.value));
+}
+
+/** Programmatic filter changes (map clicks, top lists, lookup): replace the named parts. */
+function setFilters({ q, countries, cidr }) {
+  if (q !== undefined) filters.q = q;
+  if (countries !== undefined) filters.countries = new Set(countries);
+  if (cidr !== undefined) filters.cidr = cidr;
+  showFilters();
+  applyFilters();
+}
+
+let typing = 0;
+$('filters').addEventListener('input', () => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { readInputs(); applyFilters(); }, 150); // do not refilter 5000 events per keystroke
+});
+$('filters').addEventListener('submit', (e) => e.preventDefault());
+$('f-reset').addEventListener('click', () => {
+  filters.q = ''; filters.countries = new Set(); filters.cidr = ''; filters.classes = new Set(); filters.hiddenOrigins = new Set();
+  showFilters();
+  applyFilters();
+});
+$('origins').addEventListener('change', (e) => {
+  const o = e.target.dataset.origin;
+  if (!o) return;
+  if (e.target.checked) filters.hiddenOrigins.delete(o); else filters.hiddenOrigins.add(o);
+  applyFilters();
+});
+showFilters();
+applyFilters();
+
+// ---- controls ----
+
+$('pause').addEventListener('click', () => {
+  state.paused = !state.paused;
+  const b = $('pause');
+  b.setAttribute('aria-pressed', String(state.paused));
+  b.textContent = state.paused ? 'Resume' : 'Pause';
+  document.body.classList.toggle('paused', state.paused);
+  feed.setPaused(state.paused);
+  map.setPaused(state.paused);
+});
+$('clear').addEventListener('click', () => {
+  feed.clear();
+  map.clear();
+  state.originCounts.clear();
+});
+for (const b of document.querySelectorAll('[data-window]')) {
+  b.addEventListener('click', () => {
+    for (const o of document.querySelectorAll('[data-window]')) o.setAttribute('aria-pressed', String(o === b));
+    chart.setWindow(Number(b.dataset.window));
+  });
+}
+
+// Any IP anywhere opens the lookup; countries and ASNs in the top lists filter.
+document.addEventListener('click', (e) => {
+  const t = e.target.closest('[data-ip], [data-country], [data-q]');
+  if (!t) return;
+  if (t.dataset.ip) {
+    lookup.open(t.dataset.ip);
+    const r = $('lookup-section').getBoundingClientRect();
+    if (r.bottom < 0 || r.top > innerHeight) $('lookup-section').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  } else if (t.dataset.country) {
+    setFilters({ countries: [t.dataset.country] });
+  } else if (t.dataset.q) {
+    setFilters({ q: t.dataset.q });
+  }
+});
+
+socket.start();
+
+// For the browser tests and for poking at the page from the devtools console.
+window.monitorDashboard = {
+  get connection() { return socket.state; },
+  get connects() { return socket.connects; },
+  get feedSize() { return feed.events.length; },
+  get paused() { return state.paused; },
+  fmtCompact,
+};

@@ -1,0 +1,180 @@
+// The panels fed by `stats` and `top` (snapshot and once a second): header,
+// headline numbers, top lists, pipeline health, origins, viewers, footer.
+// Each function takes plain data and writes one part of the page.
+
+import {
+  asnText, badge, esc, flag, fmtAgo, fmtCompact, fmtDateTime, fmtDuration, fmtInt, fmtPercent, placeHtml,
+} from './format.js';
+import { serverNow } from './clock.js';
+
+const $ = (id) => document.getElementById(id);
+const TOP_ROWS = 10;
+
+/** Sets text only when it changed: these run every second and most of it is steady. */
+function setText(id, text) {
+  const el = typeof id === 'string' ? $(id) : id;
+  if (el && el.textContent !== text) el.textContent = text;
+}
+function setHtml(id, html) {
+  const el = $(id);
+  if (el && el._html !== html) { el._html = html; el.innerHTML = html; }
+}
+
+export function renderHeader(stats, uptimeS) {
+  setText('hostname', stats.hostname ?? '?');
+  document.title = `Monitor · ${stats.hostname ?? ''}`;
+  setText('uptime', `up ${fmtDuration(uptimeS)}`);
+  setText('version', stats.version ? `Monitor ${stats.version}` : 'Monitor');
+  const ifaces = stats.interfaces ?? [];
+  setHtml('ifaces', ifaces.length
+    ? ifaces.map((i) => `<li><span class="iface">${esc(i.name)}</span> <span class="tag" title="XDP attach mode">${esc(i.mode ?? '?')}</span></li>`).join('')
+    : '<li class="muted">no XDP interface</li>');
+}
+
+export function renderHeadline({ pps, eps, sources, countries }) {
+  setText('h-pps', fmtCompact(pps));
+  setText('h-eps', fmtCompact(eps));
+  setText('h-sources', fmtInt(sources));
+  setText('h-countries', fmtInt(countries));
+}
+
+/** "N events shown for M packets counted (K suppressed, D dropped)": what the lists are made of. */
+export function totalsText(stats, top) {
+  const p = stats?.kernel?.pipeline;
+  const ev = stats?.events ?? {};
+  const shown = top?.totals?.events ?? ev.accepted;
+  const counted = top?.totals?.counted_packets;
+  const suppressed = p ? (p.suppressed_source ?? 0) + (p.suppressed_global ?? 0) : 0;
+  const dropped = (p?.ring_full ?? 0) + (ev.dropped_queue_full ?? 0);
+  return `${fmtInt(shown)} events shown for ${fmtInt(counted)} packets counted `
+    + `(${fmtInt(suppressed)} suppressed, ${fmtInt(dropped)} dropped)`;
+}
+
+function shareBar(value, max) {
+  const pct = max > 0 ? Math.max(1, Math.round((100 * value) / max)) : 0;
+  return `<span class="bar" style="--w:${pct}%" aria-hidden="true"></span>`;
+}
+
+function table(head, rows, empty) {
+  if (!rows.length) return `<p class="muted">${esc(empty)}</p>`;
+  return `<table class="top"><thead><tr>${head.map((h) => `<th scope="col"${h.num ? ' class="num"' : ''}>${esc(h.label ?? h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+export function renderTop(top, stats) {
+  if (!top) return;
+  const totals = totalsText(stats, top);
+  for (const el of document.querySelectorAll('.top-totals')) setText(el, totals);
+
+  const sources = (top.sources ?? []).slice(0, TOP_ROWS);
+  const srcPk = (s) => (s.xdp_packets ?? 0) + (s.syslog_packets ?? 0);
+  const maxS = Math.max(0, ...sources.map(srcPk));
+  setHtml('top-sources', table(['Source', 'Where', { label: 'Packets', num: true }, { label: 'Events', num: true }],
+    sources.map((s) => `<tr><td><button type="button" class="ip" data-ip="${esc(s.ip)}">${esc(s.ip)}</button>`
+      + `<div class="sub">${esc(asnText(s.geo))}</div></td><td class="geo">${placeHtml(s.geo)}</td>`
+      + `<td class="num">${fmtInt(srcPk(s))}${shareBar(srcPk(s), maxS)}</td><td class="num">${fmtInt(s.events)}</td></tr>`),
+    'No sources yet.'));
+
+  const countries = (top.countries ?? []).slice(0, TOP_ROWS);
+  const maxC = Math.max(0, ...countries.map((c) => c.packets ?? 0));
+  setHtml('top-countries', table(['Country', { label: 'Packets', num: true }, { label: 'Sources', num: true }],
+    countries.map((c) => `<tr><td><button type="button" class="link" data-country="${esc(c.country_code)}" title="Filter by ${esc(c.country ?? c.country_code)}">`
+      + `<span class="flag" aria-hidden="true">${flag(c.country_code)}</span>${esc(c.country_code)} ${esc(c.country ?? '')}</button></td>`
+      + `<td class="num">${fmtInt(c.packets)}${shareBar(c.packets, maxC)}</td><td class="num">${fmtInt(c.sources)}</td></tr>`),
+    'No located sources yet.'));
+
+  const asns = (top.asns ?? []).slice(0, TOP_ROWS);
+  const maxA = Math.max(0, ...asns.map((a) => a.packets ?? 0));
+  setHtml('top-asns', table(['Network', { label: 'Packets', num: true }, { label: 'Sources', num: true }],
+    asns.map((a) => `<tr><td><button type="button" class="link" data-q="AS${esc(a.asn)}" title="Filter by AS${esc(a.asn)}">AS${esc(a.asn)}</button> ${esc(a.as_org ?? '')}</td>`
+      + `<td class="num">${fmtInt(a.packets)}${shareBar(a.packets, maxA)}</td><td class="num">${fmtInt(a.sources)}</td></tr>`),
+    'No ASN data yet.'));
+
+  const icmp = (top.icmp_types ?? []).slice(0, TOP_ROWS);
+  const maxI = Math.max(0, ...icmp.map((t) => t.packets ?? 0));
+  setHtml('top-icmp', table(['ICMP type', 'Type/code', { label: 'Packets', num: true }],
+    icmp.map((t) => `<tr><td>${badge(t.v6 ? 'icmpv6' : 'icmp')} ${esc(t.name ?? '')}</td><td>${esc(t.type)}/${esc(t.code)}</td>`
+      + `<td class="num">${fmtInt(t.packets)}${shareBar(t.packets, maxI)}</td></tr>`),
+    'No ICMP seen yet.'));
+}
+
+function kv(rows) {
+  return `<dl class="kv">${rows.filter(Boolean).map(([k, v, warn]) => `<div${warn ? ' class="warn"' : ''}><dt>${esc(k)}</dt><dd>${warn ? '<span class="sr-only">warning: </span>⚠ ' : ''}${v}</dd></div>`).join('')}</dl>`;
+}
+
+function counts(obj, empty = 'none') {
+  const entries = Object.entries(obj ?? {}).sort((a, b) => b[1] - a[1]);
+  if (!entries.length) return `<span class="muted">${esc(empty)}</span>`;
+  return entries.slice(0, 8).map(([k, n]) => `${esc(k)}: ${fmtInt(n)}`).join(', ') + (entries.length > 8 ? `, … (${entries.length - 8} more)` : '');
+}
+
+function dbText(db) {
+  if (!db) return '<span class="muted">not loaded</span>';
+  const built = Number.isFinite(db.build_epoch) ? `, built ${fmtDateTime(db.build_epoch * 1000).slice(0, 10)}` : '';
+  const age = Number.isFinite(db.age_days) ? `, ${fmtInt(db.age_days)} days old` : '';
+  return `${esc(db.type ?? '?')}${built}${age}`;
+}
+
+/** Pipeline health: where packets went that did not become events. */
+export function renderHealth(stats, client) {
+  const k = stats.kernel;
+  const p = k?.pipeline;
+  const ev = stats.events ?? {};
+  const sl = stats.syslog ?? {};
+  const geo = stats.geo ?? {};
+  const old = (db) => Number.isFinite(db?.age_days) && db.age_days > 60;
+  setHtml('health', kv([
+    k ? null : ['XDP', '<span class="muted">not attached (syslog only)</span>'],
+    p && ['Ring buffer full (lost events)', fmtInt(p.ring_full), p.ring_full > 0],
+    p && ['Suppressed by sampling', `${fmtInt((p.suppressed_source ?? 0) + (p.suppressed_global ?? 0))} (per source ${fmtInt(p.suppressed_source)}, global ${fmtInt(p.suppressed_global)})`],
+    p && ['Sampling ratio (submitted / eligible)', `${fmtPercent(p.event_submitted, p.event_eligible)} (${fmtInt(p.event_submitted)} / ${fmtInt(p.event_eligible)})`],
+    ['Daemon queue drops', fmtInt(ev.dropped_queue_full), ev.dropped_queue_full > 0],
+    ['Malformed records', fmtInt(ev.malformed_records), ev.malformed_records > 0],
+    ['Sources tracked', `${fmtInt(stats.sources?.tracked)}${k?.sources_capacity ? ` of ${fmtInt(k.sources_capacity)} in the kernel table` : ''}; evicted ${fmtInt(stats.sources?.evicted)}`
+      + (p?.source_insert_failed ? `; kernel insert failures ${fmtInt(p.source_insert_failed)}` : ''), p?.source_insert_failed > 0],
+    ['This browser skipped (fell behind)', fmtInt(client.skipped), client.skipped > 0],
+    ['Syslog received / accepted', `${fmtInt(sl.received)} / ${fmtInt(sl.accepted)}`],
+    ['Syslog rejected by reason', counts(sl.rejected), Object.keys(sl.rejected ?? {}).length > 0],
+    ['Rejected senders', counts(sl.rejected_senders)],
+    ...(sl.last_rejected ?? []).slice(-3).reverse().map((r) => ['Last rejected',
+      `${esc(fmtDateTime(r.ts_ms))} ${esc(r.sender)}: ${esc(r.reason)} <code class="sample">${esc(String(r.sample ?? '').slice(0, 160))}</code>`]),
+    ['GeoIP city database', dbText(geo.city_db), !geo.city_db || old(geo.city_db)],
+    ['GeoIP ASN database', dbText(geo.asn_db), old(geo.asn_db)],
+  ]));
+}
+
+/** The footer attribution: DB-IP's CC BY 4.0 licence requires it on every page using its data. */
+export function renderAttribution(geo) {
+  const a = geo?.attribution;
+  const link = $('attribution');
+  if (!a || !link) return;
+  if (a.url && /^https:\/\//.test(a.url) && link.getAttribute('href') !== a.url) link.href = a.url;
+  if (a.text) setText(link, a.text);
+  setText('attribution-license', a.license ? ` (${a.license})` : '');
+}
+
+/** Origins: each xdp interface and each syslog sender seen, with show/hide toggles. */
+export function renderOrigins(origins, hidden, counts) {
+  const list = [...origins].sort();
+  const key = list.join('|') + '#' + [...hidden].sort().join('|');
+  const el = $('origins');
+  if (el._key !== key) {
+    el._key = key;
+    el.innerHTML = list.length
+      ? list.map((o) => `<li><label><input type="checkbox" data-origin="${esc(o)}"${hidden.has(o) ? '' : ' checked'}> <span class="origin">${esc(o)}</span></label> <span class="num muted" data-origin-count="${esc(o)}"></span></li>`).join('')
+      : '<li class="muted">none seen yet</li>';
+  }
+  for (const span of el.querySelectorAll('[data-origin-count]')) {
+    const n = counts.get(span.dataset.originCount);
+    setText(span, n ? `${fmtInt(n)} events` : '');
+  }
+}
+
+/** Connected viewers: only sent to authenticated viewers, so the section hides when absent. */
+export function renderViewers(viewers) {
+  const section = $('viewers-section');
+  section.hidden = !Array.isArray(viewers);
+  if (!Array.isArray(viewers)) return;
+  setHtml('viewers', viewers.length
+    ? viewers.map((v) => `<li><button type="button" class="ip" data-ip="${esc(v.addr)}">${esc(v.addr)}</button> ${placeHtml(v.geo)} <span class="muted">since ${esc(fmtAgo(v.since_ms, serverNow()))}</span></li>`).join('')
+    : '<li class="muted">none</li>');
+}

@@ -1,0 +1,461 @@
+//! What the pipeline sections run on: network namespaces and veth pairs the
+//! bench creates and removes, the daemon, rsyslogd, the generator.
+//!
+//! Network safety: every interface touched here is one this module created
+//! (names `mb<tag>..`, namespaces `monbench-<tag>..`); traffic is only ever
+//! sent by the generator inside a bench namespace on its own veth end. The
+//! root-side end of the XDP pair has no address and IPv6 off, and frames on
+//! it carry a destination MAC that is not its own, so the root stack drops
+//! them (PACKET_OTHERHOST) right after XDP has seen them: nothing is
+//! answered or routed. The LOG pair lives entirely in two namespaces with
+//! no default route. Addresses are 198.18.0.0/15 (RFC 2544) and a ULA prefix.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+use super::{
+    sys::{self, Proc},
+    Ctx,
+};
+
+pub const GEN_MAC: &str = "02:6d:62:00:00:01";
+pub const HOST_MAC: &str = "02:6d:62:00:01:02";
+pub const RECV_MAC: &str = "02:6d:62:00:02:02";
+/// Destination MAC of frames on the XDP pair: nobody's, so the root stack
+/// drops them as PACKET_OTHERHOST after XDP.
+pub const OTHER_MAC: &str = "02:6d:62:00:00:ff";
+pub const RECV_V4: &str = "198.19.0.1";
+pub const SRC_V4: &str = "198.18.0.10";
+pub const SRC_V6: &str = "fd6d:6f6e:6265:6e63::1:0";
+pub const DST_V6: &str = "fd6d:6f6e:6265:6e63::1";
+const NS_PREFIX: &str = "monbench-";
+
+/// Removes namespaces and links left by an earlier run that was killed
+/// (only names this bench uses, whose creating process is gone).
+pub fn cleanup_stale() {
+    let list = sys::run("ip", &["netns", "list"]).unwrap_or_default();
+    for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(rest) = ns.strip_prefix(NS_PREFIX) else { continue };
+        let pid: String = rest.chars().skip(1).take_while(char::is_ascii_digit).collect();
+        if pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            sys::run_quiet("ip", &["netns", "del", ns]);
+        }
+    }
+}
+
+/// A network namespace, deleted on drop (which also destroys its veth ends).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: String) -> anyhow::Result<Netns> {
+        sys::run("ip", &["netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        // Nothing IPv6 on the bench links: no ND/MLD noise in the counts.
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        Ok(ns)
+    }
+
+    pub fn exec(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut full = vec!["netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        sys::run("ip", &full)
+    }
+
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        sys::run_quiet("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// Generator namespace -> root-side veth end (where the daemon attaches XDP).
+pub struct XdpNet {
+    pub gen: Netns,
+    pub gen_if: String,
+    pub host_if: String,
+}
+
+impl XdpNet {
+    pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<XdpNet> {
+        let tag = format!("{}{}", ctx.tag, n);
+        let gen = Netns::new(format!("{NS_PREFIX}x{}-{n}", ctx.tag))?;
+        let (host_if, gen_if) = (format!("mbh{tag}"), format!("mbg{tag}"));
+        sys::run("ip", &["link", "add", &host_if, "address", HOST_MAC, "type", "veth", "peer", "name", &gen_if, "address", GEN_MAC])?;
+        let net = XdpNet { gen, gen_if, host_if };
+        sys::run("ip", &["link", "set", &net.gen_if, "netns", &net.gen.name])?;
+        sys::sysctl_set(&format!("net.ipv6.conf.{}.disable_ipv6", net.host_if), "1")?;
+        sys::run("ip", &["link", "set", &net.host_if, "up"])?;
+        net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
+        Ok(net)
+    }
+}
+
+impl Drop for XdpNet {
+    fn drop(&mut self) {
+        sys::run_quiet("ip", &["link", "del", &self.host_if]);
+    }
+}
+
+/// Generator namespace -> receiver namespace (where iptables LOGs).
+pub struct LogNet {
+    pub gen: Netns,
+    pub recv: Netns,
+    pub gen_if: String,
+    pub recv_if: String,
+}
+
+impl LogNet {
+    pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<LogNet> {
+        let tag = format!("{}{}", ctx.tag, n);
+        let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
+        let recv = Netns::new(format!("{NS_PREFIX}r{}-{n}", ctx.tag))?;
+        let (gen_if, recv_if) = (format!("mbl{tag}"), format!("mbr{tag}"));
+        sys::run("ip", &["link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth",
+                         "peer", "name", &recv_if, "netns", &recv.name, "address", RECV_MAC])?;
+        let net = LogNet { gen, recv, gen_if, recv_if };
+        net.recv.exec(&["ip", "addr", "add", &format!("{RECV_V4}/16"), "dev", &net.recv_if])?;
+        net.recv.exec(&["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])?;
+        net.recv.exec(&["ip", "link", "set", &net.recv_if, "up"])?;
+        net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
+        Ok(net)
+    }
+
+    /// Replaces the INPUT rules with one echo-request rule: LOG, or count only.
+    pub fn set_rule(&self, log: bool) -> anyhow::Result<()> {
+        self.recv.exec(&["iptables", "-F", "INPUT"])?;
+        let mut rule = vec!["iptables", "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request"];
+        if log {
+            rule.extend(["-j", "LOG", "--log-prefix", "IPT_ICMP ", "--log-level", "info"]);
+        }
+        self.recv.exec(&rule)?;
+        Ok(())
+    }
+
+    /// Packets the INPUT rule matched so far.
+    pub fn rule_packets(&self) -> u64 {
+        let out = self.recv.exec(&["iptables", "-L", "INPUT", "-v", "-x", "-n"]).unwrap_or_default();
+        out.lines().nth(2).and_then(|l| l.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// The generator's result line.
+pub struct GenResult {
+    pub sent: f64,
+    pub pps: f64,
+    pub seconds: f64,
+    pub errors: f64,
+}
+
+pub struct GenSpec<'a> {
+    pub ns: &'a Netns,
+    pub iface: &'a str,
+    pub dst_mac: &'a str,
+    pub src: &'a str,
+    pub dst: &'a str,
+    pub sources: u64,
+    pub rate: u64,
+    pub seconds: f64,
+    pub count: u64,
+}
+
+pub fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
+    let mut cmd = spec.ns.command(&ctx.bin_bench);
+    cmd.args(["gen", "--iface", spec.iface, "--dst-mac", spec.dst_mac, "--src-mac", GEN_MAC])
+        .args(["--src", spec.src, "--dst", spec.dst])
+        .args(["--sources", &spec.sources.to_string(), "--rate", &spec.rate.to_string()])
+        .args(["--seconds", &spec.seconds.to_string(), "--count", &spec.count.to_string()]);
+    let p = Proc::spawn("generator", &mut cmd, Some(&ctx.out_dir.join("gen.log")))?;
+    let v = sys::last_json(&p.wait_output()?)?;
+    Ok(GenResult {
+        sent: sys::num(&v, "sent"),
+        pps: sys::num(&v, "pps"),
+        seconds: sys::num(&v, "elapsed_s"),
+        errors: sys::num(&v, "errors"),
+    })
+}
+
+/// The daemon under test, as a child process.
+pub struct Daemon {
+    pub proc: Proc,
+    pub api: SocketAddr,
+    pub syslog_port: u16,
+}
+
+impl Daemon {
+    /// Starts `monitor` with `args` plus --listen and --syslog-udp on free
+    /// loopback ports, and waits for /healthz.
+    pub fn start(ctx: &Ctx, name: &str, args: &[&str]) -> anyhow::Result<Daemon> {
+        let port = sys::free_tcp_port()?;
+        let syslog_port = sys::free_udp_port()?;
+        let api: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let mut cmd = Command::new(&ctx.bin_monitor);
+        cmd.args(["--listen", &api.to_string(), "--syslog-udp", &format!("127.0.0.1:{syslog_port}")]);
+        if ctx.quick {
+            // Smoke runs skip the database load (slow in a debug build).
+            cmd.args(["--geo-city", "none", "--geo-asn", "none"]);
+        }
+        cmd.args(["--stats-interval", "3600s", "--log", "warn"]).args(args);
+        let log = ctx.out_dir.join(format!("daemon-{name}.log"));
+        let mut proc = Proc::spawn("monitor", &mut cmd, Some(&log))?;
+        let ok = sys::poll(Duration::from_secs(60), || {
+            if proc.exited().is_some() {
+                return Some(false);
+            }
+            sys::http_get(api, "/healthz").ok().filter(|(s, _)| *s == 200).map(|_| true)
+        });
+        if ok != Some(true) {
+            bail!("the daemon did not come up ({:?}):\n{}", cmd, proc.log_tail());
+        }
+        Ok(Daemon { proc, api, syslog_port })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Value> {
+        sys::get_json(self.api, "/api/stats")
+    }
+
+    /// Waits until the GeoIP databases are loaded (or `limit` passes).
+    pub fn wait_geo(&self, limit: Duration) {
+        // Loading happens on a blocking thread after start-up: wait until
+        // the daemon's CPU time stops growing.
+        let mut last = -1.0;
+        sys::poll(limit, || {
+            sys::sleep(0.4);
+            let (u, s) = sys::proc_cpu(self.pid());
+            let done = u + s - last < 0.02;
+            last = u + s;
+            done.then_some(())
+        });
+    }
+
+    /// Polls `/api/stats` until `key(stats)` stays the same for `quiet`
+    /// (the pipeline has drained), at most `limit`. Returns the last stats.
+    pub fn settle(&self, key: impl Fn(&Value) -> f64, quiet: Duration, limit: Duration) -> anyhow::Result<Value> {
+        let start = std::time::Instant::now();
+        let mut last = (f64::NAN, std::time::Instant::now());
+        loop {
+            let s = self.stats()?;
+            let k = key(&s);
+            if k != last.0 {
+                last = (k, std::time::Instant::now());
+            } else if last.1.elapsed() >= quiet {
+                return Ok(s);
+            }
+            if start.elapsed() >= limit {
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn has_ws(&self, ctx: &Ctx) -> bool {
+        Command::new(&ctx.bin_bench)
+            .args(["ws", "--check", "--addr", &self.api.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// rsyslogd forwarding "IPT_ICMP " kernel lines to the daemon over UDP, with
+/// impstats counters written every second.
+pub struct Rsyslog {
+    pub proc: Proc,
+    stats_file: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RsyslogStats {
+    /// Messages that entered the main queue (from imklog).
+    pub enqueued: f64,
+    pub discarded: f64,
+    /// Messages the forwarding action handled (sent to the daemon).
+    pub forwarded: f64,
+    pub failed: f64,
+}
+
+impl Rsyslog {
+    pub fn start(ctx: &Ctx, port: u16) -> anyhow::Result<Rsyslog> {
+        let dir = ctx.out_dir.join("rsyslog");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let stats_file = dir.join("impstats.json");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"# Written by cargo xtask bench: the iptables LOG -> rsyslog -> Monitor path.
+global(workDirectory="{dir}")
+module(load="imklog" permitnonkernelfacility="on")
+module(load="impstats" interval="1" format="json" log.syslog="off" log.file="{stats}" resetCounters="off")
+if ($programname == "kernel" and $msg contains "IPT_ICMP ") then {{
+    action(type="omfwd" name="fwd_monitor" target="127.0.0.1" port="{port}" protocol="udp")
+    stop
+}}
+"#,
+                dir = dir.display(),
+                stats = stats_file.display()
+            ),
+        )?;
+        sys::run("rsyslogd", &["-N1", "-f", &conf.to_string_lossy()]).context("rsyslogd rejected the bench config")?;
+        let pid_file = dir.join("rsyslogd.pid");
+        let mut cmd = Command::new("rsyslogd");
+        cmd.args(["-n", "-f", &conf.to_string_lossy(), "-i", &pid_file.to_string_lossy()]);
+        let proc = Proc::spawn("rsyslogd", &mut cmd, Some(&dir.join("rsyslogd.log")))?;
+        let r = Rsyslog { proc, stats_file };
+        if sys::poll(Duration::from_secs(15), || r.stats().ok()).is_none() {
+            bail!("rsyslogd wrote no impstats:\n{}", r.proc.log_tail());
+        }
+        Ok(r)
+    }
+
+    pub fn stats(&self) -> anyhow::Result<RsyslogStats> {
+        let text = std::fs::read_to_string(&self.stats_file)?;
+        let mut s = RsyslogStats::default();
+        let (mut queue, mut action) = (false, false);
+        for line in text.lines().rev() {
+            let Some(start) = line.find('{') else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&line[start..]) else { continue };
+            match v["name"].as_str() {
+                Some("main Q") if !queue => {
+                    queue = true;
+                    s.enqueued = sys::num(&v, "enqueued");
+                    s.discarded = sys::num(&v, "discarded.full") + sys::num(&v, "discarded.nf");
+                }
+                Some("fwd_monitor") if !action => {
+                    action = true;
+                    s.forwarded = sys::num(&v, "processed");
+                    s.failed = sys::num(&v, "failed");
+                }
+                _ => {}
+            }
+            if queue && action {
+                return Ok(s);
+            }
+        }
+        bail!("no impstats yet")
+    }
+
+    /// Waits until the counters stop moving (2 s without change).
+    pub fn settle(&self, limit: Duration) -> RsyslogStats {
+        let mut last = (-1.0, std::time::Instant::now());
+        let mut s = RsyslogStats::default();
+        sys::poll(limit, || {
+            s = self.stats().unwrap_or_default();
+            if s.enqueued != last.0 {
+                last = (s.enqueued, std::time::Instant::now());
+                None
+            } else {
+                (last.1.elapsed() >= Duration::from_secs(2)).then_some(())
+            }
+        });
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+}
+
+/// Other processes reading the kernel log would steal lines from rsyslogd.
+pub fn other_kernel_log_readers(ours: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return found };
+    for e in dir.filter_map(Result::ok) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if pid == ours {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if matches!(comm, "rsyslogd" | "systemd-journal" | "klogd" | "syslog-ng") {
+            found.push(format!("{comm}[{pid}]"));
+        }
+    }
+    found
+}
+
+
+/// Starts WebSocket clients (or the /api/events poller when `poll`) and
+/// waits until they are connected. They run until `finish()` or `seconds`.
+pub fn ws_clients(ctx: &Ctx, daemon: &Daemon, clients: usize, probes: usize, slow: usize, seconds: f64, poll: bool) -> anyhow::Result<sys::Ready> {
+    let mut cmd = Command::new(&ctx.bin_bench);
+    cmd.args(["ws", "--stdin-stop", "--addr", &daemon.api.to_string()])
+        .args(["--clients", &clients.to_string(), "--probes", &probes.to_string(), "--slow", &slow.to_string()])
+        .args(["--seconds", &seconds.to_string()]);
+    if poll {
+        cmd.arg("--poll");
+    }
+    let p = Proc::spawn("monitor-bench ws", &mut cmd, Some(&ctx.out_dir.join("ws.log")))?;
+    sys::Ready::start(p)
+}
+
+/// CPU accounting over a measurement window.
+pub struct Window {
+    cpu: sys::CpuTimes,
+    procs: Vec<(u32, (f64, f64))>,
+    softnet: u64,
+    start: std::time::Instant,
+}
+
+pub struct WindowDelta {
+    /// Machine-wide system + irq + softirq seconds.
+    pub kernel: f64,
+    /// (utime, stime) seconds per watched pid, in the order given.
+    pub procs: Vec<(f64, f64)>,
+    pub softnet_drops: u64,
+    pub seconds: f64,
+}
+
+impl Window {
+    pub fn start(pids: &[u32]) -> Window {
+        Window {
+            cpu: sys::CpuTimes::now(),
+            procs: pids.iter().map(|&p| (p, sys::proc_cpu(p))).collect(),
+            softnet: sys::softnet_drops(),
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// Adds a process started after the window opened (its CPU so far counts).
+    pub fn watch(&mut self, pid: u32) {
+        self.procs.push((pid, (0.0, 0.0)));
+    }
+
+    pub fn end(&self) -> WindowDelta {
+        let cpu = sys::CpuTimes::now().since(&self.cpu);
+        WindowDelta {
+            kernel: cpu.kernel(),
+            procs: self
+                .procs
+                .iter()
+                .map(|&(pid, (u, s))| {
+                    let (u2, s2) = sys::proc_cpu(pid);
+                    ((u2 - u).max(0.0), (s2 - s).max(0.0))
+                })
+                .collect(),
+            softnet_drops: sys::softnet_drops().saturating_sub(self.softnet),
+            seconds: self.start.elapsed().as_secs_f64(),
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Processes, /proc readings and a minimal HTTP client for the benchmark.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+/// Runs a command; fails with its output if it fails.
+pub fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(cmd).args(args).output().with_context(|| format!("cannot run {cmd}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd} {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command, ignoring failure (for cleanup).
+pub fn run_quiet(cmd: &str, args: &[&str]) {
+    let _ = Command::new(cmd).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+pub fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).any(|d| d.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+pub fn sleep(secs: f64) {
+    std::thread::sleep(Duration::from_secs_f64(secs));
+}
+
+/// Polls `f` every 100 ms until it returns Some or `limit` passes.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill with a pid we started and a valid signal number.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pub log: Option<PathBuf>,
+}
+
+impl Proc {
+    /// Spawns with stdout piped (for `read_line`) and stderr to `log`.
+    pub fn spawn(name: &str, cmd: &mut Command, log: Option<&Path>) -> anyhow::Result<Proc> {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        match log {
+            Some(path) => cmd.stderr(std::fs::File::create(path)?),
+            None => cmd.stderr(Stdio::inherit()),
+        };
+        let child = cmd.spawn().with_context(|| format!("cannot start {name} ({cmd:?})"))?;
+        Ok(Proc { name: name.to_owned(), child: Some(child), log: log.map(Path::to_path_buf) })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn stdout(&mut self) -> Option<ChildStdout> {
+        self.child.as_mut().and_then(|c| c.stdout.take())
+    }
+
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = self.log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// Waits for the process to end and returns its whole stdout.
+    pub fn wait_output(mut self) -> anyhow::Result<String> {
+        let mut child = self.child.take().context("no child")?;
+        drop(child.stdin.take());
+        let mut out = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            s.read_to_string(&mut out)?;
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("{} failed ({status}): {}\n{}", self.name, out.trim(), self.log_tail());
+        }
+        Ok(out)
+    }
+
+    pub fn close_stdin(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            drop(c.stdin.take());
+        }
+    }
+
+    pub fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("no child")?;
+        Ok(child.wait()?)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            signal(child.id(), libc::SIGTERM);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The last line of a tool's JSON output.
+pub fn last_json(out: &str) -> anyhow::Result<Value> {
+    let line = out.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON output")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// A tool that printed its `ready {...}` line and runs on until its stdin
+/// closes (or its own time limit).
+pub struct Ready {
+    pub proc: Proc,
+    reader: BufReader<ChildStdout>,
+    pub info: Value,
+}
+
+impl Ready {
+    pub fn start(mut proc: Proc) -> anyhow::Result<Ready> {
+        let stdout = proc.stdout().context("stdout already taken")?;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let json = line
+            .strip_prefix("ready ")
+            .with_context(|| format!("{}: unexpected output {line:?}\n{}", proc.name, proc.log_tail()))?;
+        Ok(Ready { info: serde_json::from_str(json.trim())?, proc, reader })
+    }
+
+    /// Closes stdin (asking the tool to finish) and returns its result line.
+    pub fn finish(mut self) -> anyhow::Result<Value> {
+        self.proc.close_stdin();
+        let mut out = String::new();
+        self.reader.read_to_string(&mut out)?;
+        let status = self.proc.wait()?;
+        if !status.success() {
+            bail!("{} failed ({status}):\n{}", self.proc.name, self.proc.log_tail());
+        }
+        last_json(&out)
+    }
+}
+
+// ---------------------------------------------------------------- CPU, memory
+
+pub fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// Machine-wide CPU time in seconds, from the first line of /proc/stat.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub system: f64,
+    pub irq: f64,
+    pub softirq: f64,
+    pub idle: f64,
+}
+
+impl CpuTimes {
+    pub fn now() -> CpuTimes {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let f: Vec<f64> = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        let g = |i: usize| f.get(i).copied().unwrap_or(0.0) / clk_tck();
+        CpuTimes { user: g(0) + g(1), system: g(2), idle: g(3) + g(4), irq: g(5), softirq: g(6) }
+    }
+
+    pub fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - before.user,
+            system: self.system - before.system,
+            irq: self.irq - before.irq,
+            softirq: self.softirq - before.softirq,
+            idle: self.idle - before.idle,
+        }
+    }
+
+    /// Kernel time: system + irq + softirq.
+    pub fn kernel(&self) -> f64 {
+        self.system + self.irq + self.softirq
+    }
+}
+
+/// (utime, stime) of a process in seconds, all threads.
+pub fn proc_cpu(pid: u32) -> (f64, f64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: state is field 3.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / clk_tck();
+    // utime is field 14, stime 15: indexes 11 and 12 after the state (field 3).
+    (get(11), get(12))
+}
+
+/// kB values of a process from /proc/PID/status.
+pub fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Drops counted on the UDP socket bound to `port` (last column of /proc/net/udp).
+pub fn udp_socket_drops(port: u16) -> u64 {
+    let hex = format!(":{port:04X}");
+    let mut total = 0;
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(1).is_some_and(|local| local.ends_with(&hex)) {
+                total += f.last().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Packets dropped by the per-CPU input backlog (second column of softnet_stat), all CPUs.
+pub fn softnet_drops() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok()))
+        .sum()
+}
+
+// ---------------------------------------------------------------- HTTP
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(p) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..p]).trim(), 16).unwrap_or(0);
+        if size == 0 || b.len() < p + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[p + 2..p + 2 + size]);
+        b = &b[(p + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+/// GET over HTTP/1.1 (Connection: close); returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no HTTP header end")?;
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw[end + 4..].to_vec();
+    Ok((status, if head.contains("transfer-encoding: chunked") { dechunk(&body) } else { body }))
+}
+
+pub fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
+    let (status, body) = http_get(addr, path)?;
+    if status != 200 {
+        bail!("GET {path}: HTTP {status}");
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// A JSON number at a `/`-separated path, 0 when absent.
+pub fn num(v: &Value, path: &str) -> f64 {
+    let mut cur = v;
+    for key in path.split('/') {
+        cur = &cur[key];
+    }
+    cur.as_f64().unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------- sysctl
+
+pub fn sysctl_path(key: &str) -> PathBuf {
+    PathBuf::from("/proc/sys").join(key.replace('.', "/"))
+}
+
+pub fn sysctl_get(key: &str) -> Option<String> {
+    std::fs::read_to_string(sysctl_path(key)).ok().map(|s| s.trim().to_owned())
+}
+
+pub fn sysctl_set(key: &str, value: &str) -> anyhow::Result<()> {
+    std::fs::write(sysctl_path(key), value).with_context(|| format!("sysctl {key}={value}"))
+}
+
+/// Sets a sysctl and restores the previous value when dropped.
+pub struct SysctlGuard {
+    key: String,
+    previous: Option<String>,
+}
+
+impl SysctlGuard {
+    pub fn set(key: &str, value: &str) -> anyhow::Result<SysctlGuard> {
+        let previous = sysctl_get(key);
+        sysctl_set(key, value)?;
+        Ok(SysctlGuard { key: key.to_owned(), previous })
+    }
+}
+
+impl Drop for SysctlGuard {
+    fn drop(&mut self) {
+        if let Some(v) = &self.previous {
+            let _ = sysctl_set(&self.key, v);
+        }
+    }
+}
