@@ -87,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             cli.ifaces.clone()
         };
         let mut obs = Observer::load(&kernel_config(&cli))?;
-        obs.attach(&ifaces, cli.xdp_mode)?;
+        obs.attach(&ifaces, cli.xdp_mode, cli.netns.as_deref())?;
         let context = KernelEventContext::new(
             obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone())),
         );

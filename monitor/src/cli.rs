@@ -17,6 +17,13 @@ pub struct Cli {
     #[arg(long = "iface", env = "MONITOR_IFACE", value_delimiter = ',')]
     pub ifaces: Vec<String>,
 
+    /// Network namespace the --iface interfaces live in: a name under
+    /// /run/netns (as `ip netns add` makes) or a path such as
+    /// /proc/PID/ns/net. Only the attach happens there; the dashboard and
+    /// syslog sockets stay in the daemon's own namespace.
+    #[arg(long, env = "MONITOR_NETNS", requires = "ifaces")]
+    pub netns: Option<String>,
+
     /// Do not load the XDP observer (syslog ingestion only; no root needed).
     #[arg(long, env = "MONITOR_NO_XDP")]
     pub no_xdp: bool,

@@ -165,3 +165,24 @@ fn startup_errors_are_clear() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("invalid port list"), "{err}");
 }
+
+#[test]
+fn attaches_inside_another_network_namespace() {
+    let net = TestNet::new();
+    // The namespace end of the veth; the pings go the other way, into it.
+    let daemon = Daemon::start(&["--netns", &net.ns, "--iface", &net.ns_if, "--events-per-source", "0"]);
+    let xdp = support::must("ip", &["-n", &net.ns, "-d", "link", "show", &net.ns_if]);
+    assert!(xdp.contains("prog/xdp"), "{xdp}");
+    support::must("ping", &["-c", "3", "-i", "0.2", "-W", "1", &net.ns_v4]);
+    let events = poll("the pings into the namespace", WAIT, || {
+        let events = daemon.events();
+        (echo_requests(&events, &net.host_v4, 8).len() == 3).then_some(events)
+    });
+    let first = events.iter().find(|e| e["src"] == net.host_v4.as_str()).expect("event");
+    assert_eq!(first["origin"]["iface"], net.ns_if.as_str());
+
+    let out = run_daemon_to_exit(&["--netns", "montest-does-not-exist", "--iface", "lo"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot enter network namespace"), "{err}");
+}

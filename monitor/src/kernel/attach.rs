@@ -32,6 +32,53 @@ pub struct AttachedInterface {
     pub mode: XdpModeUsed,
 }
 
+/// Attaches to each interface in turn, stopping at the first error; returns
+/// what was attached either way, so the caller can report it.
+pub fn attach_all(
+    program: &mut Xdp,
+    ifaces: &[String],
+    mode: XdpModeArg,
+) -> (Vec<AttachedInterface>, Result<(), KernelError>) {
+    let mut attached = Vec::new();
+    for iface in ifaces {
+        match attach(program, iface, mode) {
+            Ok(a) => attached.push(a),
+            Err(e) => return (attached, Err(e)),
+        }
+    }
+    (attached, Ok(()))
+}
+
+/// [`attach_all`] from a thread that has joined network namespace `netns`.
+/// setns(2) moves only the calling thread, and an XDP link stays bound to its
+/// interface whatever namespace the daemon's other threads are in.
+pub fn attach_all_in_netns(
+    program: &mut Xdp,
+    ifaces: &[String],
+    mode: XdpModeArg,
+    netns: &str,
+) -> (Vec<AttachedInterface>, Result<(), KernelError>) {
+    let path = if netns.contains('/') { netns.to_owned() } else { format!("/run/netns/{netns}") };
+    let ns = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(source) => return (Vec::new(), Err(KernelError::Netns { netns: path, source })),
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                use std::os::fd::AsRawFd as _;
+                // SAFETY: a valid namespace fd; only this short-lived thread moves.
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    let source = io::Error::last_os_error();
+                    return (Vec::new(), Err(KernelError::Netns { netns: path.clone(), source }));
+                }
+                attach_all(program, ifaces, mode)
+            })
+            .join()
+            .unwrap_or_else(|_| (Vec::new(), Err(KernelError::Config("attach thread panicked".into()))))
+    })
+}
+
 /// Attaches `program` to `iface`. The link is owned by the program: it is
 /// detached when the daemon exits, however it exits (bpf_link semantics).
 pub fn attach(program: &mut Xdp, iface: &str, mode: XdpModeArg) -> Result<AttachedInterface, KernelError> {

@@ -31,6 +31,13 @@ pub enum KernelError {
         source: aya::programs::ProgramError,
     },
 
+    #[error("cannot enter network namespace {netns:?}: {source} (see `ip netns list`)")]
+    Netns {
+        netns: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("configuration out of range: {0}")]
     Config(String),
 

@@ -108,14 +108,20 @@ impl Observer {
 
     /// Attaches to each interface; on error, interfaces attached so far stay
     /// attached until the observer is dropped.
-    pub fn attach(&mut self, ifaces: &[String], mode: XdpModeArg) -> Result<(), KernelError> {
-        for iface in ifaces {
-            let attached = attach::attach(program(&mut self.ebpf)?, iface, mode)?;
-            tracing::info!(iface = %attached.name, ifindex = attached.ifindex,
-                           mode = attached.mode.as_str(), "XDP observer attached");
-            self.interfaces.push(attached);
+    /// With `netns`, the interfaces are looked up and attached from inside
+    /// that network namespace.
+    pub fn attach(&mut self, ifaces: &[String], mode: XdpModeArg, netns: Option<&str>) -> Result<(), KernelError> {
+        let program = program(&mut self.ebpf)?;
+        let attached = match netns {
+            None => attach::attach_all(program, ifaces, mode),
+            Some(netns) => attach::attach_all_in_netns(program, ifaces, mode, netns),
+        };
+        for a in &attached.0 {
+            tracing::info!(iface = %a.name, ifindex = a.ifindex, mode = a.mode.as_str(), netns,
+                           "XDP observer attached");
         }
-        Ok(())
+        self.interfaces.extend(attached.0);
+        attached.1
     }
 
     pub fn interfaces(&self) -> &[AttachedInterface] {
