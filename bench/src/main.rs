@@ -67,6 +67,9 @@ enum Cmd {
         sources: u64,
         #[arg(long)]
         public: bool,
+        /// Index of the first source (to continue a flood of distinct sources).
+        #[arg(long, default_value_t = 0)]
+        first: u64,
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
@@ -131,7 +134,7 @@ fn main() -> anyhow::Result<()> {
             count,
             batch,
         }),
-        Cmd::SyslogSend { target, rate, seconds, count, sources, public, batch } => {
+        Cmd::SyslogSend { target, rate, seconds, count, sources, public, first, batch } => {
             syslog_send::run(&syslog_send::Args {
                 target,
                 rate,
@@ -139,6 +142,7 @@ fn main() -> anyhow::Result<()> {
                 count,
                 sources,
                 public,
+                first,
                 batch,
             })
         }

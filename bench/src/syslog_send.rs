@@ -22,6 +22,8 @@ pub struct Args {
     pub count: u64,
     pub sources: u64,
     pub public: bool,
+    /// Index of the first source.
+    pub first: u64,
     pub batch: usize,
 }
 
@@ -78,7 +80,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let stamp = frames::stamp_split(frames::stamp_now());
         for i in 0..want {
             let n = sent + i as u64;
-            line(&mut bufs[i], source(n, args.sources, args.public), n, stamp);
+            line(&mut bufs[i], source(args.first + n, args.sources, args.public), n, stamp);
             iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
             msgs[i].msg_hdr.msg_iov = &mut iovs[i];
             msgs[i].msg_hdr.msg_iovlen = 1;

@@ -130,7 +130,7 @@ pub fn probe_ws(addr: SocketAddr, path: &str) -> bool {
 fn client(mut s: TcpStream, mut buf: Vec<u8>, role: Role, stop: &AtomicBool, shared: &Shared) -> io::Result<bool> {
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut message: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 256 * 1024];
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
         // Parse every complete frame in the buffer.
         let mut consumed = 0;

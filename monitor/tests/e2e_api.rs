@@ -141,11 +141,10 @@ fn stream_lookup_and_metrics() {
         serde_json::from_str::<Value>(&first).expect("NDJSON line")
     });
     // The stream subscribes when the request arrives; keep pinging until it has a line.
-    let first = poll("an NDJSON event", WAIT, || {
+    poll("an NDJSON event", WAIT, || {
         net.exec_ok(&["ping", "-c", "1", &net.host_v4]);
         reader.is_finished().then_some(())
     });
-    let _ = first;
     let line = reader.join().expect("reader");
     assert_eq!(line["src"], net.ns_v4.as_str());
     assert_eq!(line["class"], "icmp");

@@ -1,5 +1,7 @@
 //! Project tasks: `cargo xtask build | run | test | bench`.
 
+mod bench;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, ExitCode},
@@ -34,6 +36,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (BENCHMARKS.md): kernel cost per packet, LOG vs XDP
+    /// pipelines, syslog ingestion, GeoIP, WebSocket fan-out, memory.
+    /// Needs root for most sections. `--quick` is the CI smoke run.
+    Bench(bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -67,8 +73,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let mut test = vec!["test", "--workspace", "--exclude", "monitor-ebpf"];
             test.extend(args.iter().map(String::as_str));
-            cargo(&root, &test)
+            cargo(&root, &test)?;
+            // The benchmark's smoke run, so the bench cannot rot (skipped
+            // when the tests were filtered).
+            if args.is_empty() {
+                bench::run(&root, bench::Options::smoke())?;
+            }
+            Ok(())
         }
+        Task::Bench(opts) => bench::run(&root, opts),
     }
 }
 

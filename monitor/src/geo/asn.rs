@@ -13,7 +13,7 @@ use std::{
 use maxminddb::{Mmap, Reader};
 use serde::Deserialize;
 
-use super::{DatabaseStatus, GeoError};
+use super::{mmdb, DatabaseStatus, GeoError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AsnInfo {
@@ -43,7 +43,7 @@ impl AsnDb {
             let status = DatabaseStatus::from_file(path, "ip-location-db ASN (CSV)");
             return Ok(AsnDb::Ranges { table, status });
         }
-        let reader = Reader::open_mmap(path).map_err(|e| GeoError::open(path, e))?;
+        let reader = mmdb::open(path)?;
         let status = DatabaseStatus::from_mmdb(path, &reader.metadata);
         Ok(AsnDb::Mmdb { reader, status })
     }
@@ -61,7 +61,7 @@ impl AsnDb {
                 if ip.is_ipv6() && reader.metadata.ip_version == 4 {
                     return Ok(None);
                 }
-                let record: Option<AsnRecord> = reader.lookup(ip).map_err(GeoError::Lookup)?;
+                let record: Option<AsnRecord> = mmdb::lookup(reader, ip.to_canonical())?;
                 Ok(record.and_then(|r| {
                     Some(AsnInfo {
                         asn: r.autonomous_system_number?,

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, net::IpAddr, path::Path};
 use maxminddb::{Mmap, Reader};
 use serde::Deserialize;
 
-use super::{DatabaseStatus, GeoError};
+use super::{mmdb, DatabaseStatus, GeoError};
 
 /// The fields of both layouts; each record fills one set or the other.
 #[derive(Deserialize)]
@@ -62,21 +62,32 @@ pub struct CityDb {
 
 impl CityDb {
     pub fn open(path: &Path) -> Result<Self, GeoError> {
-        let reader = Reader::open_mmap(path).map_err(|e| GeoError::open(path, e))?;
+        let reader = mmdb::open(path)?;
         let status = DatabaseStatus::from_mmdb(path, &reader.metadata);
         // Reject a database that decodes to nothing we understand early,
         // with a clear message, instead of returning empty results forever.
+        if let Some(fields) = foreign_fields(&reader) {
+            return Err(GeoError::open(
+                path,
+                format!(
+                    "not a city database (type {:?}, records have {fields}); \
+                     expected GeoIP2/GeoLite2 City or DB-IP city",
+                    reader.metadata.database_type
+                ),
+            ));
+        }
         Ok(CityDb { reader, status })
     }
 
     /// True if this database can answer for `ip` (IPv4-only files cannot
     /// answer IPv6 queries).
     pub fn covers(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         ip.is_ipv4() || self.reader.metadata.ip_version == 6
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Result<Option<CityInfo>, GeoError> {
-        let record: Option<CityRecord> = self.reader.lookup(ip).map_err(GeoError::Lookup)?;
+        let record: Option<CityRecord> = mmdb::lookup(&self.reader, ip.to_canonical())?;
         Ok(record.map(|r| {
             let mut info = CityInfo {
                 country_code: r.country_code,
@@ -101,4 +112,30 @@ impl CityDb {
             info
         }))
     }
+}
+
+/// Addresses likely to be in any real or fixture database.
+const PROBES: [&str; 6] = ["1.0.0.1", "8.8.8.8", "81.2.69.160", "9.9.9.9", "2001:4860::8888", "2001:218::1"];
+const CITY_FIELDS: [&str; 6] = ["country_code", "city", "latitude", "country", "location", "continent"];
+
+/// The field names of a sampled record when none of them is a city field;
+/// `None` when the records look right or no probe address is in the file.
+fn foreign_fields(reader: &Reader<Mmap>) -> Option<String> {
+    if reader.metadata.database_type.to_ascii_lowercase().contains("asn") {
+        return Some("ASN data".into());
+    }
+    for probe in PROBES {
+        let Ok(ip) = probe.parse::<IpAddr>() else { continue };
+        if ip.is_ipv6() && reader.metadata.ip_version == 4 {
+            continue;
+        }
+        let Ok(Some(record)) = mmdb::lookup::<BTreeMap<String, serde::de::IgnoredAny>>(reader, ip) else {
+            continue;
+        };
+        if record.keys().any(|k| CITY_FIELDS.contains(&k.as_str())) {
+            return None;
+        }
+        return Some(record.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    None
 }

@@ -6,6 +6,7 @@ mod asn;
 mod cache;
 mod city;
 mod label;
+mod mmdb;
 
 use std::{
     net::IpAddr,
@@ -32,6 +33,8 @@ pub enum GeoError {
     Csv { path: PathBuf, line: usize },
     #[error("lookup failed: {0}")]
     Lookup(maxminddb::MaxMindDbError),
+    #[error("lookup failed: corrupt database")]
+    Corrupt,
 }
 
 impl GeoError {
@@ -77,6 +80,21 @@ fn modified_epoch(path: &Path) -> Option<u64> {
     modified.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
+/// What identifies a file's current content cheaply: a replacement (new
+/// inode), an in-place rewrite (size or nanosecond mtime) all show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileVersion {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn file_version(path: &Path) -> Option<FileVersion> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileVersion { inode: meta.ino(), len: meta.len(), modified: meta.modified().ok() })
+}
+
 /// Everything known about one address.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GeoInfo {
@@ -107,9 +125,11 @@ pub struct GeoConfig {
 #[derive(Default)]
 struct Databases {
     city: Vec<CityDb>,
+    /// In the configured order; the CSV ranges of every configured CSV file
+    /// are merged into one table, at the place of the first CSV file.
     asn: Vec<AsnDb>,
-    /// The CSV ranges of every configured CSV file, merged into one table.
-    asn_ranges: Option<AsnDb>,
+    /// Bumped by every reload, so a lookup that raced one is not cached.
+    generation: u64,
 }
 
 /// The attribution DB-IP's CC BY 4.0 licence requires wherever results show.
@@ -137,8 +157,8 @@ pub struct Geo {
     databases: RwLock<Arc<Databases>>,
     cache: Mutex<GenerationalCache<IpAddr, Arc<GeoInfo>>>,
     errors: Mutex<Vec<String>>,
-    /// Modification times the databases were loaded with.
-    loaded_mtimes: Mutex<Vec<Option<u64>>>,
+    /// The files the databases were loaded from.
+    loaded_versions: Mutex<Vec<Option<FileVersion>>>,
 }
 
 impl Geo {
@@ -150,7 +170,7 @@ impl Geo {
             config,
             databases: RwLock::new(Arc::new(Databases::default())),
             errors: Mutex::new(Vec::new()),
-            loaded_mtimes: Mutex::new(Vec::new()),
+            loaded_versions: Mutex::new(Vec::new()),
         }
     }
 
@@ -165,51 +185,68 @@ impl Geo {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        let mut ranges: Option<(RangeTable, DatabaseStatus)> = None;
+        let versions = self.current_versions();
+        let mut csv_at = None;
         for path in &self.config.asn {
             match AsnDb::open(path) {
-                Ok(AsnDb::Ranges { table, status }) => match &mut ranges {
-                    Some((merged, _)) => merged.merge(table),
-                    None => ranges = Some((table, status)),
+                Ok(AsnDb::Ranges { table, status }) => match csv_at {
+                    Some(at) => {
+                        if let AsnDb::Ranges { table: merged, .. } = &mut dbs.asn[at] {
+                            merged.merge(table);
+                        }
+                    }
+                    None => {
+                        csv_at = Some(dbs.asn.len());
+                        dbs.asn.push(AsnDb::Ranges { table, status });
+                    }
                 },
                 Ok(db) => dbs.asn.push(db),
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        dbs.asn_ranges = ranges.map(|(table, status)| AsnDb::Ranges { table, status });
         for e in &errors {
             tracing::warn!(error = %e, "GeoIP database unavailable; continuing without it");
         }
-        tracing::info!(
-            city = dbs.city.len(),
-            asn = dbs.asn.len() + usize::from(dbs.asn_ranges.is_some()),
-            "GeoIP databases loaded"
-        );
-        *self.databases.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(dbs);
-        lock(&self.cache).clear();
+        tracing::info!(city = dbs.city.len(), asn = dbs.asn.len(), "GeoIP databases loaded");
+        {
+            // Swap and clear under the cache lock: a lookup that read the old
+            // set sees the new generation when it comes to insert, and drops
+            // its answer instead of caching it.
+            let mut cache = lock(&self.cache);
+            let mut current = self.databases.write().unwrap_or_else(|e| e.into_inner());
+            dbs.generation = current.generation + 1;
+            *current = Arc::new(dbs);
+            cache.clear();
+        }
         *lock(&self.errors) = errors;
-        *lock(&self.loaded_mtimes) = self.current_mtimes();
+        *lock(&self.loaded_versions) = versions;
     }
 
-    fn current_mtimes(&self) -> Vec<Option<u64>> {
-        self.config.city.iter().chain(&self.config.asn).map(|p| modified_epoch(p)).collect()
+    fn current_versions(&self) -> Vec<Option<FileVersion>> {
+        self.config.city.iter().chain(&self.config.asn).map(|p| file_version(p)).collect()
     }
 
     /// True if a configured file appeared, vanished or changed since loading.
     pub fn files_changed(&self) -> bool {
-        *lock(&self.loaded_mtimes) != self.current_mtimes()
+        *lock(&self.loaded_versions) != self.current_versions()
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Arc<GeoInfo> {
         if let Some(hit) = lock(&self.cache).get(&ip) {
             return hit;
         }
-        let info = Arc::new(self.lookup_uncached(ip));
-        lock(&self.cache).insert(ip, info.clone());
+        let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let info = Arc::new(Self::lookup_in(&dbs, ip));
+        let mut cache = lock(&self.cache);
+        if self.databases.read().unwrap_or_else(|e| e.into_inner()).generation == dbs.generation {
+            cache.insert(ip, info.clone());
+        }
         info
     }
 
-    fn lookup_uncached(&self, ip: IpAddr) -> GeoInfo {
+    fn lookup_in(dbs: &Databases, ip: IpAddr) -> GeoInfo {
+        // ::ffff:a.b.c.d is an IPv4 peer seen through a dual-stack socket.
+        let ip = ip.to_canonical();
         let label = label(ip);
         let mut info = GeoInfo {
             label,
@@ -224,7 +261,6 @@ impl Geo {
         if label != AddressLabel::Public {
             return info;
         }
-        let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(city) = dbs.city.iter().filter(|db| db.covers(ip)).find_map(|db| db.lookup(ip).ok().flatten()) {
             info.country_code = city.country_code;
             info.country = city.country;
@@ -232,7 +268,7 @@ impl Geo {
             info.lat = city.lat;
             info.lon = city.lon;
         }
-        if let Some(asn) = dbs.asn.iter().chain(&dbs.asn_ranges).find_map(|db| db.lookup(ip).ok().flatten()) {
+        if let Some(asn) = dbs.asn.iter().find_map(|db| db.lookup(ip).ok().flatten()) {
             info.asn = Some(asn.asn);
             info.as_org = asn.org;
         }
@@ -243,7 +279,7 @@ impl Geo {
         let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
         GeoStatus {
             city_db: dbs.city.iter().map(|d| d.status.clone()).collect(),
-            asn_db: dbs.asn.iter().chain(&dbs.asn_ranges).map(|d| d.status().clone()).collect(),
+            asn_db: dbs.asn.iter().map(|d| d.status().clone()).collect(),
             errors: lock(&self.errors).clone(),
             cache_entries: lock(&self.cache).len(),
             attribution: DBIP_ATTRIBUTION,

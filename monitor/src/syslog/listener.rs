@@ -169,54 +169,50 @@ impl Framer {
     }
 
     fn next(&mut self, buf: &mut Vec<u8>) -> Option<Frame> {
-        loop {
-            if self.skip == usize::MAX {
-                match buf.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        buf.drain(..=i);
-                        self.skip = 0;
-                    }
-                    None => {
-                        buf.clear();
-                        return None;
-                    }
-                }
-            } else if self.skip > 0 {
-                let n = self.skip.min(buf.len());
-                buf.drain(..n);
-                self.skip -= n;
-                if self.skip > 0 {
-                    return None;
-                }
-            }
-            while buf.first().is_some_and(|b| matches!(b, b'\n' | b'\r' | 0)) {
-                buf.remove(0);
-            }
-            let first = *buf.first()?;
-            if first.is_ascii_digit() {
-                let space = buf.iter().take(8).position(|&b| b == b' ');
-                let Some(space) = space else {
-                    if buf.len() >= 8 {
-                        // Not a length after all: treat as a line.
-                        return self.line(buf);
-                    }
-                    return None;
-                };
-                let len: usize = std::str::from_utf8(&buf[..space]).ok()?.parse().ok()?;
-                if len > MAX_LINE {
-                    buf.drain(..=space);
-                    self.skip = len;
-                    return Some(Frame::Oversized);
-                }
-                if buf.len() < space + 1 + len {
-                    return None;
-                }
-                let msg = buf[space + 1..space + 1 + len].to_vec();
-                buf.drain(..space + 1 + len);
-                return Some(Frame::Message(msg));
-            }
+        if !self.discard(buf) {
+            return None;
+        }
+        let blank = buf.iter().take_while(|b| matches!(b, b'\n' | b'\r' | 0)).count();
+        buf.drain(..blank);
+        if !buf.first()?.is_ascii_digit() {
             return self.line(buf);
         }
+        let Some(space) = buf.iter().take(8).position(|&b| b == b' ') else {
+            // Eight bytes without a space: not a length after all.
+            return if buf.len() >= 8 { self.line(buf) } else { None };
+        };
+        let Some(len) = octet_count(&buf[..space]) else {
+            return self.line(buf);
+        };
+        if len > MAX_LINE {
+            buf.drain(..=space);
+            self.skip = len;
+            return Some(Frame::Oversized);
+        }
+        if buf.len() < space + 1 + len {
+            return None;
+        }
+        let msg = buf[space + 1..space + 1 + len].to_vec();
+        buf.drain(..space + 1 + len);
+        Some(Frame::Message(msg))
+    }
+
+    /// Drops what is left of an oversized frame; true when done.
+    fn discard(&mut self, buf: &mut Vec<u8>) -> bool {
+        if self.skip == usize::MAX {
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    buf.drain(..=i);
+                    self.skip = 0;
+                }
+                None => buf.clear(),
+            }
+        } else if self.skip > 0 {
+            let n = self.skip.min(buf.len());
+            buf.drain(..n);
+            self.skip -= n;
+        }
+        self.skip == 0
     }
 
     fn line(&mut self, buf: &mut Vec<u8>) -> Option<Frame> {
@@ -238,6 +234,14 @@ impl Framer {
             None => None,
         }
     }
+}
+
+/// The MSG-LEN of an octet-counted frame: digits only.
+fn octet_count(digits: &[u8]) -> Option<usize> {
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ pub struct Options {
     release: bool,
 }
 
+impl Options {
+    /// The smoke run `cargo xtask test` ends with.
+    pub fn smoke() -> Options {
+        Options { quick: true, only: Vec::new(), out: None, release: false }
+    }
+}
+
 const SECTIONS: [(&str, u32); 6] =
     [("kernel", 1), ("pipeline", 2), ("ingest", 3), ("geo", 4), ("fanout", 5), ("memory", 6)];
 
@@ -168,8 +175,12 @@ pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
         tag: std::process::id().to_string(),
         invocation,
     };
+    let state = ctx.out_dir.join("state");
+    sys::set_state_dir(&state);
     if is_root {
-        net::cleanup_stale();
+        net::cleanup(&state, None);
+        let (state, tag) = (state.clone(), ctx.tag.clone());
+        sys::on_interrupt(move || net::cleanup(&state, Some(&tag)));
     }
 
     let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -37,17 +37,25 @@ pub const SRC_V6: &str = "fd6d:6f6e:6265:6e63::1:0";
 pub const DST_V6: &str = "fd6d:6f6e:6265:6e63::1";
 const NS_PREFIX: &str = "monbench-";
 
-/// Removes namespaces and links left by an earlier run that was killed
-/// (only names this bench uses, whose creating process is gone).
-pub fn cleanup_stale() {
+/// Removes what an earlier run that was killed left behind: its processes
+/// (recorded pid files), namespaces (whose creating process is gone), and
+/// a sysctl it changed. With `own`, this run's leftovers instead (on an
+/// interrupt).
+pub fn cleanup(out_dir: &Path, own: Option<&str>) {
+    sys::kill_recorded(out_dir, own.is_some());
     let list = sys::run("ip", &["netns", "list"]).unwrap_or_default();
     for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
         let Some(rest) = ns.strip_prefix(NS_PREFIX) else { continue };
         let pid: String = rest.chars().skip(1).take_while(char::is_ascii_digit).collect();
-        if pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+        let remove = match own {
+            Some(tag) => pid == tag,
+            None => pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()),
+        };
+        if remove {
             sys::run_quiet("ip", &["netns", "del", ns]);
         }
     }
+    sys::restore_saved_sysctls(out_dir);
 }
 
 /// A network namespace, deleted on drop (which also destroys its veth ends).
@@ -84,31 +92,34 @@ impl Drop for Netns {
     }
 }
 
-/// Generator namespace -> root-side veth end (where the daemon attaches XDP).
+/// Generator namespace -> observed namespace, where the daemon attaches
+/// XDP (`--netns NAME --iface IF`; its sockets stay in the root namespace).
+/// Both veth ends live in bench namespaces without addresses or routes.
 pub struct XdpNet {
+    // Drop order: the namespaces go, and the veth pair with them.
     pub gen: Netns,
+    pub obs: Netns,
     pub gen_if: String,
-    pub host_if: String,
+    pub obs_if: String,
 }
 
 impl XdpNet {
     pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<XdpNet> {
         let tag = format!("{}{}", ctx.tag, n);
-        let gen = Netns::new(format!("{NS_PREFIX}x{}-{n}", ctx.tag))?;
-        let (host_if, gen_if) = (format!("mbh{tag}"), format!("mbg{tag}"));
-        sys::run("ip", &["link", "add", &host_if, "address", HOST_MAC, "type", "veth", "peer", "name", &gen_if, "address", GEN_MAC])?;
-        let net = XdpNet { gen, gen_if, host_if };
-        sys::run("ip", &["link", "set", &net.gen_if, "netns", &net.gen.name])?;
-        sys::sysctl_set(&format!("net.ipv6.conf.{}.disable_ipv6", net.host_if), "1")?;
-        sys::run("ip", &["link", "set", &net.host_if, "up"])?;
+        let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
+        let obs = Netns::new(format!("{NS_PREFIX}o{}-{n}", ctx.tag))?;
+        let (gen_if, obs_if) = (format!("mbg{tag}"), format!("mbo{tag}"));
+        sys::run("ip", &["link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth",
+                         "peer", "name", &obs_if, "netns", &obs.name, "address", HOST_MAC])?;
+        let net = XdpNet { gen, obs, gen_if, obs_if };
+        net.obs.exec(&["ip", "link", "set", &net.obs_if, "up"])?;
         net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
         Ok(net)
     }
-}
 
-impl Drop for XdpNet {
-    fn drop(&mut self) {
-        sys::run_quiet("ip", &["link", "del", &self.host_if]);
+    /// The daemon's arguments to observe the observed end.
+    pub fn daemon_args(&self) -> Vec<String> {
+        vec!["--netns".into(), self.obs.name.clone(), "--iface".into(), self.obs_if.clone()]
     }
 }
 

@@ -143,8 +143,8 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         base.insert(rate, cpu);
         let mut row = vec![rate_label(rate), int(g.pps), fix(cpu * 1e6, 3)];
         if !ctx.quick {
-            let mut cmd = std::process::Command::new(&ctx.bin_bench);
-            cmd.args(["xdp-hold", "--iface", &net.host_if]);
+            let mut cmd = net.obs.command(&ctx.bin_bench);
+            cmd.args(["xdp-hold", "--iface", &net.obs_if]);
             let mut hold = Proc::spawn("monitor-bench xdp-hold", &mut cmd, Some(&ctx.out_dir.join("xdp-hold.log")))?;
             let mut line = String::new();
             if let Some(out) = hold.stdout() {
@@ -160,15 +160,17 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         t_base.row(row);
     }
 
-    let daemon = Daemon::start(ctx, "xdp", &["--iface", &net.host_if, "--events-per-sec", &EVENTS_PER_SEC.to_string()])?;
+    let mut args = net.daemon_args();
+    args.extend(["--events-per-sec".into(), EVENTS_PER_SEC.to_string()]);
+    let daemon = Daemon::start(ctx, "xdp", &args.iter().map(String::as_str).collect::<Vec<_>>())?;
     if !ctx.quick {
         daemon.wait_geo(Duration::from_secs(30));
     }
     let poll = !daemon.has_ws(ctx);
     let mode = daemon.stats()?["interfaces"][0]["mode"].as_str().unwrap_or("?").to_owned();
     let mut t = Table::new(
-        &format!("XDP path: daemon `--iface {}` (XDP mode {mode}), `--events-per-sec {EVENTS_PER_SEC}`, `--events-per-source 100`; {SOURCES} sources, {secs} s per rate",
-                 net.host_if),
+        &format!("XDP path: daemon `--netns {} --iface {}` (XDP mode {mode}), `--events-per-sec {EVENTS_PER_SEC}`, `--events-per-source 100`; {SOURCES} sources, {secs} s per rate",
+                 net.obs.name, net.obs_if),
         &["offered", "sent pps", "counted (XDP)", "eligible", "submitted", "suppressed", "ring full", "events/s",
           "delivered", "queue drops", "accounted", "kernel CPU s", "daemon CPU s", "µs/pkt", "latency p50/p99 ms"],
     );
@@ -247,12 +249,13 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         s.note("The daemon has no /ws yet: XDP-path latency was measured by polling /api/events every 50 ms (adds up to 50 ms).");
     }
     s.note(format!(
-        "XDP path topology: generator in namespace {} sends on {} with AF_PACKET (PACKET_QDISC_BYPASS, sendmmsg); the daemon's XDP \
-         program on the root-side end {} sees every frame; the frames are addressed to a MAC that is not {}'s, so the root stack \
-         drops them as PACKET_OTHERHOST after XDP (no replies, no routing). The global event budget is split per CPU \
-         ({} per CPU here) and all of the generator's packets are processed on the CPU it runs on, so the stream tops out at \
-         about half the budget.",
-        net.gen.name, net.gen_if, net.host_if, net.host_if,
+        "XDP path topology: generator in namespace {} sends on {} with AF_PACKET (PACKET_QDISC_BYPASS, sendmmsg); the daemon \
+         (in the root namespace, API and syslog on 127.0.0.1) attaches XDP with `--netns {}` to the peer {} in a second bench \
+         namespace. Neither namespace has addresses on the veth or any route; the frames are addressed to a MAC that is not \
+         {}'s, so its stack drops them as PACKET_OTHERHOST after XDP (nothing answered, nothing routed). The global event \
+         budget is split per CPU ({} per CPU here) and all of the generator's packets are processed on the CPU it runs on, \
+         so the stream tops out at about half the budget.",
+        net.gen.name, net.gen_if, net.obs.name, net.obs_if, net.obs_if,
         EVENTS_PER_SEC.div_ceil(std::thread::available_parallelism().map_or(1, |n| n.get()) as u64)
     ));
     if !base_prog.is_empty() {

@@ -67,6 +67,92 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+// ---------------------------------------------------------------- leftovers
+
+/// Where spawned processes and changed sysctls are recorded, so a later
+/// run (or this run's interrupt handler) can undo them.
+static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+pub fn set_state_dir(dir: &Path) {
+    let _ = std::fs::create_dir_all(dir.join("pids"));
+    let _ = std::fs::create_dir_all(dir.join("sysctl"));
+    let _ = STATE_DIR.set(dir.to_owned());
+}
+
+/// A process's start time (field 22 of /proc/PID/stat): with the pid, it
+/// identifies the process (pids are reused), and survives exec.
+fn start_time(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(19)).unwrap_or_default().to_owned()
+}
+
+fn record_pid(pid: u32) {
+    if let Some(dir) = STATE_DIR.get() {
+        let _ = std::fs::write(dir.join("pids").join(pid.to_string()), format!("{}\n{}", std::process::id(), start_time(pid)));
+    }
+}
+
+fn forget_pid(pid: u32) {
+    if let Some(dir) = STATE_DIR.get() {
+        let _ = std::fs::remove_file(dir.join("pids").join(pid.to_string()));
+    }
+}
+
+/// Kills processes recorded by a run that is gone (or, with `own`, by this
+/// run), if they are still the same processes.
+pub fn kill_recorded(dir: &Path, own: bool) {
+    let Ok(entries) = std::fs::read_dir(dir.join("pids")) else { return };
+    for e in entries.filter_map(Result::ok) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let (owner, started) = text.split_once('\n').unwrap_or(("", ""));
+        let owner_alive = owner.parse::<u32>().is_ok_and(|o| Path::new(&format!("/proc/{o}")).exists());
+        let mine = owner == std::process::id().to_string();
+        if (own && !mine) || (!own && owner_alive) {
+            continue;
+        }
+        if !started.is_empty() && start_time(pid) == started {
+            signal(pid, libc::SIGKILL);
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
+/// Restores sysctls a run changed and did not restore (it was killed).
+pub fn restore_saved_sysctls(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join("sysctl")) else { return };
+    for e in entries.filter_map(Result::ok) {
+        let key = e.file_name().to_string_lossy().into_owned();
+        if let Ok(v) = std::fs::read_to_string(e.path()) {
+            let _ = sysctl_set(&key, v.trim());
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// On SIGINT/SIGTERM/SIGHUP: run `cleanup` on a watcher thread and exit
+/// (Drop impls do not run when a signal ends the process).
+pub fn on_interrupt(cleanup: impl Fn() + Send + 'static) {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+    std::thread::spawn(move || loop {
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("xtask bench: interrupted, cleaning up");
+            cleanup();
+            std::process::exit(130);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    });
+}
+
 /// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Proc {
     pub name: String,
@@ -83,6 +169,8 @@ impl Proc {
             None => cmd.stderr(Stdio::inherit()),
         };
         let child = cmd.spawn().with_context(|| format!("cannot start {name} ({cmd:?})"))?;
+        // (`ip netns exec` execs the program: the pid stays the same.)
+        record_pid(child.id());
         Ok(Proc { name: name.to_owned(), child: Some(child), log: log.map(Path::to_path_buf) })
     }
 
@@ -113,10 +201,38 @@ impl Proc {
             s.read_to_string(&mut out)?;
         }
         let status = child.wait()?;
+        forget_pid(child.id());
         if !status.success() {
             bail!("{} failed ({status}): {}\n{}", self.name, out.trim(), self.log_tail());
         }
         Ok(out)
+    }
+
+    /// Like `wait_output`, calling `before_reap` once the output has ended
+    /// but before the process is reaped (its /proc entry still readable).
+    pub fn wait_output_with<T>(mut self, before_reap: impl FnOnce() -> T) -> anyhow::Result<(T, String)> {
+        let mut child = self.child.take().context("no child")?;
+        drop(child.stdin.take());
+        let mut out = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            s.read_to_string(&mut out)?;
+        }
+        // Output closed: the process is exiting; give it a moment to become a zombie.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            let state = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+            if state.rsplit_once(')').is_none_or(|(_, r)| r.trim_start().starts_with('Z')) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let value = before_reap();
+        let status = child.wait()?;
+        forget_pid(child.id());
+        if !status.success() {
+            bail!("{} failed ({status}): {}\n{}", self.name, out.trim(), self.log_tail());
+        }
+        Ok((value, out))
     }
 
     pub fn close_stdin(&mut self) {
@@ -127,11 +243,14 @@ impl Proc {
 
     pub fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let mut child = self.child.take().context("no child")?;
-        Ok(child.wait()?)
+        let status = child.wait()?;
+        forget_pid(child.id());
+        Ok(status)
     }
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            forget_pid(child.id());
             drop(child.stdin.take());
             signal(child.id(), libc::SIGTERM);
             let start = Instant::now();
@@ -354,6 +473,10 @@ pub struct SysctlGuard {
 impl SysctlGuard {
     pub fn set(key: &str, value: &str) -> anyhow::Result<SysctlGuard> {
         let previous = sysctl_get(key);
+        if let (Some(dir), Some(v)) = (STATE_DIR.get(), &previous) {
+            // Kept until restored: a killed run's successor restores it.
+            let _ = std::fs::write(dir.join("sysctl").join(key), v);
+        }
         sysctl_set(key, value)?;
         Ok(SysctlGuard { key: key.to_owned(), previous })
     }
@@ -363,6 +486,9 @@ impl Drop for SysctlGuard {
     fn drop(&mut self) {
         if let Some(v) = &self.previous {
             let _ = sysctl_set(&self.key, v);
+        }
+        if let Some(dir) = STATE_DIR.get() {
+            let _ = std::fs::remove_file(dir.join("sysctl").join(&self.key));
         }
     }
 }
