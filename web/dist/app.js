@@ -28,6 +28,7 @@ const state = {
   rates: {},
   ratesAt: 0,
   skipped: 0,              // events this browser missed because it fell behind
+  received: 0,             // events that arrived in update frames since load
   paused: false,
   origins: new Set(),      // "xdp:eth1", "syslog:10.0.0.5"
   originCounts: new Map(),
@@ -114,6 +115,7 @@ function onUpdate(f) {
   observeServerTime(f.ts_ms);
   const events = Array.isArray(f.events) ? f.events : [];
   if (f.skipped > 0) state.skipped += f.skipped;
+  state.received += events.length;
   state.arrivals.push([performance.now(), events.length + (f.skipped || 0)]);
   if (f.rates) {
     state.rates = f.rates;
@@ -314,6 +316,9 @@ window.monitorDashboard = {
   get connection() { return socket.state; },
   get connects() { return socket.connects; },
   get feedSize() { return feed.events.length; },
+  get received() { return state.received; },
+  get mapSize() { return map.points.size; },
   get paused() { return state.paused; },
+  mapPoint: (ip) => map.locate(ip),
   fmtCompact,
 };

@@ -3,7 +3,7 @@
 // so a view can be shared, compiles the state into one match(event)
 // function, and says which part the daemon can filter for us.
 
-import { CLASSES, originLabel } from './format.js';
+import { CLASSES, countryName, originLabel } from './format.js';
 
 // ---- IP addresses and CIDRs (the daemon speaks both families) ----
 
@@ -94,7 +94,7 @@ export function parseRegex(q) {
 function haystack(ev) {
   if (ev._hay === undefined) {
     const g = ev.geo ?? {};
-    ev._hay = [ev.src, ev.dst, g.country_code, g.country, g.city, g.asn ? `AS${g.asn}` : '', g.as_org,
+    ev._hay = [ev.src, ev.dst, g.country_code, countryName(g), g.city, g.asn ? `AS${g.asn}` : '', g.as_org,
       g.label, ev.detail, originLabel(ev.origin), ev.origin?.hostname, ev.class].filter(Boolean).join('\u0001');
     ev._hayLower = ev._hay.toLowerCase();
   }

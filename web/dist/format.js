@@ -98,10 +98,22 @@ export function badge(cls) {
   return `<span class="badge c-${c}">${esc(LABELS[cls] ?? cls)}</span>`;
 }
 
+// DB-IP Lite records carry a country code but no name: the browser knows the
+// names itself (CLDR data in Intl), so nothing has to be shipped or fetched.
+let regionNames = null;
+try { regionNames = new Intl.DisplayNames(['en'], { type: 'region' }); } catch { /* very old browser: codes only */ }
+
+/** "DE" -> "Germany" (the record's own name wins; the code when nothing knows it). */
+export function countryName(geo) {
+  if (!geo?.country_code) return '';
+  if (geo.country) return geo.country;
+  try { return regionNames?.of(geo.country_code.toUpperCase()) ?? geo.country_code; } catch { return geo.country_code; }
+}
+
 /** Where a geo record says the address is, as short text. */
 export function placeText(geo) {
   if (!geo) return '';
-  if (geo.country_code) return [geo.city, geo.country ?? geo.country_code].filter(Boolean).join(', ');
+  if (geo.country_code) return [geo.city, countryName(geo)].filter(Boolean).join(', ');
   return geo.label && geo.label !== 'public' ? geo.label.replace('_', '-') : '';
 }
 
@@ -112,7 +124,7 @@ export function placeHtml(geo) {
     return geo.label && geo.label !== 'public'
       ? `<span class="tag">${esc(geo.label.replace('_', '-'))}</span>` : '<span class="muted">–</span>';
   }
-  return `<span class="flag" aria-hidden="true">${flag(geo.country_code)}</span><abbr title="${esc(geo.country ?? '')}">${esc(geo.country_code)}</abbr> ${esc(placeText(geo))}`;
+  return `<span class="flag" aria-hidden="true">${flag(geo.country_code)}</span><abbr title="${esc(countryName(geo))}">${esc(geo.country_code)}</abbr> ${esc(placeText(geo))}`;
 }
 
 export function asnText(geo) {

@@ -4,7 +4,7 @@
 
 import { api } from './auth.js';
 import { serverNow } from './clock.js';
-import { esc, fmtAgo, fmtDateTime, fmtInt, flag, LABELS } from './format.js';
+import { countryName, esc, fmtAgo, fmtDateTime, fmtInt, flag, LABELS } from './format.js';
 
 const GEO_NAMES = {
   label: 'Kind', country: 'Country', country_code: 'Country code', city: 'City', lat: 'Latitude', lon: 'Longitude',
@@ -67,7 +67,8 @@ function render(ip, data) {
     }
   };
   walk(data, '');
-  const geo = data.geo ?? data.location;
+  let geo = data.geo ?? data.location;
+  if (geo?.country_code && !geo.country) geo = { ...geo, country: countryName(geo) };
   const addr = data.ip ?? data.addr ?? ip;
   const dl = (rows, attr = '') => `<dl class="kv"${attr}>${rows.join('')}</dl>`;
   let html = `<h3 class="lookup-ip"><span>${esc(addr)}</span> <button type="button" class="small" data-filter-ip="${esc(addr)}">Show only this source</button></h3>`;

@@ -179,7 +179,18 @@ export class WorldMap {
     if (!this.raf) this.raf = requestAnimationFrame((t) => { this.raf = 0; this.draw(t); });
   }
 
-  report() { this.onCount?.({ points: this.points.size, noLocation: this.noLocation.size }); }
+  report() {
+    const n = String(this.points.size);
+    if (this.canvas.dataset.points !== n) this.canvas.dataset.points = n; // for tests and tools
+    this.onCount?.({ points: this.points.size, noLocation: this.noLocation.size });
+  }
+
+  /** Where a source is drawn (CSS px inside the canvas), or null: lets tests click it. */
+  locate(ip) {
+    const p = this.points.get(ip);
+    if (!p || p.x === undefined) return null;
+    return { x: p.x, y: p.y, r: p.r, cls: p.cls, country: p.geo.country_code ?? null };
+  }
 
   paintBackground() {
     const { w, h, dpr } = this;

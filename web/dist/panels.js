@@ -3,7 +3,7 @@
 // Each function takes plain data and writes one part of the page.
 
 import {
-  asnText, badge, esc, flag, fmtAgo, fmtCompact, fmtDateTime, fmtDuration, fmtInt, fmtPercent, placeHtml,
+  asnText, badge, countryName, esc, flag, fmtAgo, fmtCompact, fmtDateTime, fmtDuration, fmtInt, fmtPercent, placeHtml,
 } from './format.js';
 import { serverNow } from './clock.js';
 
@@ -50,6 +50,23 @@ export function totalsText(stats, top) {
     + `(${fmtInt(suppressed)} suppressed, ${fmtInt(dropped)} dropped)`;
 }
 
+/**
+ * The ICMP type table adds up event weights (events carry the packets that
+ * sampling suppressed before them), the kernel counts every packet: say both,
+ * so a sampled breakdown is never mistaken for a count.
+ */
+export function icmpTotalsText(top, stats) {
+  const fromEvents = (top?.icmp_types ?? []).reduce((a, t) => a + (t.packets ?? 0), 0);
+  const kc = stats?.kernel?.classes;
+  const counted = kc ? (kc.icmp?.packets ?? 0) + (kc.icmpv6?.packets ?? 0) : null;
+  const sl = stats?.events?.syslog_packets_by_class;
+  const viaSyslog = sl ? (sl.icmp ?? 0) + (sl.icmpv6 ?? 0) : 0;
+  let text = `Types of ${fmtInt(fromEvents)} packets, from events (weighted by suppressed packets)`;
+  if (counted !== null) text += `; the kernel counted ${fmtInt(counted)} ICMP/ICMPv6 packets in all`;
+  if (viaSyslog) text += `; ${fmtInt(viaSyslog)} reported over syslog`;
+  return `${text}.`;
+}
+
 function shareBar(value, max) {
   const pct = max > 0 ? Math.max(1, Math.round((100 * value) / max)) : 0;
   return `<span class="bar" style="--w:${pct}%" aria-hidden="true"></span>`;
@@ -77,8 +94,8 @@ export function renderTop(top, stats) {
   const countries = (top.countries ?? []).slice(0, TOP_ROWS);
   const maxC = Math.max(0, ...countries.map((c) => c.packets ?? 0));
   setHtml('top-countries', table(['Country', { label: 'Packets', num: true }, { label: 'Sources', num: true }],
-    countries.map((c) => `<tr><td><button type="button" class="link" data-country="${esc(c.country_code)}" title="Filter by ${esc(c.country ?? c.country_code)}">`
-      + `<span class="flag" aria-hidden="true">${flag(c.country_code)}</span>${esc(c.country_code)} ${esc(c.country ?? '')}</button></td>`
+    countries.map((c) => `<tr><td><button type="button" class="link" data-country="${esc(c.country_code)}" title="Filter by ${esc(countryName(c))}">`
+      + `<span class="flag" aria-hidden="true">${flag(c.country_code)}</span>${esc(c.country_code)} ${esc(countryName(c))}</button></td>`
       + `<td class="num">${fmtInt(c.packets)}${shareBar(c.packets, maxC)}</td><td class="num">${fmtInt(c.sources)}</td></tr>`),
     'No located sources yet.'));
 
@@ -89,6 +106,7 @@ export function renderTop(top, stats) {
       + `<td class="num">${fmtInt(a.packets)}${shareBar(a.packets, maxA)}</td><td class="num">${fmtInt(a.sources)}</td></tr>`),
     'No ASN data yet.'));
 
+  setText('icmp-totals', icmpTotalsText(top, stats));
   const icmp = (top.icmp_types ?? []).slice(0, TOP_ROWS);
   const maxI = Math.max(0, ...icmp.map((t) => t.packets ?? 0));
   setHtml('top-icmp', table(['ICMP type', 'Type/code', { label: 'Packets', num: true }],
@@ -107,11 +125,14 @@ function counts(obj, empty = 'none') {
   return entries.slice(0, 8).map(([k, n]) => `${esc(k)}: ${fmtInt(n)}`).join(', ') + (entries.length > 8 ? `, … (${entries.length - 8} more)` : '');
 }
 
+/** One database, or the daemon's list of them (DB-IP ships an IPv4 and an IPv6 file). */
 function dbText(db) {
+  if (Array.isArray(db)) return db.length ? db.map(dbText).join('<br>') : dbText(null);
   if (!db) return '<span class="muted">not loaded</span>';
   const built = Number.isFinite(db.build_epoch) ? `, built ${fmtDateTime(db.build_epoch * 1000).slice(0, 10)}` : '';
   const age = Number.isFinite(db.age_days) ? `, ${fmtInt(db.age_days)} days old` : '';
-  return `${esc(db.type ?? '?')}${built}${age}`;
+  const file = db.path ? ` <span class="muted small">${esc(String(db.path).split('/').pop())}</span>` : '';
+  return `${esc(db.type ?? '?')}${built}${age}${file}`;
 }
 
 /** Pipeline health: where packets went that did not become events. */
@@ -121,7 +142,8 @@ export function renderHealth(stats, client) {
   const ev = stats.events ?? {};
   const sl = stats.syslog ?? {};
   const geo = stats.geo ?? {};
-  const old = (db) => Number.isFinite(db?.age_days) && db.age_days > 60;
+  const old = (db) => (Array.isArray(db) ? db.some(old) : Number.isFinite(db?.age_days) && db.age_days > 60);
+  const missing = (db) => !db || (Array.isArray(db) && !db.length);
   setHtml('health', kv([
     k ? null : ['XDP', '<span class="muted">not attached (syslog only)</span>'],
     p && ['Ring buffer full (lost events)', fmtInt(p.ring_full), p.ring_full > 0],
@@ -137,8 +159,9 @@ export function renderHealth(stats, client) {
     ['Rejected senders', counts(sl.rejected_senders)],
     ...(sl.last_rejected ?? []).slice(-3).reverse().map((r) => ['Last rejected',
       `${esc(fmtDateTime(r.ts_ms))} ${esc(r.sender)}: ${esc(r.reason)} <code class="sample">${esc(String(r.sample ?? '').slice(0, 160))}</code>`]),
-    ['GeoIP city database', dbText(geo.city_db), !geo.city_db || old(geo.city_db)],
+    ['GeoIP city database', dbText(geo.city_db), missing(geo.city_db) || old(geo.city_db)],
     ['GeoIP ASN database', dbText(geo.asn_db), old(geo.asn_db)],
+    ...(geo.errors ?? []).slice(0, 3).map((e) => ['GeoIP error', esc(e), true]),
   ]));
 }
 

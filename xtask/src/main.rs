@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask build | run | test | bench`.
 
 mod bench;
+mod fuzz;
 
 use std::{
     path::{Path, PathBuf},
@@ -28,9 +29,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the syslog line parser (cargo-fuzz on nightly) for a while.
+    Fuzz {
+        #[arg(long, default_value_t = 300)]
+        seconds: u32,
+    },
     /// Run every test: host unit and property tests, BPF_PROG_TEST_RUN tests
-    /// of the real XDP program, end-to-end tests in network namespaces.
-    /// Needs root.
+    /// of the real XDP program, end-to-end tests in network namespaces and a
+    /// real browser, a bounded fuzz run and the benchmark smoke run. Needs root.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -74,6 +80,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut test = vec!["test", "--workspace", "--exclude", "monitor-ebpf"];
             test.extend(args.iter().map(String::as_str));
             cargo(&root, &test)?;
+            if args.is_empty() {
+                fuzz::run(&root, 30)?;
+            }
             // The benchmark's smoke run, so the bench cannot rot (skipped
             // when the tests were filtered).
             if args.is_empty() {
@@ -82,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Task::Bench(opts) => bench::run(&root, opts),
+        Task::Fuzz { seconds } => fuzz::run(&root, seconds),
     }
 }
 

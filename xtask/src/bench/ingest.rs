@@ -92,7 +92,8 @@ fn parsers(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
         anyhow::bail!("criterion wrote no results under {}", crit_dir.display());
     }
     s.tables.push(t);
-    s.target(
+    s.perf_target(
+        ctx.quick,
         format!("parser ≥ {} lines/s per core on the real line formats (all golden lines, header + LOG fields: {})",
                 si(PARSE_TARGET), si(all_rate)),
         all_rate.is_finite().then_some(all_rate >= PARSE_TARGET),

@@ -70,11 +70,13 @@ pub fn run(ctx: &Ctx) -> Section {
             ]);
         }
         s.tables.push(t);
-        s.target(
+        s.perf_target(
+            ctx.quick,
             format!("counting path within {COUNTING_BUDGET_NS:.0} ns of the baseline (worst class: +{worst_count:.0} ns)"),
             Some(worst_count <= COUNTING_BUDGET_NS),
         );
-        s.target(
+        s.perf_target(
+            ctx.quick,
             format!("event path within {EVENT_BUDGET_NS:.0} ns of the baseline (worst class and mode: +{worst_event:.0} ns)"),
             Some(worst_event <= EVENT_BUDGET_NS),
         );

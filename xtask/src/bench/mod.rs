@@ -61,8 +61,6 @@ pub struct Ctx {
     pub is_root: bool,
     pub bin_monitor: PathBuf,
     pub bin_bench: PathBuf,
-    /// `--profile` for cargo (dev or release).
-    pub profile: &'static str,
     pub target_dir: PathBuf,
     pub out_dir: PathBuf,
     /// Unique per run, for interface and namespace names.
@@ -169,7 +167,6 @@ pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
         is_root,
         bin_monitor: bin_dir.join("monitor"),
         bin_bench: bin_dir.join("monitor-bench"),
-        profile,
         target_dir: target.clone(),
         out_dir,
         tag: std::process::id().to_string(),

@@ -37,6 +37,13 @@ pub const SRC_V6: &str = "fd6d:6f6e:6265:6e63::1:0";
 pub const DST_V6: &str = "fd6d:6f6e:6265:6e63::1";
 const NS_PREFIX: &str = "monbench-";
 
+/// The LOG prefix of the bench's iptables rule: unique to the run, so lines
+/// other users of the kernel log write (e.g. tests with "IPT_ICMP ") are
+/// neither forwarded nor counted.
+pub fn log_prefix(ctx: &Ctx) -> String {
+    format!("MB{}ICMP ", ctx.tag)
+}
+
 /// Removes what an earlier run that was killed left behind: its processes
 /// (recorded pid files), namespaces (whose creating process is gone), and
 /// a sysctl it changed. With `own`, this run's leftovers instead (on an
@@ -148,11 +155,11 @@ impl LogNet {
     }
 
     /// Replaces the INPUT rules with one echo-request rule: LOG, or count only.
-    pub fn set_rule(&self, log: bool) -> anyhow::Result<()> {
+    pub fn set_rule(&self, log: Option<&str>) -> anyhow::Result<()> {
         self.recv.exec(&["iptables", "-F", "INPUT"])?;
         let mut rule = vec!["iptables", "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request"];
-        if log {
-            rule.extend(["-j", "LOG", "--log-prefix", "IPT_ICMP ", "--log-level", "info"]);
+        if let Some(prefix) = log {
+            rule.extend(["-j", "LOG", "--log-prefix", prefix, "--log-level", "info"]);
         }
         self.recv.exec(&rule)?;
         Ok(())
@@ -167,6 +174,9 @@ impl LogNet {
 
 /// The generator's result line.
 pub struct GenResult {
+    /// The generator's (utime, stime): its sends (and the receive work they
+    /// trigger inline) are system time of the generator.
+    pub cpu: (f64, f64),
     pub sent: f64,
     pub pps: f64,
     pub seconds: f64,
@@ -192,8 +202,11 @@ pub fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
         .args(["--sources", &spec.sources.to_string(), "--rate", &spec.rate.to_string()])
         .args(["--seconds", &spec.seconds.to_string(), "--count", &spec.count.to_string()]);
     let p = Proc::spawn("generator", &mut cmd, Some(&ctx.out_dir.join("gen.log")))?;
-    let v = sys::last_json(&p.wait_output()?)?;
+    let pid = p.pid();
+    let (cpu, out) = p.wait_output_with(|| sys::proc_cpu(pid))?;
+    let v = sys::last_json(&out)?;
     Ok(GenResult {
+        cpu,
         sent: sys::num(&v, "sent"),
         pps: sys::num(&v, "pps"),
         seconds: sys::num(&v, "elapsed_s"),
@@ -288,7 +301,7 @@ impl Daemon {
     }
 }
 
-/// rsyslogd forwarding "IPT_ICMP " kernel lines to the daemon over UDP, with
+/// rsyslogd forwarding the bench's LOG lines (`log_prefix`) to the daemon over UDP, with
 /// impstats counters written every second.
 pub struct Rsyslog {
     pub proc: Proc,
@@ -299,6 +312,8 @@ pub struct Rsyslog {
 pub struct RsyslogStats {
     /// Messages that entered the main queue (from imklog).
     pub enqueued: f64,
+    /// Kernel lines that were not the bench's (dropped, not forwarded).
+    pub other: f64,
     pub discarded: f64,
     /// Messages the forwarding action handled (sent to the daemon).
     pub forwarded: f64,
@@ -306,7 +321,7 @@ pub struct RsyslogStats {
 }
 
 impl Rsyslog {
-    pub fn start(ctx: &Ctx, port: u16) -> anyhow::Result<Rsyslog> {
+    pub fn start(ctx: &Ctx, port: u16, prefix: &str) -> anyhow::Result<Rsyslog> {
         let dir = ctx.out_dir.join("rsyslog");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -319,13 +334,15 @@ impl Rsyslog {
 global(workDirectory="{dir}")
 module(load="imklog" permitnonkernelfacility="on")
 module(load="impstats" interval="1" format="json" log.syslog="off" log.file="{stats}" resetCounters="off")
-if ($programname == "kernel" and $msg contains "IPT_ICMP ") then {{
+if ($programname == "kernel" and $msg contains "{prefix}") then {{
     action(type="omfwd" name="fwd_monitor" target="127.0.0.1" port="{port}" protocol="udp")
     stop
 }}
+# Everything else the kernel logs (counted apart, then dropped).
+action(type="omfile" name="other_lines" file="/dev/null")
 "#,
                 dir = dir.display(),
-                stats = stats_file.display()
+                stats = stats_file.display(),
             ),
         )?;
         sys::run("rsyslogd", &["-N1", "-f", &conf.to_string_lossy()]).context("rsyslogd rejected the bench config")?;
@@ -343,7 +360,7 @@ if ($programname == "kernel" and $msg contains "IPT_ICMP ") then {{
     pub fn stats(&self) -> anyhow::Result<RsyslogStats> {
         let text = std::fs::read_to_string(&self.stats_file)?;
         let mut s = RsyslogStats::default();
-        let (mut queue, mut action) = (false, false);
+        let (mut queue, mut action, mut other) = (false, false, false);
         for line in text.lines().rev() {
             let Some(start) = line.find('{') else { continue };
             let Ok(v) = serde_json::from_str::<Value>(&line[start..]) else { continue };
@@ -358,9 +375,13 @@ if ($programname == "kernel" and $msg contains "IPT_ICMP ") then {{
                     s.forwarded = sys::num(&v, "processed");
                     s.failed = sys::num(&v, "failed");
                 }
+                Some("other_lines") if !other => {
+                    other = true;
+                    s.other = sys::num(&v, "processed");
+                }
                 _ => {}
             }
-            if queue && action {
+            if queue && action && other {
                 return Ok(s);
             }
         }
@@ -430,8 +451,9 @@ pub struct Window {
 }
 
 pub struct WindowDelta {
-    /// Machine-wide system + irq + softirq seconds.
-    pub kernel: f64,
+    /// Machine-wide irq + softirq seconds (packet processing; unlike system
+    /// time, not inflated by whatever else the machine runs).
+    pub softirq: f64,
     /// (utime, stime) seconds per watched pid, in the order given.
     pub procs: Vec<(f64, f64)>,
     pub softnet_drops: u64,
@@ -456,7 +478,7 @@ impl Window {
     pub fn end(&self) -> WindowDelta {
         let cpu = sys::CpuTimes::now().since(&self.cpu);
         WindowDelta {
-            kernel: cpu.kernel(),
+            softirq: cpu.irq + cpu.softirq,
             procs: self
                 .procs
                 .iter()

@@ -82,6 +82,11 @@ impl Section {
         self.targets.push((what.into(), met));
     }
 
+    /// A performance target: not judged in a smoke run (tiny sizes, debug build).
+    pub fn perf_target(&mut self, quick: bool, what: impl Into<String>, met: Option<bool>) {
+        self.targets.push((what.into(), if quick { None } else { met }));
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "## {}. {}\n", self.number, self.title);

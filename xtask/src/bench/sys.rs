@@ -353,11 +353,6 @@ impl CpuTimes {
             idle: self.idle - before.idle,
         }
     }
-
-    /// Kernel time: system + irq + softirq.
-    pub fn kernel(&self) -> f64 {
-        self.system + self.irq + self.softirq
-    }
 }
 
 /// (utime, stime) of a process in seconds, all threads.

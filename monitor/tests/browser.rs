@@ -1,0 +1,97 @@
+//! The dashboard in a real browser (Chromium driven by Playwright, the tests
+//! in tests-browser/) against the real daemon with the real XDP program:
+//! real pings from public addresses in a sealed test namespace pair show in
+//! the feed and on the map, the daemon restarts under the page, a second
+//! daemon with a token refuses a viewer without it, and a ping flood checks
+//! that the page stays responsive. Screenshots and the TAP output go to
+//! artifacts/browser/.
+//!
+//! Needs root, node, Chromium and tests-browser/node_modules (setup.sh
+//! installs them all); a missing one fails the test, it is never skipped.
+
+mod support;
+
+#[path = "browser/node_runner.rs"]
+mod node_runner;
+#[path = "browser/restartable_daemon.rs"]
+mod restartable_daemon;
+#[path = "browser/twin_netns.rs"]
+mod twin_netns;
+
+use std::{path::PathBuf, time::Duration};
+
+use node_runner::BrowserTools;
+use restartable_daemon::RestartableDaemon;
+use support::{poll, require_root, Daemon};
+use twin_netns::TwinNet;
+
+/// Public addresses that DB-IP places on the map (London; Linköping). They
+/// exist only inside the test's namespaces (see twin_netns.rs).
+const TEST_SRC: &str = "81.2.69.142";
+const FLOOD_SRC: &str = "89.160.20.112";
+const TOKEN: &str = "browser-test-token";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+#[test]
+fn dashboard_in_a_real_browser() {
+    require_root();
+    let root = workspace();
+    let tools = BrowserTools::find(&root);
+    let artifacts = root.join("artifacts/browser");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    // The daemon's log and pid file go next to the screenshots: kept for a failed run.
+    let _ = std::fs::remove_file(artifacts.join("daemon.log"));
+
+    let net = TwinNet::new(&[TEST_SRC, FLOOD_SRC]);
+    // events-per-source 0 lets one flooding source produce thousands of
+    // events a second; the global budget keeps it at what a page can take.
+    let daemon = RestartableDaemon::start(
+        &["--netns", &net.rx_ns, "--iface", &net.rx_if, "--events-per-source", "0", "--events-per-sec", "5000"],
+        &artifacts,
+    );
+    assert!(net.rx_has_xdp(), "XDP attached in the test namespace");
+    // The GeoIP databases load in the background: the map needs them, so
+    // wait, and fail with the remedy if there are none.
+    poll("the GeoIP databases to load", Duration::from_secs(60), || {
+        let geo = &daemon.get_json("/api/stats")["geo"];
+        let loaded = geo["city_db"].as_array().is_some_and(|a| !a.is_empty());
+        (loaded || !geo["errors"].as_array().is_none_or(|e| e.is_empty())).then_some(())
+    });
+    let _ping = net.spawn_in_sender(&["ping", "-n", "-q", "-i", "0.2", "-I", TEST_SRC, &net.rx_v4]);
+
+    let geo = poll("an event from the test source", Duration::from_secs(30), || {
+        let v = daemon.get_json(&format!("/api/lookup/{TEST_SRC}"));
+        v["seen"].is_object().then_some(v)
+    });
+    assert!(
+        geo["geo"]["lat"].is_f64(),
+        "{TEST_SRC} has no location: the GeoIP city database is missing (run ./setup.sh): {geo}"
+    );
+
+    let auth = Daemon::start(&["--no-xdp", "--auth-token", TOKEN]);
+    let env = |load: bool| {
+        vec![
+            ("MONITOR_URL", daemon.api.clone()),
+            ("MONITOR_TEST_SRC", TEST_SRC.to_owned()),
+            ("MONITOR_RESTART_CMD", daemon.restart_command()),
+            ("MONITOR_AUTH_URL", auth.api.clone()),
+            ("MONITOR_TOKEN", TOKEN.to_owned()),
+            ("MONITOR_ARTIFACTS", artifacts.display().to_string()),
+            ("MONITOR_LOAD", if load { "1" } else { "0" }.to_owned()),
+        ]
+    };
+
+    let passed = tools.run("dashboard", &["dashboard.test.mjs", "filters.test.mjs"], &env(false), &artifacts);
+    assert!(daemon.starts() >= 2, "the reconnect test restarted the daemon");
+    daemon.wait_healthy();
+    assert!(net.rx_has_xdp(), "the restarted daemon attached XDP again");
+
+    let _flood = net.spawn_in_sender(&["ping", "-f", "-n", "-q", "-I", FLOOD_SRC, &net.rx_v4]);
+    let passed_load = tools.run("load", &["load.test.mjs"], &env(true), &artifacts);
+    println!("browser tests passed: {passed} + {passed_load}; screenshots in {}", artifacts.display());
+    drop(daemon);
+    drop(net);
+}
