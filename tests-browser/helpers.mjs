@@ -113,7 +113,18 @@ export async function saveScreenshot(page, name, { fullPage = true } = {}) {
   if (!env.artifacts) return null;
   mkdirSync(env.artifacts, { recursive: true });
   const path = join(env.artifacts, name);
-  await page.screenshot({ path, fullPage });
+  if (!fullPage) {
+    await page.screenshot({ path });
+    return path;
+  }
+  // A viewport as tall as the page instead of Playwright's fullPage: the feed
+  // rows use content-visibility and sticky parts stay where they belong.
+  const viewport = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height: Math.min(height, 8000) });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path });
+  await page.setViewportSize(viewport);
   return path;
 }
 

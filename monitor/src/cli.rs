@@ -12,6 +12,12 @@ use crate::{ports::PortList, syslog::PrefixRule};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
+    /// TOML file of settings: keys are the long option names
+    /// (`events-per-sec = 5000`, `iface = ["eth0"]`). Flags and environment
+    /// variables override it.
+    #[arg(long, env = "MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Interface to observe with XDP; repeat for several. Default: the
     /// interface of the IPv4 default route.
     #[arg(long = "iface", env = "MONITOR_IFACE", value_delimiter = ',')]

@@ -2,6 +2,7 @@
 //! the integration tests can drive the real XDP program and the real parsers.
 
 pub mod cli;
+pub mod config_file;
 pub mod event;
 pub mod geo;
 pub mod history;

@@ -61,7 +61,7 @@ pub fn attach_all_in_netns(
     let path = if netns.contains('/') { netns.to_owned() } else { format!("/run/netns/{netns}") };
     let ns = match fs::File::open(&path) {
         Ok(f) => f,
-        Err(source) => return (Vec::new(), Err(KernelError::Netns { netns: path, source })),
+        Err(cause) => return (Vec::new(), Err(KernelError::Netns { netns: path, cause })),
     };
     std::thread::scope(|scope| {
         scope
@@ -69,8 +69,8 @@ pub fn attach_all_in_netns(
                 use std::os::fd::AsRawFd as _;
                 // SAFETY: a valid namespace fd; only this short-lived thread moves.
                 if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    let source = io::Error::last_os_error();
-                    return (Vec::new(), Err(KernelError::Netns { netns: path.clone(), source }));
+                    let cause = io::Error::last_os_error();
+                    return (Vec::new(), Err(KernelError::Netns { netns: path.clone(), cause }));
                 }
                 attach_all(program, ifaces, mode)
             })
@@ -103,8 +103,8 @@ pub fn attach(program: &mut Xdp, iface: &str, mode: XdpModeArg) -> Result<Attach
             }
         }
     }
-    let (used, source) = last.expect("at least one mode was tried");
-    Err(KernelError::Attach { iface: iface.to_owned(), mode: used.as_str(), source })
+    let (used, cause) = last.expect("at least one mode was tried");
+    Err(KernelError::Attach { iface: iface.to_owned(), mode: used.as_str(), cause })
 }
 
 fn ifindex(iface: &str) -> Result<u32, KernelError> {

@@ -23,19 +23,17 @@ pub enum KernelError {
     )]
     InterfaceBusy { iface: String },
 
-    #[error("attaching XDP to {iface:?} in {mode} mode failed: {source}")]
+    #[error("attaching XDP to {iface:?} in {mode} mode failed: {cause}")]
     Attach {
         iface: String,
         mode: &'static str,
-        #[source]
-        source: aya::programs::ProgramError,
+        cause: aya::programs::ProgramError,
     },
 
-    #[error("cannot enter network namespace {netns:?}: {source} (see `ip netns list`)")]
+    #[error("cannot enter network namespace {netns:?}: {cause} (see `ip netns list`)")]
     Netns {
         netns: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("configuration out of range: {0}")]
