@@ -148,14 +148,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tasks.push(tokio::spawn(aggregate_events(rx, state.clone())));
     tasks.push(tokio::spawn(every_second(state.clone(), cli.stats_interval)));
 
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls::load_config(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
-    tracing::info!(address = %cli.listen, "dashboard and API listening");
-    let app = server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
+    let app = server::router(state.clone());
     drop(sink);
-    serve.await.context("HTTP server failed")?;
+    match tls {
+        Some(config) => {
+            use server::tls::{connect_info, TlsListener, TlsPeer};
+            let listener = TlsListener::new(listener, config).context("TLS listener")?;
+            let app = app.layer(axum::middleware::map_request(connect_info));
+            axum::serve(listener, app.into_make_service_with_connect_info::<TlsPeer>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await,
+    }
+    .context("HTTP server failed")?;
 
     for task in tasks {
         task.abort();

@@ -104,6 +104,14 @@ pub struct Cli {
     #[arg(long, default_value = "127.0.0.1:8080", env = "MONITOR_LISTEN")]
     pub listen: SocketAddr,
 
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "MONITOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "MONITOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Bearer token required for the API, the WebSocket and the metrics.
     /// Required (or --no-auth) when --listen is not a loopback address.
     #[arg(long, env = "MONITOR_AUTH_TOKEN", hide_env_values = true, conflicts_with = "auth_token_file")]

@@ -243,3 +243,41 @@ fn auth_token_guards_api_and_stream() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--auth-token"), "{err}");
 }
+
+#[test]
+fn tls_serves_the_api_over_https() {
+    let dir = std::env::temp_dir().join(format!("monitor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    support::must(
+        "openssl",
+        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+          "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", &key_s, "-out", &cert_s],
+    );
+    let mut daemon = Daemon::spawn(&["--no-xdp", "--tls-cert", &cert_s, "--tls-key", &key_s]);
+    let https = daemon.api.replace("http://", "https://");
+    let body = poll("the daemon to answer over HTTPS", WAIT, || {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--cacert", &cert_s, &format!("{https}/api/stats")])
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let stats: Value = serde_json::from_str(&body).expect("JSON over HTTPS");
+    assert_eq!(stats["schema"], 1);
+    // Plain HTTP to the TLS port gets no answer, and the daemon stays up.
+    assert!(ureq::get(&format!("{}/healthz", daemon.api)).call().is_err());
+    let out = std::process::Command::new("curl").args(["-sf", "--cacert", &cert_s, &format!("{https}/healthz")]).output().expect("curl");
+    assert!(out.status.success());
+    daemon.stop();
+
+    // A key that does not match the certificate is a clear start-up error.
+    let other = dir.join("other.pem");
+    support::must("openssl", &["genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", &other.to_string_lossy()]);
+    let out = run_daemon_to_exit(&["--no-xdp", "--tls-cert", &cert_s, "--tls-key", &other.to_string_lossy()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate and key do not go together"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@ mod auth;
 mod filter;
 mod metrics;
 mod stats;
+pub mod tls;
 mod ws;
 
 use std::sync::Arc;
