@@ -432,6 +432,20 @@ ensure_rustup() {
     installed "rustup" "rustup-init, ${CARGO_HOME:-$HOME/.cargo}/bin; your shell profile now sources ~/.cargo/env"
 }
 
+# The README's commands source $CARGO_HOME/env; rustup-init writes it, a
+# distribution rustup does not, so make sure it is there.
+ensure_cargo_env_file() {
+    local cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    [[ -f $cargo_home/env ]] && return 0
+    mkdir -p "$cargo_home/bin"
+    cat >"$cargo_home/env" <<EOF
+# Written by Monitor's $SCRIPT_NAME (rustup-init was not used): cargo in PATH.
+case ":\$PATH:" in *":$cargo_home/bin:"*) ;; *) export PATH="$cargo_home/bin:\$PATH" ;; esac
+if [ -d /usr/lib/rustup/bin ]; then case ":\$PATH:" in *":/usr/lib/rustup/bin:"*) ;; *) export PATH="\$PATH:/usr/lib/rustup/bin" ;; esac; fi
+EOF
+    did "wrote $cargo_home/env (puts cargo in PATH for the README's commands)"
+}
+
 rust_minor() {  # rust_minor TOOLCHAIN -> minor version of its rustc
     local v
     v=$(rustc "+$1" --version 2>/dev/null) || return 1
@@ -725,6 +739,7 @@ cmd_install() {  # cmd_install [tests]
     ensure_node
     log "Checking the Rust toolchains"
     ensure_rustup
+    ensure_cargo_env_file
     ensure_rust_toolchains
     log "Checking bpf-linker"
     ensure_bpf_linker
