@@ -76,6 +76,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => cli.auth_token.clone().filter(|t| !t.is_empty()),
     };
     let auth = AuthConfig::new(cli.listen, token, cli.no_auth)?;
+    // Configuration errors first, before anything is attached or bound.
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls::load_config(cert, key)?),
+        _ => None,
+    };
     let (sink, rx, sink_counters) = EventSink::new(PIPELINE_QUEUE);
     let mut tasks = Vec::new();
 
@@ -148,10 +153,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tasks.push(tokio::spawn(aggregate_events(rx, state.clone())));
     tasks.push(tokio::spawn(every_second(state.clone(), cli.stats_interval)));
 
-    let tls = match (&cli.tls_cert, &cli.tls_key) {
-        (Some(cert), Some(key)) => Some(server::tls::load_config(cert, key)?),
-        _ => None,
-    };
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;

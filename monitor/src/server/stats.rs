@@ -19,7 +19,13 @@ pub fn stats(state: &AppState, include_viewers: bool) -> Value {
             .zip(k.classes.iter())
             .map(|(c, v)| (c.name().to_owned(), json!({ "packets": v.packets, "bytes": v.bytes })))
             .collect();
-        json!({ "classes": classes, "pipeline": k.pipeline, "sources_capacity": state.sources_capacity })
+        // The kernel does not count LRU evictions; every insert beyond the
+        // capacity evicted one entry (the LRU may start a little earlier).
+        let evicted = k.pipeline.source_inserted.saturating_sub(u64::from(state.sources_capacity));
+        json!({
+            "classes": classes, "pipeline": k.pipeline,
+            "sources_capacity": state.sources_capacity, "sources_evicted_at_least": evicted,
+        })
     });
     let by_class = |v: &[u64]| -> Map<String, Value> {
         Class::ALL.iter().zip(v).map(|(c, n)| (c.name().to_owned(), json!(n))).collect()

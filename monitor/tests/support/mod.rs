@@ -217,6 +217,15 @@ impl Drop for Daemon {
 }
 
 /// Runs a daemon to completion (for start-up errors) and returns its output.
+/// Its listeners get free ports, so a daemon running elsewhere on the
+/// defaults cannot make it fail for the wrong reason.
 pub fn run_daemon_to_exit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_monitor")).args(args).output().expect("run monitor")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monitor"));
+    if !args.contains(&"--listen") {
+        cmd.args(["--listen", &format!("127.0.0.1:{}", free_tcp_port())]);
+    }
+    if !args.contains(&"--syslog-udp") {
+        cmd.args(["--syslog-udp", &format!("127.0.0.1:{}", free_udp_port())]);
+    }
+    cmd.args(args).output().expect("run monitor")
 }
