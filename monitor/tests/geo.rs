@@ -569,16 +569,7 @@ fn geoip2_city_layout() {
     let unknown = geo.lookup(ip("8.8.8.8"));
     assert_eq!(
         *unknown,
-        GeoInfo {
-            label: AddressLabel::Public,
-            country_code: None,
-            country: None,
-            city: None,
-            lat: None,
-            lon: None,
-            asn: None,
-            as_org: None
-        }
+        GeoInfo::only(AddressLabel::Public)
     );
     let json = serde_json::to_value(&*unknown).unwrap();
     assert_eq!(json, serde_json::json!({"label": "public"}));

@@ -115,6 +115,14 @@ pub struct GeoInfo {
     pub as_org: Option<Arc<str>>,
 }
 
+impl GeoInfo {
+    /// The label and nothing else: what is known of an address no database
+    /// answers for.
+    pub fn only(label: AddressLabel) -> Self {
+        GeoInfo { label, country_code: None, country: None, city: None, lat: None, lon: None, asn: None, as_org: None }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct GeoConfig {
     pub city: Vec<PathBuf>,
@@ -248,16 +256,7 @@ impl Geo {
         // ::ffff:a.b.c.d is an IPv4 peer seen through a dual-stack socket.
         let ip = ip.to_canonical();
         let label = label(ip);
-        let mut info = GeoInfo {
-            label,
-            country_code: None,
-            country: None,
-            city: None,
-            lat: None,
-            lon: None,
-            asn: None,
-            as_org: None,
-        };
+        let mut info = GeoInfo::only(label);
         if label != AddressLabel::Public {
             return info;
         }
