@@ -1,7 +1,7 @@
 // Browser tests of the dashboard against a running daemon. The Rust harness
 // (monitor/tests/browser.rs) starts the real daemon with the real XDP
 // program, pings from a test namespace and sets MONITOR_URL and the other
-// variables (helpers.mjs, README.md). Without MONITOR_URL every test is
+// variables (see `env` in helpers.mjs). Without MONITOR_URL every test is
 // skipped; with it, a missing browser is a failure.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

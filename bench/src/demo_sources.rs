@@ -65,7 +65,7 @@ pub fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -
     let mut per_country: HashMap<String, usize> = HashMap::new();
     // A few per country, so the map spreads out instead of filling the US and China.
     let cap = (want_v4 + want_v6).div_ceil(60).max(3);
-    let mut keep = |ip: IpAddr, per_country: &mut HashMap<String, usize>| -> bool {
+    let keep = |ip: IpAddr, per_country: &mut HashMap<String, usize>| -> bool {
         let info = geo.lookup(ip);
         if info.label != AddressLabel::Public {
             return false;

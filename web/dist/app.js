@@ -50,7 +50,7 @@ map = new WorldMap({
     else setFilters({ cidr: p.ip });
   },
   onCount: ({ points, noLocation }) => {
-    const text = `${points} on the map · ${noLocation} with no location`;
+    const text = `${points} on the map · ${noLocation >= 10000 ? '10,000+' : noLocation} with no location`;
     if ($('map-count').textContent !== text) $('map-count').textContent = text;
   },
 });

@@ -10,6 +10,7 @@ const TAU_MS = 20000;          // decay time constant: a circle shows ~the last 
 const FLASH_MS = 900;
 const MAX_FLASHES = 250;       // under a flood, more rings are noise and cost frames
 const MAX_POINTS = 5000;
+const MAX_UNLOCATED = 10000;
 const LAT_TOP = 84, LAT_BOTTOM = -58; // Antarctica has no sources worth the space
 const ANTARCTICA = '010';
 
@@ -123,7 +124,10 @@ export class WorldMap {
     const nowMs = performance.now();
     for (const ev of events) {
       const g = ev.geo;
-      if (!g || !Number.isFinite(g.lat) || !Number.isFinite(g.lon)) { this.noLocation.add(ev.src); continue; }
+      if (!g || !Number.isFinite(g.lat) || !Number.isFinite(g.lon)) {
+        if (this.noLocation.size < MAX_UNLOCATED) this.noLocation.add(ev.src); // a count, not worth unbounded memory
+        continue;
+      }
       let p = this.points.get(ev.src);
       const t = ev.ts_ms ?? serverNow();
       if (!p) {

@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask build | run | test | bench`.
+//! Project tasks: `cargo xtask build | run | test | bench | fuzz | demo`.
 
 mod bench;
+mod demo;
 mod fuzz;
 
 use std::{
@@ -46,6 +47,9 @@ enum Task {
     /// pipelines, syslog ingestion, GeoIP, WebSocket fan-out, memory.
     /// Needs root for most sections. `--quick` is the CI smoke run.
     Bench(bench::Options),
+    /// The live dashboard with synthetic traffic from a few hundred public
+    /// addresses, in namespaces of its own (needs root). Ctrl-C stops it.
+    Demo(demo::Options),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Bench(opts) => bench::run(&root, opts),
         Task::Fuzz { seconds } => fuzz::run(&root, seconds),
+        Task::Demo(opts) => demo::run(&root, &opts),
     }
 }
 

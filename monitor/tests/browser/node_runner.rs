@@ -57,7 +57,7 @@ impl BrowserTools {
             tap.lines()
                 .filter_map(|l| l.strip_prefix(&format!("# {key} ")))
                 .filter_map(|n| n.trim().parse().ok())
-                .last()
+                .next_back()
                 .unwrap_or(0)
         };
         let (pass, fail, skipped, cancelled, todo) =

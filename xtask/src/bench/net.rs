@@ -492,3 +492,26 @@ impl Window {
         }
     }
 }
+
+/// (run_time_ns, run_cnt) summed over the XDP programs a process holds
+/// (from /proc/PID/fdinfo; counted only while kernel.bpf_stats_enabled=1).
+pub fn xdp_prog_stats(pid: u32) -> (f64, f64) {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return (0.0, 0.0) };
+    let mut seen = std::collections::HashSet::new();
+    let (mut ns, mut cnt) = (0.0, 0.0);
+    for e in dir.filter_map(Result::ok) {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_owned());
+        // prog_type 6 = BPF_PROG_TYPE_XDP.
+        if field("prog_type:").as_deref() != Some("6") {
+            continue;
+        }
+        if let Some(id) = field("prog_id:") {
+            if seen.insert(id) {
+                ns += field("run_time_ns:").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                cnt += field("run_cnt:").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            }
+        }
+    }
+    (ns, cnt)
+}

@@ -34,6 +34,12 @@ struct Step {
     counted: f64,
     /// Observer CPU per counted packet, µs (baseline subtracted).
     us_per_pkt: f64,
+    /// XDP path: the observer's own CPU per packet, µs (XDP program run
+    /// time from the kernel's BPF stats + daemon), without the veth's
+    /// XDP overhead and without baseline subtraction.
+    us_own: Option<f64>,
+    /// XDP path: the event budget was exceeded (events sampled, not one per packet).
+    sampled: bool,
     lat: Option<(f64, f64, usize)>,
     lat_mode: String,
     ok_counted: bool,
@@ -67,17 +73,22 @@ pub fn run(ctx: &Ctx) -> Section {
         let mut t = Table::new(
             "CPU per observed packet, side by side (observer cost = packet-path kernel time above the no-observer baseline + \
              daemon and rsyslogd user+system time; observed = packets the daemon knows of: XDP counters, LOG lines received)",
-            &["offered", "LOG: sent pps", "LOG: observed", "LOG µs/pkt", "XDP: sent pps", "XDP: observed", "XDP µs/pkt", "LOG ÷ XDP"],
+            &["offered", "LOG: sent pps", "LOG: observed", "LOG µs/pkt", "XDP: sent pps", "XDP: observed", "XDP own µs/pkt",
+              "XDP µs/pkt incl. veth XDP", "LOG ÷ XDP own", "LOG ÷ XDP incl. veth"],
         );
         let mut ratios = Vec::new();
         for (i, rate) in rates.iter().enumerate() {
             let (l, x) = (log.get(i), xdp.get(i));
             let ratio = match (l, x) {
+                (Some(l), Some(Step { us_own: Some(own), .. })) if *own > 0.0 => l.us_per_pkt / own,
+                _ => f64::NAN,
+            };
+            let ratio_veth = match (l, x) {
                 (Some(l), Some(x)) if x.us_per_pkt > 0.0 => l.us_per_pkt / x.us_per_pkt,
                 _ => f64::NAN,
             };
             if ratio.is_finite() {
-                ratios.push((*rate, ratio));
+                ratios.push((x.is_some_and(|x| x.sampled), ratio));
             }
             let observed = |st: &Step| format!("{} ({})", int(st.counted), pct(st.counted, st.sent));
             t.row(vec![
@@ -87,19 +98,25 @@ pub fn run(ctx: &Ctx) -> Section {
                 l.map_or("-".into(), |l| fix(l.us_per_pkt, 2)),
                 x.map_or("-".into(), |x| int(x.pps)),
                 x.map_or("-".into(), observed),
+                x.and_then(|x| x.us_own).map_or("-".into(), |v| fix(v, 3)),
                 x.map_or("-".into(), |x| fix(x.us_per_pkt, 3)),
-                if ratio.is_finite() { format!("{ratio:.0}x") } else { "-".into() },
+                if ratio.is_finite() { format!("{ratio:.1}x") } else { "-".into() },
+                if ratio_veth.is_finite() { format!("{ratio_veth:.1}x") } else { "-".into() },
             ]);
         }
         s.tables.push(t);
-        // The ratio that matters is at rates both paths sustain.
-        let min_ratio = ratios.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
-        s.perf_target(
-            ctx.quick,
-            format!("XDP path costs at least {RATIO_TARGET:.0}x less CPU per observed packet than the LOG path (lowest ratio over the rates: {})",
-                    if min_ratio.is_finite() { format!("{min_ratio:.0}x") } else { "n/a".into() }),
-            min_ratio.is_finite().then_some(min_ratio >= RATIO_TARGET),
-        );
+        // Under the event budget every packet is also an event, and the
+        // daemon's per-event work dominates both paths; above it, events
+        // are sampled and the kernel counts the rest.
+        for (sampled, label) in [(true, "rates above the event budget (events sampled)"), (false, "rates within the event budget (one event per packet)")] {
+            let min = ratios.iter().filter(|r| r.0 == sampled).map(|r| r.1).fold(f64::INFINITY, f64::min);
+            s.perf_target(
+                ctx.quick,
+                format!("XDP path ≥ {RATIO_TARGET:.0}x less CPU per observed packet than the LOG path, {label}: lowest ratio {}",
+                        if min.is_finite() { format!("{min:.1}x") } else { "n/a".into() }),
+                min.is_finite().then_some(min >= RATIO_TARGET),
+            );
+        }
         if let Some(top) = xdp.iter().max_by(|a, b| a.pps.total_cmp(&b.pps)) {
             s.target(
                 format!("XDP path counts every packet at the highest rate the generator reached ({} pps: {} of {} counted)",
@@ -161,6 +178,8 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         t_base.row(row);
     }
 
+    // Per-program run time and count (a little overhead per run: two clock reads).
+    let _stats = SysctlGuard::set("kernel.bpf_stats_enabled", "1")?;
     let mut args = net.daemon_args();
     args.extend(["--events-per-sec".into(), EVENTS_PER_SEC.to_string()]);
     let daemon = Daemon::start(ctx, "xdp", &args.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -173,7 +192,7 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         &format!("XDP path: daemon `--netns {} --iface {}` (XDP mode {mode}), `--events-per-sec {EVENTS_PER_SEC}`, `--events-per-source 100`; {SOURCES} sources, {secs} s per rate",
                  net.obs.name, net.obs_if),
         &["offered", "sent pps", "counted (XDP)", "eligible", "submitted", "suppressed", "ring full", "events/s",
-          "delivered", "queue drops", "accounted", "packet-path kernel CPU s", "daemon CPU s", "observer µs/pkt", "latency p50/p99 ms"],
+          "delivered", "queue drops", "accounted", "XDP prog ns/pkt", "daemon CPU s", "own µs/pkt", "packet-path kernel CPU s", "µs/pkt incl. veth XDP", "latency p50/p99 ms"],
     );
     let mut steps = Vec::new();
     let mut all_accounted = true;
@@ -182,11 +201,14 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
     for &rate in rates {
         let before = daemon.settle(key, Duration::from_millis(1200), Duration::from_secs(10))?;
         let mut w = Window::start(&[daemon.pid()]);
+        let p0 = net::xdp_prog_stats(daemon.pid());
         let ws = net::ws_clients(ctx, &daemon, 1, 1, 0, secs + 60.0, poll)?;
         w.watch(ws.proc.pid());
         let g = net::generate(ctx, &spec(rate))?;
         let after = daemon.settle(key, Duration::from_millis(1500), Duration::from_secs(20))?;
         let d = w.end();
+        let p1 = net::xdp_prog_stats(daemon.pid());
+        let (prog_s, prog_runs) = ((p1.0 - p0.0) * 1e-9, p1.1 - p0.1);
         let wsr = ws.finish()?;
         let delta = |k: &str| num(&after, k) - num(&before, k);
         let counted = delta("kernel/classes/icmp/packets");
@@ -205,11 +227,14 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         // Packet work: softirq + irq (machine-wide) and the generator's system time.
         let kernel = d.softirq + g.cpu.1;
         let observer = (kernel - base[&rate] * g.sent).max(0.0) + du + ds;
+        let own = if prog_runs > 0.0 { Some((prog_s + du + ds) / counted.max(1.0) * 1e6) } else { None };
         let step = Step {
             sent: g.sent,
             pps: g.pps,
             counted,
             us_per_pkt: observer / counted.max(1.0) * 1e6,
+            us_own: own,
+            sampled: suppressed + ring_full > 0.0,
             lat: latency(&wsr),
             lat_mode: wsr["mode"].as_str().unwrap_or("").to_owned(),
             ok_counted: counted >= g.sent,
@@ -226,8 +251,10 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
             int(delivered),
             int(qdrops),
             if accounted { "yes".into() } else { "NO".into() },
-            fix(kernel, 2),
+            if prog_runs > 0.0 { fix(prog_s * 1e9 / prog_runs, 0) } else { "-".into() },
             fix(du + ds, 2),
+            own.map_or("-".into(), |v| fix(v, 3)),
+            fix(kernel, 2),
             fix(step.us_per_pkt, 3),
             lat_cell(&step),
         ]);
@@ -359,6 +386,8 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
             pps: g.pps,
             counted: events,
             us_per_pkt: observer / events.max(1.0) * 1e6,
+            us_own: None,
+            sampled: false,
             lat: latency(&wsr),
             lat_mode: wsr["mode"].as_str().unwrap_or("").to_owned(),
             ok_counted: events >= g.sent,
