@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod maps;
 pub mod netfilter;
 pub mod syslog;
+pub mod timing;
 pub mod tls;
 
 pub use class::Class;

@@ -11,6 +11,7 @@
 #![allow(internal_features)]
 
 mod parse;
+mod timing;
 
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
@@ -45,7 +46,7 @@ static SOURCES: LruHashMap<SourceKey, SourceStats> = LruHashMap::with_max_entrie
 pub(crate) static PORTS: Array<u8> = Array::with_max_entries(65_536, 0);
 
 #[map]
-static SAMPLING: Array<SamplingConfig> = Array::with_max_entries(1, 0);
+pub(crate) static SAMPLING: Array<SamplingConfig> = Array::with_max_entries(1, 0);
 
 #[map]
 static GLOBAL_WINDOW: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
@@ -76,6 +77,9 @@ fn observe(ctx: &XdpContext) {
         return;
     }
     let now = unsafe { bpf_ktime_get_ns() };
+    if summary.class == monitor_common::Class::Http {
+        timing::record_request(ctx, &summary, now);
+    }
     let Some(source) = update_source(&summary, class as usize, packet_len, now) else {
         return;
     };

@@ -125,6 +125,16 @@ impl Aggregate {
         self.next_id += 1;
         event.id = self.next_id;
         self.events_total += 1;
+        if event.response.is_some() {
+            // A timed HTTP response: its packets were counted when they
+            // arrived; http_timing keeps its latency.
+            let event = Arc::new(event);
+            if self.recent.len() == self.limits.recent_events {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(event.clone());
+            return event;
+        }
         let class = event.class as usize;
         let weight = u64::from(event.weight);
         let syslog = matches!(event.origin, Origin::Syslog { .. });

@@ -18,6 +18,7 @@ use crate::{
     aggregate::{Aggregate, Limits},
     cli::Cli,
     event::{Event, EventSink, KernelEventContext, SinkCounters},
+    http_timing::HttpTiming,
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
     geo::{self, Geo, GeoConfig},
     server::{self, AuthConfig},
@@ -35,6 +36,8 @@ pub struct AppState {
     pub kernel: Option<Mutex<Observer>>,
     /// Last counters read from the kernel (refreshed every second).
     pub kernel_counters: RwLock<Option<KernelCounters>>,
+    /// HTTP response timing (kernel counters and response events).
+    pub http: Mutex<HttpTiming>,
     pub sink: Arc<SinkCounters>,
     pub interfaces: Vec<AttachedInterface>,
     pub started: Instant,
@@ -85,6 +88,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
 
     let mut observer = None;
+    let mut http_status = kernel::HttpTimingStatus {
+        errors: vec!["off: --no-xdp (HTTP timing needs the XDP observer)".into()],
+        ..Default::default()
+    };
     if !cli.no_xdp {
         let ifaces = if cli.ifaces.is_empty() {
             vec![kernel::default_route_interface()?]
@@ -93,14 +100,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let mut obs = Observer::load(&kernel_config(&cli))?;
         obs.attach(&ifaces, cli.xdp_mode, cli.netns.as_deref())?;
-        let context = KernelEventContext::new(
+        if cli.no_http_timing {
+            obs.disable_http_timing("off: --no-http-timing");
+        } else {
+            obs.attach_http_timing(cli.netns.as_deref());
+        }
+        http_status = obs.http_timing().clone();
+        let context = Arc::new(KernelEventContext::new(
             obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone())),
-        );
+        ));
         let ring = obs.take_events()?;
         tasks.push(
-            kernel::spawn_ring_reader(ring, Arc::new(context), sink.clone())
+            kernel::spawn_ring_reader(ring, context.clone(), sink.clone())
                 .context("watching the event ring buffer")?,
         );
+        if http_status.enabled {
+            let ring = obs.take_http_events()?;
+            tasks.push(
+                kernel::spawn_http_ring_reader(ring, context, sink.clone())
+                    .context("watching the HTTP response ring buffer")?,
+            );
+        }
         observer = Some(obs);
     }
 
@@ -135,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         interfaces: observer.as_ref().map(|o| o.interfaces().to_vec()).unwrap_or_default(),
         kernel: observer.map(Mutex::new),
         kernel_counters: RwLock::new(None),
+        http: Mutex::new(HttpTiming::new(http_status)),
         sink: sink_counters,
         started: Instant::now(),
         hostname: hostname(),
@@ -194,6 +215,7 @@ fn kernel_config(cli: &Cli) -> KernelConfig {
         events_per_sec: cli.events_per_sec,
         events_per_source: cli.events_per_source,
         events_enabled: !cli.no_events,
+        http_requests_max: cli.http_requests_max,
     }
 }
 
@@ -221,6 +243,9 @@ async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
         event.geo = Some(state.geo.lookup(event.src));
         tracing::debug!(class = event.class.name(), src = %event.src, origin = %event.origin.label(),
                         detail = %event.detail, weight = event.weight, "event");
+        if event.response.is_some() {
+            lock(&state.http).record_event(&event);
+        }
         let recorded = lock(&state.aggregate).record(event);
         // No receivers is fine: nobody is watching live.
         let _ = state.fanout.send(recorded);
@@ -234,6 +259,7 @@ async fn every_second(state: Arc<AppState>, log_every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_log = Instant::now();
     let mut previous: Option<KernelCounters> = None;
+    let mut seconds = 0u64;
     loop {
         tick.tick().await;
         let counters = state.kernel.as_ref().and_then(|kernel| match lock(kernel).counters() {
@@ -250,6 +276,7 @@ async fn every_second(state: Arc<AppState>, log_every: Duration) {
             }
         }
         lock(&state.aggregate).close_second(delta, crate::event::now_ms());
+        refresh_http(&state, &mut seconds);
         *state.top.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server::top_json(&state));
         if let Some(c) = &counters {
             if last_log.elapsed() >= log_every {
@@ -261,6 +288,41 @@ async fn every_second(state: Arc<AppState>, log_every: Duration) {
         if counters.is_some() {
             previous = counters;
         }
+    }
+}
+
+/// Pending requests older than this are dropped from the kernel table and
+/// counted as expired (a response that late is not timed).
+const HTTP_REQUEST_MAX_AGE: Duration = Duration::from_secs(120);
+
+/// Reads the HTTP timing counters; every 5 s also expires stale requests.
+fn refresh_http(state: &AppState, seconds: &mut u64) {
+    let Some(kernel) = &state.kernel else { return };
+    if !lock(&state.http).status.enabled {
+        return;
+    }
+    *seconds += 1;
+    let mut obs = lock(kernel);
+    let (mut expired, mut pending) = (None, None);
+    if seconds.is_multiple_of(5) {
+        match obs.expire_http_requests(HTTP_REQUEST_MAX_AGE.as_nanos() as u64) {
+            Ok(n) => expired = Some(n),
+            Err(error) => tracing::warn!(%error, "expiring HTTP requests failed"),
+        }
+        pending = obs.http_pending().ok();
+    }
+    let counters = obs.http_counters();
+    drop(obs);
+    let mut http = lock(&state.http);
+    if let Some(n) = expired {
+        http.expired += n;
+    }
+    if let Some(n) = pending {
+        http.pending = n;
+    }
+    match counters {
+        Ok(c) => http.record_kernel(c),
+        Err(error) => tracing::warn!(%error, "reading HTTP timing counters failed"),
     }
 }
 

@@ -72,6 +72,17 @@ pub struct Cli {
     #[arg(long, default_value_t = 100, env = "MONITOR_EVENTS_PER_SOURCE")]
     pub events_per_source: u64,
 
+    /// Do not time HTTP responses (the TC egress companion of the XDP
+    /// observer). Off anyway with --no-xdp.
+    #[arg(long, env = "MONITOR_NO_HTTP_TIMING")]
+    pub no_http_timing: bool,
+
+    /// Capacity of the kernel's table of HTTP requests awaiting their
+    /// response (LRU: evictions are counted).
+    #[arg(long, default_value_t = 16_384, env = "MONITOR_HTTP_REQUESTS_MAX",
+          value_parser = clap::value_parser!(u32).range(128..=16_777_216))]
+    pub http_requests_max: u32,
+
     /// Count only: emit no per-packet events from the kernel.
     #[arg(long, env = "MONITOR_NO_EVENTS")]
     pub no_events: bool,

@@ -15,7 +15,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use monitor_common::{event::tcp_flags, http, icmp, tls, Class, PacketEvent};
+use monitor_common::{event::tcp_flags, http, icmp, timing::HttpResponseEvent, tls, Class, PacketEvent};
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
@@ -51,6 +51,11 @@ pub struct Event {
     pub http: Option<HttpInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInfo>,
+    /// Set on HTTP response events (the TC egress program timed a response):
+    /// then `src` is the client that asked, `dst` the server that answered,
+    /// and `http` is the request as far as it was captured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseInfo>,
     /// A short human description: "echo request id 4 seq 17", "GET /x".
     pub detail: String,
     /// Geolocation of `src`, added by the pipeline.
@@ -93,6 +98,23 @@ pub struct HttpInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }
+
+/// A timed HTTP response.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseInfo {
+    /// The status code, if the captured status line parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// "1xx".."5xx", or "other" when the status line did not parse.
+    pub status_class: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Request packet in to first response packet out, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// Names of the kernel's status classes, by index.
+pub const STATUS_CLASS_NAMES: [&str; 6] = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {
@@ -157,6 +179,7 @@ impl KernelEventContext {
             tcp_flags: None,
             http: None,
             tls: None,
+            response: None,
             detail: String::new(),
             geo: None,
         };
@@ -178,6 +201,54 @@ impl KernelEventContext {
                 describe_payload(&mut event, raw.payload());
             }
         }
+        event.detail = describe(&event);
+        event
+    }
+}
+
+impl KernelEventContext {
+    /// A timed response as an event of class `http`.
+    pub fn event_from_response(&self, raw: &HttpResponseEvent) -> Event {
+        let iface = self
+            .iface_names
+            .get(&raw.ifindex)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("if{}", raw.ifindex)));
+        let ts_ns = raw.timestamp_ns as i128 + self.realtime_offset_ns;
+        let status = http::parse_status_line(raw.response());
+        let class_index = match status {
+            Some(s) => usize::from(s.code / 100),
+            None => usize::from(raw.status_class),
+        };
+        let http = http::parse_request_line(raw.request()).map(|req| HttpInfo {
+            method: req.method.to_owned(),
+            target: req.target.to_owned(),
+            host: req.host.map(str::to_owned),
+        });
+        let mut event = Event {
+            id: 0,
+            ts_ms: u64::try_from(ts_ns / 1_000_000).unwrap_or(0),
+            class: Class::Http,
+            src: ip_from_kernel(raw.client),
+            dst: ip_from_kernel(raw.server),
+            origin: Origin::Xdp { iface },
+            weight: raw.weight.max(1),
+            len: 0,
+            icmp: None,
+            src_port: Some(raw.client_port),
+            dst_port: Some(raw.server_port),
+            tcp_flags: None,
+            http,
+            tls: None,
+            response: Some(ResponseInfo {
+                status: status.map(|s| s.code),
+                status_class: STATUS_CLASS_NAMES.get(class_index).copied().unwrap_or("other"),
+                reason: status.map(|s| s.reason.to_owned()).unwrap_or_default(),
+                latency_ms: raw.latency_ns as f64 / 1e6,
+            }),
+            detail: String::new(),
+            geo: None,
+        };
         event.detail = describe(&event);
         event
     }
@@ -226,7 +297,21 @@ fn describe_payload(event: &mut Event, payload: &[u8]) {
 /// The one-line human description shown in the feed.
 pub fn describe(event: &Event) -> String {
     let mut out = String::new();
-    if let Some(i) = &event.icmp {
+    if let Some(r) = &event.response {
+        match r.status {
+            Some(code) => {
+                let _ = write!(out, "{code}");
+                if !r.reason.is_empty() {
+                    let _ = write!(out, " {}", r.reason);
+                }
+            }
+            None => out.push_str("response"),
+        }
+        let _ = write!(out, " in {:.1} ms", r.latency_ms);
+        if let Some(h) = &event.http {
+            let _ = write!(out, " ({} {})", h.method, h.target);
+        }
+    } else if let Some(i) = &event.icmp {
         let v6 = event.class == Class::Icmpv6;
         let _ = icmp::describe(v6, i.type_, i.code, i.id, i.seq, &mut out);
     } else if let Some(h) = &event.http {

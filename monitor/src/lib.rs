@@ -6,6 +6,7 @@ pub mod config_file;
 pub mod event;
 pub mod geo;
 pub mod history;
+pub mod http_timing;
 pub mod kernel;
 pub mod ports;
 

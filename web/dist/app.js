@@ -11,7 +11,7 @@ import { CLASSES, LABELS, badge, fmtCompact, originLabel } from './format.js';
 import { Lookup } from './lookup.js';
 import { WorldMap } from './map.js';
 import {
-  renderAttribution, renderHeader, renderHeadline, renderHealth, renderOrigins, renderTop, renderViewers,
+  renderAttribution, renderHeader, renderHeadline, renderHealth, renderHttp, renderOrigins, renderTop, renderViewers,
 } from './panels.js';
 import { LiveSocket } from './socket.js';
 import { initTheme } from './theme.js';
@@ -131,6 +131,7 @@ function onStats(stats, top) {
     state.statsAt = performance.now();
     renderHeader(stats, stats.uptime_s);
     renderHealth(stats, { skipped: state.skipped });
+    renderHttp(stats.http);
     renderAttribution(stats.geo);
     renderViewers(stats.viewers);
     for (const i of stats.interfaces ?? []) state.origins.add(`xdp:${i.name}`);

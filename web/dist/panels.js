@@ -165,6 +165,49 @@ export function renderHealth(stats, client) {
   ]));
 }
 
+function ms(v) {
+  if (!Number.isFinite(v)) return '–';
+  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ms`;
+}
+
+function statusText(status) {
+  const order = ['2xx', '3xx', '4xx', '5xx', '1xx', 'other'];
+  const parts = order.filter((c) => (status?.[c] ?? 0) > 0).map((c) => `<span class="status-${c}">${esc(c)}: ${fmtInt(status[c])}</span>`);
+  return parts.length ? parts.join(', ') : '<span class="muted">none</span>';
+}
+
+/** HTTP response times and availability (the `http` document of /api/stats). */
+export function renderHttp(http) {
+  if (!http) return;
+  if (!http.enabled) {
+    const why = (http.errors ?? []).map(esc).join('; ') || 'not attached';
+    setHtml('http-timing', `<p class="muted">Response times: off (${why}).</p>`);
+    return;
+  }
+  const k = http.kernel ?? {};
+  const s = http.since_start ?? {};
+  const w = http.window ?? {};
+  const served = (st) => Object.entries(st ?? {}).reduce((n, [c, v]) => n + (c === '5xx' ? 0 : v), 0);
+  const avail = (st, total) => (total > 0 ? fmtPercent(served(st), total) : '–');
+  const pct = (x) => `${ms(x?.p50_ms)} / ${ms(x?.p90_ms)} / ${ms(x?.p99_ms)}`;
+  const summary = kv([
+    [`Last ${http.window_s ?? 60} s: responses, p50 / p90 / p99`, `${fmtInt(w.responses ?? 0)}; ${pct(w)}`],
+    ['Since start: responses, p50 / p90 / p99', `${fmtInt(s.responses ?? 0)}; ${pct(s)}; mean ${ms(s.mean_ms)}`],
+    [`Status classes (last ${http.window_s ?? 60} s)`, statusText(w.status)],
+    ['Status classes (since start)', statusText(s.status)],
+    ['Availability (non-5xx, since start)', avail(s.status, s.responses ?? 0), (s.status?.['5xx'] ?? 0) > 0],
+    ['Unmatched responses / expired / evicted requests',
+      `${fmtInt(k.responses_unmatched)} / ${fmtInt(k.requests_expired)} / ${fmtInt(k.requests_evicted_at_least)}`],
+  ]);
+  const rows = (list, key) => (list ?? []).slice(0, TOP_ROWS).map((r) => `<tr><td><code>${esc(r[key])}</code></td>`
+    + `<td class="num">${ms(r.mean_ms)}</td><td class="num">${ms(r.max_ms)}</td><td class="num">${fmtInt(r.responses)}</td>`
+    + `<td>${statusText(r.status)}</td></tr>`);
+  const head = (label) => [label, { label: 'Mean', num: true }, { label: 'Max', num: true }, { label: 'Responses', num: true }, 'Status'];
+  setHtml('http-timing', summary
+    + '<h3>Slowest paths</h3>' + table(head('Path'), rows(http.slowest_paths, 'path'), 'No timed responses yet.')
+    + '<h3>Slowest hosts</h3>' + table(head('Host'), rows(http.slowest_hosts, 'host'), 'No timed responses yet.'));
+}
+
 /** The footer attribution: DB-IP's CC BY 4.0 licence requires it on every page using its data. */
 export function renderAttribution(geo) {
   const a = geo?.attribution;

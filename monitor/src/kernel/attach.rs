@@ -2,7 +2,11 @@
 
 use std::{fs, io};
 
-use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::{
+    programs::{tc, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode},
+    util::KernelVersion,
+};
+use monitor_common::timing::PROGRAM_TC_HTTP;
 use serde::Serialize;
 
 use super::KernelError;
@@ -58,10 +62,19 @@ pub fn attach_all_in_netns(
     mode: XdpModeArg,
     netns: &str,
 ) -> (Vec<AttachedInterface>, Result<(), KernelError>) {
+    match in_netns(netns, || attach_all(program, ifaces, mode)) {
+        Ok(result) => result,
+        Err(e) => (Vec::new(), Err(e)),
+    }
+}
+
+/// Runs `f` on a short-lived thread that has joined network namespace
+/// `netns` (a name under /run/netns or a path); `None` runs it here.
+pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, KernelError> {
     let path = if netns.contains('/') { netns.to_owned() } else { format!("/run/netns/{netns}") };
     let ns = match fs::File::open(&path) {
         Ok(f) => f,
-        Err(cause) => return (Vec::new(), Err(KernelError::Netns { netns: path, cause })),
+        Err(cause) => return Err(KernelError::Netns { netns: path, cause }),
     };
     std::thread::scope(|scope| {
         scope
@@ -70,13 +83,57 @@ pub fn attach_all_in_netns(
                 // SAFETY: a valid namespace fd; only this short-lived thread moves.
                 if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                     let cause = io::Error::last_os_error();
-                    return (Vec::new(), Err(KernelError::Netns { netns: path.clone(), cause }));
+                    return Err(KernelError::Netns { netns: path.clone(), cause });
                 }
-                attach_all(program, ifaces, mode)
+                Ok(f())
             })
             .join()
-            .unwrap_or_else(|_| (Vec::new(), Err(KernelError::Config("attach thread panicked".into()))))
+            .unwrap_or_else(|_| Err(KernelError::Config("attach thread panicked".into())))
     })
+}
+
+/// Attaches the HTTP timing classifier to the egress of each interface;
+/// returns one result per interface (a failure on one does not stop the
+/// others, nor the XDP path). Call from the interfaces' namespace.
+pub fn attach_tc_egress_all(program: &mut SchedClassifier, ifaces: &[String]) -> Vec<(String, Result<(), String>)> {
+    ifaces.iter().map(|iface| (iface.clone(), attach_tc_egress(program, iface))).collect()
+}
+
+fn attach_tc_egress(program: &mut SchedClassifier, iface: &str) -> Result<(), String> {
+    // Kernels >= 6.6 get a TCX bpf_link (gone with the process); older ones a
+    // netlink tc filter, which outlives a killed daemon: remove the one a
+    // previous monitor left before adding ours.
+    let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+    if let Err(e) = tc::qdisc_add_clsact(iface) {
+        let exists = matches!(&e, tc::TcError::AlreadyAttached) || error_chain_has(&e, libc::EEXIST);
+        if !exists && !tcx {
+            return Err(format!("adding the clsact qdisc to {iface}: {e}"));
+        }
+    }
+    if !tcx {
+        match tc::qdisc_detach_program(iface, TcAttachType::Egress, PROGRAM_TC_HTTP) {
+            Ok(()) => tracing::warn!(iface, "removed a stale HTTP timing tc filter left by a previous monitor"),
+            Err(e) => tracing::debug!(iface, error = %e, "no stale HTTP timing tc filter"),
+        }
+    }
+    program
+        .attach(iface, TcAttachType::Egress)
+        .map(|_| ())
+        .map_err(|e| format!("attaching the HTTP timing program to the egress of {iface}: {e}"))
+}
+
+fn error_chain_has(error: &(dyn std::error::Error + 'static), errno: i32) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<io::Error>().is_some_and(|io| io.raw_os_error() == Some(errno)) {
+            return true;
+        }
+        if e.to_string().contains("File exists") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Attaches `program` to `iface`. The link is owned by the program: it is

@@ -3,6 +3,10 @@
 use aya::maps::{HashMap, PerCpuArray};
 use monitor_common::{
     class::CLASS_COUNT,
+    timing::{
+        FlowKey, HttpCounter, PendingRequest, LATENCY_BUCKETS, MAP_HTTP_COUNTERS, MAP_HTTP_LATENCY,
+        MAP_HTTP_REQUESTS, MAP_HTTP_STATUS, STATUS_CLASSES,
+    },
     maps::{
         ClassCounter, PipelineCounter, SourceKey, SourceStats, MAP_CLASS_COUNTERS,
         MAP_PIPELINE_COUNTERS, MAP_SOURCES,
@@ -90,5 +94,89 @@ impl Observer {
             HashMap::try_from(self.ebpf().map(MAP_SOURCES).ok_or(missing(MAP_SOURCES))?)?;
         // An entry evicted between listing and lookup is simply skipped.
         Ok(map.iter().filter_map(Result::ok).collect())
+    }
+}
+
+/// The HTTP timing counters, summed over all CPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HttpKernelCounters {
+    pub requests_recorded: u64,
+    pub requests_replaced: u64,
+    pub request_insert_failed: u64,
+    pub responses_matched: u64,
+    pub responses_unmatched: u64,
+    pub event_submitted: u64,
+    pub event_suppressed: u64,
+    pub event_ring_full: u64,
+    pub latency_sum_ns: u64,
+    /// Matched responses per status class: other, 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub status: [u64; STATUS_CLASSES],
+    /// Matched responses per log2 latency bucket (see monitor_common::timing).
+    pub latency: Vec<u64>,
+}
+
+impl Observer {
+    pub fn http_counters(&self) -> Result<HttpKernelCounters, KernelError> {
+        let ebpf = self.ebpf();
+        let array = |name: &'static str| -> Result<PerCpuArray<_, u64>, KernelError> {
+            Ok(PerCpuArray::try_from(ebpf.map(name).ok_or(missing(name))?)?)
+        };
+        let sum = |map: &PerCpuArray<_, u64>, i: u32| -> Result<u64, KernelError> {
+            Ok(map.get(&i, 0)?.iter().sum())
+        };
+        let counters = array(MAP_HTTP_COUNTERS)?;
+        let c = |k: HttpCounter| sum(&counters, k as u32);
+        let mut out = HttpKernelCounters {
+            requests_recorded: c(HttpCounter::RequestsRecorded)?,
+            requests_replaced: c(HttpCounter::RequestsReplaced)?,
+            request_insert_failed: c(HttpCounter::RequestInsertFailed)?,
+            responses_matched: c(HttpCounter::ResponsesMatched)?,
+            responses_unmatched: c(HttpCounter::ResponsesUnmatched)?,
+            event_submitted: c(HttpCounter::EventSubmitted)?,
+            event_suppressed: c(HttpCounter::EventSuppressed)?,
+            event_ring_full: c(HttpCounter::EventRingFull)?,
+            latency_sum_ns: c(HttpCounter::LatencySumNs)?,
+            ..HttpKernelCounters::default()
+        };
+        let status = array(MAP_HTTP_STATUS)?;
+        for (i, slot) in out.status.iter_mut().enumerate() {
+            *slot = sum(&status, i as u32)?;
+        }
+        let latency = array(MAP_HTTP_LATENCY)?;
+        out.latency = (0..LATENCY_BUCKETS as u32).map(|i| sum(&latency, i)).collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
+    /// Pending requests in the kernel table.
+    pub fn http_pending(&self) -> Result<u64, KernelError> {
+        let map: HashMap<_, FlowKey, PendingRequest> =
+            HashMap::try_from(self.ebpf().map(MAP_HTTP_REQUESTS).ok_or(missing(MAP_HTTP_REQUESTS))?)?;
+        Ok(map.keys().filter(Result::is_ok).count() as u64)
+    }
+
+    /// Deletes pending requests older than `max_age_ns` (by the monotonic
+    /// clock the kernel stamps them with); returns how many.
+    pub fn expire_http_requests(&mut self, max_age_ns: u64) -> Result<u64, KernelError> {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: valid clock id and out pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let mut map: HashMap<_, FlowKey, PendingRequest> = HashMap::try_from(
+            self.ebpf_mut().map_mut(MAP_HTTP_REQUESTS).ok_or(missing(MAP_HTTP_REQUESTS))?,
+        )?;
+        let old: Vec<FlowKey> = map
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, v)| now.saturating_sub(v.ts_ns) > max_age_ns)
+            .map(|(k, _)| k)
+            .collect();
+        let mut removed = 0;
+        for key in old {
+            // Answered (and removed by the kernel) in the meantime: not expired.
+            if map.remove(&key).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }

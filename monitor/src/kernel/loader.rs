@@ -2,12 +2,15 @@
 
 use aya::{
     maps::{Array, MapData, RingBuf},
-    programs::{ProgramError, Xdp},
+    programs::{ProgramError, SchedClassifier, Xdp},
     Ebpf, EbpfError, EbpfLoader, VerifierLogLevel,
 };
-use monitor_common::maps::{
-    SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS,
-    PORT_QUIC, PROGRAM_XDP,
+use monitor_common::{
+    maps::{
+        SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS,
+        PORT_QUIC, PROGRAM_XDP,
+    },
+    timing::{HttpTimingConfig, MAP_HTTP_CONFIG, MAP_HTTP_EVENTS, MAP_HTTP_REQUESTS, PROGRAM_TC_HTTP},
 };
 
 use super::{attach, AttachedInterface, KernelError};
@@ -26,6 +29,8 @@ pub struct KernelConfig {
     /// Events per second per source; 0 = unlimited.
     pub events_per_source: u64,
     pub events_enabled: bool,
+    /// Capacity of the kernel's pending HTTP request table (LRU).
+    pub http_requests_max: u32,
 }
 
 impl Default for KernelConfig {
@@ -39,6 +44,7 @@ impl Default for KernelConfig {
             events_per_sec: 20_000,
             events_per_source: 100,
             events_enabled: true,
+            http_requests_max: monitor_common::timing::DEFAULT_HTTP_REQUESTS_MAX,
         }
     }
 }
@@ -57,6 +63,9 @@ impl KernelConfig {
         }
         if !(1024..=16_777_216).contains(&self.sources_max) {
             return Err(KernelError::Config("--sources-max must be 1024..=16777216".into()));
+        }
+        if !(128..=16_777_216).contains(&self.http_requests_max) {
+            return Err(KernelError::Config("--http-requests-max must be 128..=16777216".into()));
         }
         Ok(())
     }
@@ -84,6 +93,18 @@ fn page_size() -> u32 {
 pub struct Observer {
     ebpf: Ebpf,
     interfaces: Vec<AttachedInterface>,
+    http_timing: HttpTimingStatus,
+}
+
+/// Where the HTTP timing egress program is attached, and why not elsewhere.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct HttpTimingStatus {
+    /// True once the egress program is attached to at least one interface.
+    pub enabled: bool,
+    /// Interfaces whose egress carries the program.
+    pub interfaces: Vec<String>,
+    /// Why it is not attached (disabled, verifier, attach failures).
+    pub errors: Vec<String>,
 }
 
 impl Observer {
@@ -94,6 +115,7 @@ impl Observer {
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(MAP_SOURCES, config.sources_max)
             .map_max_entries(MAP_EVENTS, config.ring_bytes)
+            .map_max_entries(MAP_HTTP_REQUESTS, config.http_requests_max)
             .verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS)
             .load(crate::ebpf_object())
             .map_err(classify_load_error)?;
@@ -103,7 +125,7 @@ impl Observer {
         sampling.set(0, config.sampling(), 0)?;
         let program: &mut Xdp = program(&mut ebpf)?;
         program.load().map_err(classify_program_error)?;
-        Ok(Observer { ebpf, interfaces: Vec::new() })
+        Ok(Observer { ebpf, interfaces: Vec::new(), http_timing: HttpTimingStatus::default() })
     }
 
     /// Attaches to each interface; on error, interfaces attached so far stay
@@ -124,6 +146,86 @@ impl Observer {
         attached.1
     }
 
+    /// Loads the HTTP timing egress program and attaches it to every
+    /// interface the XDP program is attached to (inside `netns` if given),
+    /// then tells the XDP program to record requests. Never fails: what went
+    /// wrong is logged and kept in [`Observer::http_timing`], and the XDP
+    /// path carries on regardless.
+    pub fn attach_http_timing(&mut self, netns: Option<&str>) -> &HttpTimingStatus {
+        let ifaces: Vec<String> = self.interfaces.iter().map(|i| i.name.clone()).collect();
+        let mut status = HttpTimingStatus::default();
+        match self.load_tc() {
+            Err(e) => status.errors.push(format!("loading the HTTP timing program: {e}")),
+            Ok(program) => {
+                let results = match netns {
+                    None => Ok(attach::attach_tc_egress_all(program, &ifaces)),
+                    Some(netns) => attach::in_netns(netns, || attach::attach_tc_egress_all(program, &ifaces)),
+                };
+                match results {
+                    Err(e) => status.errors.push(e.to_string()),
+                    Ok(results) => {
+                        for (iface, result) in results {
+                            match result {
+                                Ok(()) => status.interfaces.push(iface),
+                                Err(e) => status.errors.push(e),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !status.interfaces.is_empty() {
+            match self.set_http_recording(true) {
+                Ok(()) => status.enabled = true,
+                Err(e) => status.errors.push(format!("enabling request recording: {e}")),
+            }
+        }
+        for e in &status.errors {
+            tracing::warn!(error = %e, "HTTP timing unavailable here; the XDP observer carries on");
+        }
+        if status.enabled {
+            tracing::info!(ifaces = ?status.interfaces, netns, "HTTP timing egress program attached");
+        }
+        self.http_timing = status;
+        &self.http_timing
+    }
+
+    /// Records why HTTP timing is off (e.g. --no-http-timing).
+    pub fn disable_http_timing(&mut self, reason: &str) {
+        self.http_timing = HttpTimingStatus { enabled: false, interfaces: Vec::new(), errors: vec![reason.to_owned()] };
+    }
+
+    pub fn http_timing(&self) -> &HttpTimingStatus {
+        &self.http_timing
+    }
+
+    /// Loads (once) and returns the TC egress program, e.g. for BPF_PROG_TEST_RUN.
+    pub fn load_tc(&mut self) -> Result<&mut SchedClassifier, KernelError> {
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(PROGRAM_TC_HTTP)
+            .ok_or_else(|| KernelError::Config(format!("program {PROGRAM_TC_HTTP} missing from the object")))?
+            .try_into()?;
+        if program.fd().is_err() {
+            program.load().map_err(classify_program_error)?;
+        }
+        Ok(program)
+    }
+
+    /// Turns request recording in the XDP program on or off.
+    pub fn set_http_recording(&mut self, on: bool) -> Result<(), KernelError> {
+        let mut config: Array<_, HttpTimingConfig> =
+            Array::try_from(self.ebpf.map_mut(MAP_HTTP_CONFIG).ok_or(missing(MAP_HTTP_CONFIG))?)?;
+        config.set(0, HttpTimingConfig { enabled: on.into(), _pad: 0 }, 0)?;
+        Ok(())
+    }
+
+    /// Takes the HTTP response event ring buffer (once).
+    pub fn take_http_events(&mut self) -> Result<RingBuf<MapData>, KernelError> {
+        let map = self.ebpf.take_map(MAP_HTTP_EVENTS).ok_or(missing(MAP_HTTP_EVENTS))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
     pub fn interfaces(&self) -> &[AttachedInterface] {
         &self.interfaces
     }
@@ -141,6 +243,10 @@ impl Observer {
 
     pub(super) fn ebpf(&self) -> &Ebpf {
         &self.ebpf
+    }
+
+    pub(super) fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
     }
 }
 

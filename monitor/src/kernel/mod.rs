@@ -8,7 +8,7 @@ mod loader;
 mod ring;
 
 pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
-pub use counters::{KernelCounters, PipelineCounts};
+pub use counters::{HttpKernelCounters, KernelCounters, PipelineCounts};
 pub use error::KernelError;
-pub use loader::{KernelConfig, Observer};
-pub use ring::spawn_ring_reader;
+pub use loader::{HttpTimingStatus, KernelConfig, Observer};
+pub use ring::{spawn_http_ring_reader, spawn_ring_reader};

@@ -76,6 +76,14 @@ pub async fn history(State(state): State<Arc<AppState>>, q: QueryResult<HistoryQ
     Ok(Json(stats::history(&state, minutes)))
 }
 
+pub async fn http(State(state): State<Arc<AppState>>, q: QueryResult<TopQuery>) -> Result<Json<Value>, ApiError> {
+    let n = query(q)?.n.unwrap_or(10);
+    if !(1..=100).contains(&n) {
+        return Err(ApiError::bad_request("n must be 1..=100"));
+    }
+    Ok(Json(stats::http(&state, n)))
+}
+
 pub async fn lookup(State(state): State<Arc<AppState>>, Path(ip): Path<String>) -> Result<Json<Value>, ApiError> {
     let addr: IpAddr = ip
         .trim()

@@ -34,6 +34,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         family(&mut out, "monitor_xdp_sources_inserted_total", "counter", "New entries in the kernel per-source table.");
         let _ = writeln!(out, "monitor_xdp_sources_inserted_total {}", p.source_inserted);
     }
+    http_metrics(&mut out, &state);
     family(&mut out, "monitor_events_received_total", "counter", "Events that reached the daemon's aggregator.");
     let _ = writeln!(out, "monitor_events_received_total {}", lock(&state.aggregate).events_total);
     family(&mut out, "monitor_pipeline_dropped_total", "counter", "Events the daemon dropped because its queue was full.");
@@ -53,6 +54,50 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     family(&mut out, "monitor_uptime_seconds", "gauge", "Seconds since the daemon started.");
     let _ = writeln!(out, "monitor_uptime_seconds {}", state.started.elapsed().as_secs());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// HTTP timing: a Prometheus histogram of response times (the kernel's exact
+/// log2 buckets) and counters by status class and outcome.
+fn http_metrics(out: &mut String, state: &AppState) {
+    use monitor_common::timing::{bucket_upper_us, LATENCY_BUCKETS};
+    let http = lock(&state.http);
+    let Some(k) = http.latest() else { return };
+    family(out, "monitor_http_response_seconds", "histogram",
+        "HTTP response time (request in to first response packet out), from the kernel's log2 buckets.");
+    let mut cumulative = 0;
+    for (b, n) in k.latency.iter().enumerate().take(LATENCY_BUCKETS - 1) {
+        cumulative += n;
+        let le = bucket_upper_us(b) as f64 / 1e6;
+        let _ = writeln!(out, "monitor_http_response_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "monitor_http_response_seconds_bucket{{le=\"+Inf\"}} {}", k.responses_matched);
+    let _ = writeln!(out, "monitor_http_response_seconds_sum {}", k.latency_sum_ns as f64 / 1e9);
+    let _ = writeln!(out, "monitor_http_response_seconds_count {}", k.responses_matched);
+    family(out, "monitor_http_responses_total", "counter", "Timed HTTP responses by status class.");
+    for (class, n) in crate::event::STATUS_CLASS_NAMES.iter().zip(k.status.iter()) {
+        let _ = writeln!(out, "monitor_http_responses_total{{class=\"{class}\"}} {n}");
+    }
+    family(out, "monitor_http_unmatched_responses_total", "counter",
+        "HTTP responses with no recorded request (started before the monitor, evicted or expired).");
+    let _ = writeln!(out, "monitor_http_unmatched_responses_total {}", k.responses_unmatched);
+    family(out, "monitor_http_requests_total", "counter", "HTTP requests by fate in the kernel's pending table.");
+    for (outcome, n) in [
+        ("recorded", k.requests_recorded),
+        ("replaced", k.requests_replaced),
+        ("insert_failed", k.request_insert_failed),
+        ("expired", http.expired),
+        ("evicted", http.evicted_at_least()),
+    ] {
+        let _ = writeln!(out, "monitor_http_requests_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    family(out, "monitor_http_events_total", "counter", "Fate of HTTP response events: submitted, suppressed, ring full.");
+    for (outcome, n) in [
+        ("submitted", k.event_submitted),
+        ("suppressed", k.event_suppressed),
+        ("ring_full", k.event_ring_full),
+    ] {
+        let _ = writeln!(out, "monitor_http_events_total{{outcome=\"{outcome}\"}} {n}");
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/stats", get(api::stats))
         .route("/api/top", get(api::top))
         .route("/api/history", get(api::history))
+        .route("/api/http", get(api::http))
         .route("/api/lookup/{ip}", get(api::lookup))
         .route("/api/events", get(api::events))
         .route("/api/events/stream", get(api::event_stream))

@@ -53,6 +53,7 @@ pub fn stats(state: &AppState, include_viewers: bool) -> Value {
     };
     doc["syslog"] = json!(&*lock(&state.syslog.counters));
     doc["geo"] = json!(state.geo.status());
+    doc["http"] = http(state, 10);
     if include_viewers {
         let viewers: Vec<Value> = lock(&state.viewers)
             .values()
@@ -61,6 +62,13 @@ pub fn stats(state: &AppState, include_viewers: bool) -> Value {
         doc["viewers"] = json!(viewers);
     }
     doc
+}
+
+/// The HTTP timing document (/api/http and `http` in /api/stats).
+pub fn http(state: &AppState, n: usize) -> Value {
+    let mut v = lock(&state.http).json(n);
+    v["schema"] = json!(SCHEMA_VERSION);
+    v
 }
 
 pub fn top(state: &AppState, n: usize) -> Value {

@@ -231,6 +231,7 @@ impl Ingest {
             tcp_flags: matches!(line.proto, Some(Proto::Tcp)).then(|| (line.tcp_flags.bits() & 0xff) as u8),
             http: None,
             tls: None,
+            response: None,
             detail: String::new(),
             geo: None,
         };
