@@ -588,38 +588,3 @@ fn netfilter_proto_names_round_trip() {
         assert_eq!(Proto::from_name(proto.name()), proto);
     }
 }
-
-/// `cargo test --release -p monitor-common --test syslog_golden -- --ignored`
-/// prints the rate of syslog + netfilter parsing over the golden lines.
-#[test]
-#[ignore = "throughput measurement; meaningful only with --release"]
-fn throughput() {
-    let corpus: Vec<&str> = [
-        include_str!("golden/rsyslog_3164.txt"),
-        include_str!("golden/rsyslog_5424.txt"),
-        include_str!("golden/logger_5424.txt"),
-        KERNEL_DMESG,
-    ]
-    .into_iter()
-    .flat_map(lines)
-    .collect();
-    let rounds = 20_000;
-    let started = std::time::Instant::now();
-    let mut parsed = 0usize;
-    for _ in 0..rounds {
-        for line in &corpus {
-            let message = syslog::parse(std::hint::black_box(line));
-            if let Ok(message) = message {
-                parsed += usize::from(netfilter::parse(message.msg, PREFIXES).is_ok());
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-    let total = rounds * corpus.len();
-    assert_eq!(parsed, total);
-    let rate = total as f64 / elapsed.as_secs_f64();
-    println!("{total} lines in {elapsed:?}: {:.2} M lines/s", rate / 1e6);
-    if !cfg!(debug_assertions) {
-        assert!(rate > 1e6, "{rate:.0} lines/s");
-    }
-}
