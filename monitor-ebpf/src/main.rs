@@ -17,7 +17,7 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_NOEXIST},
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
     macros::{map, xdp},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
@@ -76,9 +76,12 @@ fn observe(ctx: &XdpContext) {
     if !summary.class.is_tracked() {
         return;
     }
-    let now = unsafe { bpf_ktime_get_ns() };
+    // The coarse clock (one tick's resolution) is a fraction of the cost of
+    // the precise one and ample for rate windows and first/last seen; the
+    // HTTP request time that responses are measured against stays precise.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     if summary.class == monitor_common::Class::Http {
-        timing::record_request(ctx, &summary, now);
+        timing::record_request(ctx, &summary, unsafe { bpf_ktime_get_ns() });
     }
     let Some(source) = update_source(&summary, class as usize, packet_len, now) else {
         return;
