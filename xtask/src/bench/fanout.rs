@@ -25,8 +25,6 @@ struct Run {
     p50: f64,
     p99: f64,
     max: f64,
-    n: f64,
-    ok: bool,
 }
 
 pub fn run(ctx: &Ctx) -> Section {
@@ -56,59 +54,16 @@ pub fn run(ctx: &Ctx) -> Section {
         );
         let mut runs = Vec::new();
         for &(clients, slow) in &configs {
-            let probes = PROBES.min(clients);
-            let ws = net::ws_clients(ctx, &daemon, clients + slow, probes, slow, secs + 120.0, false)?;
-            let connected = num(&ws.info, "connected");
-            // Let the snapshots (up to 500 recent events each) go out first.
-            sys::sleep(1.0 + clients as f64 / 250.0);
-            let before = daemon.stats()?;
-            let mut w = Window::start(&[daemon.pid(), ws.proc.pid()]);
-            let mut cmd = Command::new(&ctx.bin_bench);
-            cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)])
-                .args(["--rate", &EVENTS_PER_SEC.to_string(), "--seconds", &secs.to_string(), "--sources", "4096"]);
-            let p = Proc::spawn("monitor-bench syslog-send", &mut cmd, Some(&ctx.out_dir.join("syslog-send.log")))?;
-            let sender = p.pid();
-            w.watch(sender);
-            let ((su, ss), out) = p.wait_output_with(|| sys::proc_cpu(sender))?;
-            let g = sys::last_json(&out)?;
-            let after = daemon.settle(|v| num(v, "events/received"), Duration::from_millis(1000), Duration::from_secs(20))?;
-            // Updates go out every 200 ms: let the last ones arrive.
-            sys::sleep(0.6);
-            let d = w.end();
-            let r = ws.finish()?;
-            let sent = num(&g, "sent");
-            let (du, ds) = d.procs[0];
-            let (cu, cs) = d.procs[1];
-            let _ = (su, ss);
-            let lat = &r["latency_ms"];
-            let probe_got = num(&r, "probe_events");
-            let per_probe = probe_got / probes.max(1) as f64;
-            let frames_per_client = num(&r, "frames") / (clients.max(1)) as f64;
-            let run = Run {
-                clients,
-                slow,
-                p50: num(lat, "p50"),
-                p99: num(lat, "p99"),
-                max: num(lat, "max"),
-                n: num(lat, "n"),
-                ok: r["errors"].as_array().is_none_or(Vec::is_empty),
-            };
-            t.row(vec![
-                format!("{clients}{}", if slow > 0 { format!(" (+{slow})") } else { String::new() }),
-                int(connected),
-                int(sent),
-                format!("{} ({})", int(per_probe), pct(per_probe, sent)),
-                int(num(&r, "skipped")),
-                format!("{} / {} / {}", fix(run.p50, 1), fix(run.p99, 1), fix(run.max, 1)),
-                fix((du + ds) / d.seconds, 2),
-                fix((cu + cs) / d.seconds, 2),
-                int(frames_per_client),
-                fix(num(&r, "bytes_per_client") / d.seconds / 1e6, 2),
-                int(num(&r, "disconnected")),
-                if slow > 0 { (if num(&r, "slow_disconnected") > 0.0 { "yes" } else { "no" }).into() } else { "-".into() },
-            ]);
-            let _ = (num(&after, "events/received") - num(&before, "events/received"), run.n, run.ok);
-            runs.push(run);
+            let label = format!("{clients}{}", if slow > 0 { format!(" (+{slow})") } else { String::new() });
+            match one(ctx, &daemon, clients, slow, secs, &mut t, &label) {
+                Ok(run) => runs.push(run),
+                Err(e) => {
+                    let mut row = vec![label, format!("failed: {e:#}")];
+                    row.resize(t.headers.len(), "-".into());
+                    t.row(row);
+                    s.note(format!("{clients} clients: the run failed: {e:#}"));
+                }
+            }
         }
         s.tables.push(t);
         let find = |c: usize, slow: usize| runs.iter().find(|r| r.clients == c && r.slow == slow);
@@ -135,4 +90,56 @@ pub fn run(ctx: &Ctx) -> Section {
         s.note("Update frames go out every 200 ms, so latency includes up to 200 ms of batching by design (p50 about 100 ms).");
         Ok(())
     })
+}
+
+fn one(ctx: &Ctx, daemon: &Daemon, clients: usize, slow: usize, secs: f64, t: &mut Table, label: &str) -> anyhow::Result<Run> {
+    let probes = PROBES.min(clients);
+    let ws = net::ws_clients(ctx, daemon, clients + slow, probes, slow, secs + 120.0, false)?;
+    let connected = num(&ws.info, "connected");
+    // Let the snapshots (up to 500 recent events each) go out first.
+    sys::sleep(1.0 + clients as f64 / 250.0);
+    let mut w = Window::start(&[daemon.pid(), ws.proc.pid()]);
+    let mut cmd = Command::new(&ctx.bin_bench);
+    cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)])
+        .args(["--rate", &EVENTS_PER_SEC.to_string(), "--seconds", &secs.to_string(), "--sources", "4096"]);
+    let p = Proc::spawn("monitor-bench syslog-send", &mut cmd, Some(&ctx.out_dir.join("syslog-send.log")))?;
+    let sender = p.pid();
+    w.watch(sender);
+    let (_, out) = p.wait_output_with(|| sys::proc_cpu(sender))?;
+    let g = sys::last_json(&out)?;
+    // The daemon may be too busy to answer (1000 clients): best effort.
+    let _ = daemon.settle(|v| num(v, "events/received"), Duration::from_millis(1000), Duration::from_secs(20));
+    // Updates go out every 200 ms: let the last ones arrive.
+    sys::sleep(0.6);
+    let d = w.end();
+    let r = ws.finish()?;
+    let sent = num(&g, "sent");
+    let (du, ds) = d.procs[0];
+    let (cu, cs) = d.procs[1];
+    let lat = &r["latency_ms"];
+    let probe_got = num(&r, "probe_events");
+    let per_probe = probe_got / probes.max(1) as f64;
+    let frames_per_client = num(&r, "frames") / (clients.max(1)) as f64;
+    let run = Run {
+        clients,
+        slow,
+        p50: num(lat, "p50"),
+        p99: num(lat, "p99"),
+        max: num(lat, "max"),
+    };
+    t.row(vec![
+        label.to_owned(),
+        int(connected),
+        int(sent),
+        format!("{} ({})", int(per_probe), pct(per_probe, sent)),
+        int(num(&r, "skipped")),
+        format!("{} / {} / {}", fix(run.p50, 1), fix(run.p99, 1), fix(run.max, 1)),
+        fix((du + ds) / d.seconds, 2),
+        fix((cu + cs) / d.seconds, 2),
+        int(frames_per_client),
+        fix(num(&r, "bytes_per_client") / d.seconds / 1e6, 2),
+        int(num(&r, "disconnected")),
+        if slow > 0 { (if num(&r, "slow_disconnected") > 0.0 { "yes" } else { "no" }).into() } else { "-".into() },
+    ]);
+    Ok(run)
 }

@@ -445,15 +445,18 @@ pub fn ws_clients(ctx: &Ctx, daemon: &Daemon, clients: usize, probes: usize, slo
 /// CPU accounting over a measurement window.
 pub struct Window {
     cpu: sys::CpuTimes,
+    ksoftirqd: Vec<(u32, f64)>,
     procs: Vec<(u32, (f64, f64))>,
     softnet: u64,
     start: std::time::Instant,
 }
 
 pub struct WindowDelta {
-    /// Machine-wide irq + softirq seconds (packet processing; unlike system
-    /// time, not inflated by whatever else the machine runs).
-    pub softirq: f64,
+    /// CPU seconds of the ksoftirqd threads (exact: their runtime).
+    pub ksoftirqd: f64,
+    /// Machine-wide system + irq + softirq seconds from /proc/stat
+    /// (tick-sampled, and includes whatever else runs: for reference).
+    pub machine_kernel: f64,
     /// (utime, stime) seconds per watched pid, in the order given.
     pub procs: Vec<(f64, f64)>,
     pub softnet_drops: u64,
@@ -464,6 +467,10 @@ impl Window {
     pub fn start(pids: &[u32]) -> Window {
         Window {
             cpu: sys::CpuTimes::now(),
+            ksoftirqd: ksoftirqd_pids().into_iter().map(|p| {
+                let (u, s) = sys::proc_cpu(p);
+                (p, u + s)
+            }).collect(),
             procs: pids.iter().map(|&p| (p, sys::proc_cpu(p))).collect(),
             softnet: sys::softnet_drops(),
             start: std::time::Instant::now(),
@@ -476,9 +483,15 @@ impl Window {
     }
 
     pub fn end(&self) -> WindowDelta {
-        let cpu = sys::CpuTimes::now().since(&self.cpu);
         WindowDelta {
-            softirq: cpu.irq + cpu.softirq,
+            machine_kernel: {
+                let c = sys::CpuTimes::now().since(&self.cpu);
+                c.system + c.irq + c.softirq
+            },
+            ksoftirqd: self.ksoftirqd.iter().map(|&(p, c)| {
+                let (u, s) = sys::proc_cpu(p);
+                (u + s - c).max(0.0)
+            }).sum(),
             procs: self
                 .procs
                 .iter()
@@ -514,4 +527,13 @@ pub fn xdp_prog_stats(pid: u32) -> (f64, f64) {
         }
     }
     (ns, cnt)
+}
+
+/// The per-CPU softirq threads (softirq work deferred out of the context that raised it).
+fn ksoftirqd_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.starts_with("ksoftirqd/")))
+        .collect()
 }
