@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::{
     aggregate::{Aggregate, Limits},
     cli::Cli,
-    event::{Event, EventSink, KernelEventContext, SinkCounters},
+    event::{Event, EventSink, KernelEventContext, Published, SinkCounters},
     http_timing::HttpTiming,
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
     geo::{self, Geo, GeoConfig},
@@ -42,7 +42,7 @@ pub struct AppState {
     pub interfaces: Vec<AttachedInterface>,
     pub started: Instant,
     pub hostname: String,
-    pub fanout: broadcast::Sender<Arc<Event>>,
+    pub fanout: broadcast::Sender<Arc<Published>>,
     pub sources_capacity: u32,
     pub syslog: Arc<Ingest>,
     pub geo: Arc<Geo>,
@@ -53,6 +53,8 @@ pub struct AppState {
     next_viewer: AtomicU64,
     /// Top lists, rebuilt once a second rather than per viewer.
     top: RwLock<Arc<serde_json::Value>>,
+    /// The WebSocket stats frames of the current second, shared by all clients.
+    pub stats_frames: Mutex<Option<(std::time::Instant, [Arc<str>; 2])>>,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         viewers: Mutex::new(HashMap::new()),
         next_viewer: AtomicU64::new(0),
         top: RwLock::new(Arc::new(serde_json::Value::Null)),
+        stats_frames: Mutex::new(None),
     });
     *state.top.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server::top_json(&state));
 
@@ -247,8 +250,12 @@ async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
             lock(&state.http).record_event(&event);
         }
         let recorded = lock(&state.aggregate).record(event);
-        // No receivers is fine: nobody is watching live.
-        let _ = state.fanout.send(recorded);
+        // Serialized only when someone watches live; no receivers is fine.
+        if state.fanout.receiver_count() > 0 {
+            if let Some(published) = Published::new(recorded) {
+                let _ = state.fanout.send(Arc::new(published));
+            }
+        }
     }
 }
 

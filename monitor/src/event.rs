@@ -375,3 +375,18 @@ impl EventSink {
         self.counters.malformed_records.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// An event as the live streams send it: serialized once, shared by every
+/// WebSocket client and NDJSON reader, however many there are.
+#[derive(Debug)]
+pub struct Published {
+    pub event: Arc<Event>,
+    pub json: Box<serde_json::value::RawValue>,
+}
+
+impl Published {
+    pub fn new(event: Arc<Event>) -> Option<Self> {
+        let json = serde_json::value::to_raw_value(&*event).ok()?;
+        Some(Published { event, json })
+    }
+}

@@ -164,7 +164,7 @@ pub async fn event_stream(State(state): State<Arc<AppState>>, q: QueryResult<Eve
     let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
             let line = match rx.recv().await {
-                Ok(event) if filter.matches(&event) => serde_json::to_string(&*event).ok()?,
+                Ok(p) if filter.matches(&p.event) => p.json.get().to_owned(),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => json!({ "skipped": n }).to_string(),
                 Err(RecvError::Closed) => return None,

@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::TryRecvError;
 use super::{filter::EventFilter, stats, ApiError, Authorized};
 use crate::{
     app::{lock, AppState, Viewer},
-    event::{now_ms, Event, SCHEMA_VERSION},
+    event::{now_ms, Event, Published, SCHEMA_VERSION},
 };
 
 const UPDATE_EVERY: Duration = Duration::from_millis(200);
@@ -38,6 +38,19 @@ const MAX_EVENTS_PER_FRAME: usize = 2_000;
 /// Consecutive update frames with skipped events before we give up on a client.
 const MAX_LAGGING_FRAMES: u32 = 50;
 const SNAPSHOT_EVENTS: usize = 500;
+
+/// An update frame; the events are the shared, already serialized JSON.
+#[derive(serde::Serialize)]
+struct Update<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u32,
+    seq: u64,
+    ts_ms: u64,
+    events: Vec<&'a serde_json::value::RawValue>,
+    rates: &'a Value,
+    skipped: u64,
+}
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -132,11 +145,12 @@ impl Client {
                     if !batch.is_empty() || skipped > 0 {
                         seq += 1;
                         let rates = self.rates();
-                        let frame = json!({
-                            "type": "update", "schema": SCHEMA_VERSION, "seq": seq, "ts_ms": now_ms(),
-                            "events": batch, "rates": rates, "skipped": skipped,
-                        });
-                        if send(&mut tx, frame).await.is_err() {
+                        let frame = Update {
+                            kind: "update", schema: SCHEMA_VERSION, seq, ts_ms: now_ms(),
+                            events: batch.iter().map(|p| &*p.json).collect(), rates: &rates, skipped,
+                        };
+                        let Ok(text) = serde_json::to_string(&frame) else { return };
+                        if send_text(&mut tx, text).await.is_err() {
                             return;
                         }
                     }
@@ -145,13 +159,8 @@ impl Client {
                     }
                 }
                 _ = stats_tick.tick() => {
-                    let frame = json!({
-                        "type": "stats", "schema": SCHEMA_VERSION,
-                        "stats": stats::stats(&self.state, self.may_see_viewers),
-                        "top": self.state.cached_top(),
-                        "rates": self.rates(),
-                    });
-                    if send(&mut tx, frame).await.is_err() {
+                    let frame = self.stats_frame();
+                    if send_text(&mut tx, frame.to_string()).await.is_err() {
                         return;
                     }
                 }
@@ -195,6 +204,28 @@ impl Client {
         })
     }
 
+    /// The stats frame, built at most once per interval for all clients
+    /// (one variant with the viewers list, one without).
+    fn stats_frame(&self) -> Arc<str> {
+        let mut cache = lock(&self.state.stats_frames);
+        let fresh = cache.as_ref().is_some_and(|(at, _)| at.elapsed() < STATS_EVERY.mul_f32(0.9));
+        if !fresh {
+            let build = |viewers: bool| -> Arc<str> {
+                json!({
+                    "type": "stats", "schema": SCHEMA_VERSION,
+                    "stats": stats::stats(&self.state, viewers),
+                    "top": self.state.cached_top(),
+                    "rates": self.rates(),
+                })
+                .to_string()
+                .into()
+            };
+            *cache = Some((Instant::now(), [build(false), build(true)]));
+        }
+        let (_, frames) = cache.as_ref().expect("filled above");
+        frames[usize::from(self.may_see_viewers)].clone()
+    }
+
     fn rates(&self) -> Value {
         let latest = lock(&self.state.aggregate).history.latest();
         let map: serde_json::Map<_, _> = crate::history::SERIES
@@ -206,13 +237,13 @@ impl Client {
     }
 
     /// Takes what arrived since the last frame, filtered and capped.
-    fn drain(&self, events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>) -> (Vec<Arc<Event>>, Drained) {
+    fn drain(&self, events: &mut tokio::sync::broadcast::Receiver<Arc<Published>>) -> (Vec<Arc<Published>>, Drained) {
         let mut batch = Vec::new();
         let mut skipped = 0u64;
         loop {
             match events.try_recv() {
                 Ok(event) => {
-                    if !self.filter.matches(&event) {
+                    if !self.filter.matches(&event.event) {
                         continue;
                     }
                     if batch.len() < MAX_EVENTS_PER_FRAME {
@@ -265,8 +296,11 @@ async fn send(
     tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     frame: Value,
 ) -> Result<(), ()> {
-    let text = Utf8Bytes::from(frame.to_string());
-    match tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Text(text))).await {
+    send_text(tx, frame.to_string()).await
+}
+
+async fn send_text(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, text: String) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Text(Utf8Bytes::from(text)))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
