@@ -113,13 +113,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ));
         let ring = obs.take_events()?;
         tasks.push(
-            kernel::spawn_ring_reader(ring, context.clone(), sink.clone())
+            kernel::spawn_ring_reader(ring, kernel::RingKind::Packets, context.clone(), sink.clone())
                 .context("watching the event ring buffer")?,
         );
         if http_status.enabled {
             let ring = obs.take_http_events()?;
             tasks.push(
-                kernel::spawn_http_ring_reader(ring, context, sink.clone())
+                kernel::spawn_ring_reader(ring, kernel::RingKind::HttpResponses, context, sink.clone())
                     .context("watching the HTTP response ring buffer")?,
             );
         }

@@ -156,17 +156,22 @@ impl KernelEventContext {
         }
     }
 
+    /// The name of the interface a kernel record came from.
+    fn iface(&self, ifindex: u32) -> Arc<str> {
+        self.iface_names.get(&ifindex).cloned().unwrap_or_else(|| Arc::from(format!("if{ifindex}")))
+    }
+
+    /// A kernel monotonic timestamp as wall-clock milliseconds.
+    fn wall_ms(&self, monotonic_ns: u64) -> u64 {
+        u64::try_from((i128::from(monotonic_ns) + self.realtime_offset_ns) / 1_000_000).unwrap_or(0)
+    }
+
     pub fn event_from_kernel(&self, raw: &PacketEvent) -> Event {
         let class = Class::from_u8(raw.class).unwrap_or(Class::Malformed);
-        let iface = self
-            .iface_names
-            .get(&raw.ifindex)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(format!("if{}", raw.ifindex)));
-        let ts_ns = raw.timestamp_ns as i128 + self.realtime_offset_ns;
+        let iface = self.iface(raw.ifindex);
         let mut event = Event {
             id: 0,
-            ts_ms: u64::try_from(ts_ns / 1_000_000).unwrap_or(0),
+            ts_ms: self.wall_ms(raw.timestamp_ns),
             class,
             src: ip_from_kernel(raw.src),
             dst: ip_from_kernel(raw.dst),
@@ -209,12 +214,7 @@ impl KernelEventContext {
 impl KernelEventContext {
     /// A timed response as an event of class `http`.
     pub fn event_from_response(&self, raw: &HttpResponseEvent) -> Event {
-        let iface = self
-            .iface_names
-            .get(&raw.ifindex)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(format!("if{}", raw.ifindex)));
-        let ts_ns = raw.timestamp_ns as i128 + self.realtime_offset_ns;
+        let iface = self.iface(raw.ifindex);
         let status = http::parse_status_line(raw.response());
         let class_index = match status {
             Some(s) => usize::from(s.code / 100),
@@ -227,7 +227,7 @@ impl KernelEventContext {
         });
         let mut event = Event {
             id: 0,
-            ts_ms: u64::try_from(ts_ns / 1_000_000).unwrap_or(0),
+            ts_ms: self.wall_ms(raw.timestamp_ns),
             class: Class::Http,
             src: ip_from_kernel(raw.client),
             dst: ip_from_kernel(raw.server),

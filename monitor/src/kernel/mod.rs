@@ -11,4 +11,4 @@ pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
 pub use counters::{HttpKernelCounters, KernelCounters, PipelineCounts};
 pub use error::KernelError;
 pub use loader::{HttpTimingStatus, KernelConfig, Observer};
-pub use ring::{spawn_http_ring_reader, spawn_ring_reader};
+pub use ring::{spawn_ring_reader, RingKind};

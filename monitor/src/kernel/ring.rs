@@ -1,4 +1,4 @@
-//! Streams events from the kernel ring buffer into the daemon's pipeline.
+//! Streams records from the kernel's ring buffers into the daemon's pipeline.
 
 use std::sync::Arc;
 
@@ -6,12 +6,33 @@ use aya::maps::{MapData, RingBuf};
 use monitor_common::{timing::HttpResponseEvent, PacketEvent};
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
-use crate::event::{EventSink, KernelEventContext};
+use crate::event::{Event, EventSink, KernelEventContext};
+
+/// What one ring buffer carries, and how its records become events.
+#[derive(Clone, Copy, Debug)]
+pub enum RingKind {
+    /// `PacketEvent`s from the XDP observer.
+    Packets,
+    /// `HttpResponseEvent`s from the TC egress program.
+    HttpResponses,
+}
+
+impl RingKind {
+    fn decode(self, context: &KernelEventContext, record: &[u8]) -> Option<Event> {
+        match self {
+            RingKind::Packets => PacketEvent::from_bytes(record).map(|raw| context.event_from_kernel(&raw)),
+            RingKind::HttpResponses => {
+                HttpResponseEvent::from_bytes(record).map(|raw| context.event_from_response(&raw))
+            }
+        }
+    }
+}
 
 /// Reads until the ring buffer's fd fails; every record becomes an event
-/// offered to `sink` (which counts what it cannot take).
+/// offered to `sink` (which counts what it cannot take, and malformed records).
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
+    kind: RingKind,
     context: Arc<KernelEventContext>,
     sink: EventSink,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -23,43 +44,14 @@ pub fn spawn_ring_reader(
             let mut guard = match fd.readable_mut().await {
                 Ok(guard) => guard,
                 Err(error) => {
-                    tracing::error!(%error, "event ring buffer failed; kernel events stop");
+                    tracing::error!(%error, ?kind, "kernel ring buffer failed; its events stop");
                     return;
                 }
             };
             let ring = guard.get_inner_mut();
             while let Some(record) = ring.next() {
-                match PacketEvent::from_bytes(&record) {
-                    Some(raw) => sink.offer(context.event_from_kernel(&raw)),
-                    None => sink.count_malformed_record(),
-                }
-            }
-            guard.clear_ready();
-        }
-    }))
-}
-
-/// Like [`spawn_ring_reader`], for the HTTP response ring buffer.
-pub fn spawn_http_ring_reader(
-    ring: RingBuf<MapData>,
-    context: Arc<KernelEventContext>,
-    sink: EventSink,
-) -> std::io::Result<JoinHandle<()>> {
-    // SAFETY: as in spawn_ring_reader.
-    let mut fd = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let mut guard = match fd.readable_mut().await {
-                Ok(guard) => guard,
-                Err(error) => {
-                    tracing::error!(%error, "HTTP response ring buffer failed; response events stop");
-                    return;
-                }
-            };
-            let ring = guard.get_inner_mut();
-            while let Some(record) = ring.next() {
-                match HttpResponseEvent::from_bytes(&record) {
-                    Some(raw) => sink.offer(context.event_from_response(&raw)),
+                match kind.decode(&context, &record) {
+                    Some(event) => sink.offer(event),
                     None => sink.count_malformed_record(),
                 }
             }
