@@ -132,7 +132,10 @@ pub struct SamplingConfig {
     pub per_source_per_sec: u64,
     /// 1 to emit events at all; 0 for counting only.
     pub events_enabled: u32,
-    pub _pad: u32,
+    /// Unread bytes in the event ring at which a submit wakes the reader;
+    /// below that the reader's own timer drains the ring. Waking on every
+    /// event costs microseconds per packet at low rates.
+    pub wakeup_bytes: u32,
 }
 
 pub const WINDOW_NS: u64 = 1_000_000_000;

@@ -16,7 +16,7 @@ mod timing;
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_NOEXIST},
+    bindings::{xdp_action, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
     macros::{map, xdp},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
@@ -212,7 +212,13 @@ fn sample(ctx: &XdpContext, s: &Summary, source: *mut SourceStats, packet_len: u
         w
     };
     fill_event(ctx, s, entry.as_mut_ptr(), packet_len, weight, now);
-    entry.submit(0);
+    // Wake the reader only once a batch is waiting (it also drains on a timer).
+    let wake = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= u64::from(config.wakeup_bytes) {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(wake as u64);
     bump(PipelineCounter::EventSubmitted);
 }
 

@@ -78,7 +78,7 @@ impl KernelConfig {
             global_per_cpu_per_sec: self.events_per_sec.div_ceil(cpus),
             per_source_per_sec: self.events_per_source,
             events_enabled: self.events_enabled.into(),
-            _pad: 0,
+            wakeup_bytes: self.ring_bytes / 8,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Streams records from the kernel's ring buffers into the daemon's pipeline.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use monitor_common::{timing::HttpResponseEvent, PacketEvent};
@@ -28,6 +28,10 @@ impl RingKind {
     }
 }
 
+/// How often the reader drains the ring without being woken: the kernel
+/// wakes it only once a batch is waiting (see `SamplingConfig::wakeup_bytes`).
+const DRAIN_EVERY: Duration = Duration::from_millis(25);
+
 /// Reads until the ring buffer's fd fails; every record becomes an event
 /// offered to `sink` (which counts what it cannot take, and malformed records).
 pub fn spawn_ring_reader(
@@ -40,22 +44,32 @@ pub fn spawn_ring_reader(
     // for as long as the AsyncFd owns the RingBuf.
     let mut fd = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
     Ok(tokio::spawn(async move {
+        let mut drain_tick = tokio::time::interval(DRAIN_EVERY);
+        drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut guard = match fd.readable_mut().await {
-                Ok(guard) => guard,
-                Err(error) => {
-                    tracing::error!(%error, ?kind, "kernel ring buffer failed; its events stop");
-                    return;
+            tokio::select! {
+                readable = fd.readable_mut() => {
+                    let mut guard = match readable {
+                        Ok(guard) => guard,
+                        Err(error) => {
+                            tracing::error!(%error, ?kind, "kernel ring buffer failed; its events stop");
+                            return;
+                        }
+                    };
+                    drain(guard.get_inner_mut(), kind, &context, &sink);
+                    guard.clear_ready();
                 }
-            };
-            let ring = guard.get_inner_mut();
-            while let Some(record) = ring.next() {
-                match kind.decode(&context, &record) {
-                    Some(event) => sink.offer(event),
-                    None => sink.count_malformed_record(),
-                }
+                _ = drain_tick.tick() => drain(fd.get_mut(), kind, &context, &sink),
             }
-            guard.clear_ready();
         }
     }))
+}
+
+fn drain(ring: &mut RingBuf<MapData>, kind: RingKind, context: &KernelEventContext, sink: &EventSink) {
+    while let Some(record) = ring.next() {
+        match kind.decode(context, &record) {
+            Some(event) => sink.offer(event),
+            None => sink.count_malformed_record(),
+        }
+    }
 }
