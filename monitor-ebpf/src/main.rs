@@ -212,14 +212,26 @@ fn sample(ctx: &XdpContext, s: &Summary, source: *mut SourceStats, packet_len: u
         w
     };
     fill_event(ctx, s, entry.as_mut_ptr(), packet_len, weight, now);
-    // Wake the reader only once a batch is waiting (it also drains on a timer).
-    let wake = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= u64::from(config.wakeup_bytes) {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
-    entry.submit(wake as u64);
+    entry.submit(wakeup_flag(config.wakeup_bytes));
     bump(PipelineCounter::EventSubmitted);
+}
+
+/// Bytes one event takes in the ring: the record plus its 8-byte header.
+const RING_RECORD: u64 = (core::mem::size_of::<PacketEvent>() as u64 + 8 + 7) & !7;
+
+/// Wakes the reader only when this record takes the unread data across
+/// `wakeup_bytes`; the reader drains on its own timer otherwise. Waking on
+/// every record costs microseconds each, and so would waking on every record
+/// while the reader is behind.
+#[inline(always)]
+fn wakeup_flag(wakeup_bytes: u32) -> u64 {
+    let unread = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let threshold = u64::from(wakeup_bytes);
+    if unread >= threshold && unread < threshold + RING_RECORD {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
 }
 
 #[inline(always)]

@@ -75,6 +75,7 @@ fn dashboard_in_a_real_browser() {
     let env = |load: bool| {
         vec![
             ("MONITOR_URL", daemon.api.clone()),
+            ("MONITOR_SYSLOG", daemon.syslog.clone()),
             ("MONITOR_TEST_SRC", TEST_SRC.to_owned()),
             ("MONITOR_RESTART_CMD", daemon.restart_command()),
             ("MONITOR_AUTH_URL", auth.api.clone()),
@@ -84,7 +85,7 @@ fn dashboard_in_a_real_browser() {
         ]
     };
 
-    let passed = tools.run("dashboard", &["dashboard.test.mjs", "filters.test.mjs"], &env(false), &artifacts);
+    let passed = tools.run("dashboard", &["dashboard.test.mjs", "filters.test.mjs", "hostile.test.mjs"], &env(false), &artifacts);
     assert!(daemon.starts() >= 2, "the reconnect test restarted the daemon");
     daemon.wait_healthy();
     assert!(net.rx_has_xdp(), "the restarted daemon attached XDP again");

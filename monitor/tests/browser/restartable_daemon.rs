@@ -21,6 +21,8 @@ const MAX_STARTS: u32 = 5;
 
 pub struct RestartableDaemon {
     pub api: String,
+    /// The daemon's UDP syslog address (127.0.0.1:PORT).
+    pub syslog: String,
     pub log: PathBuf,
     pid_file: PathBuf,
     stop: Arc<AtomicBool>,
@@ -51,7 +53,10 @@ impl RestartableDaemon {
             let (stop, starts, log, pid_file) = (stop.clone(), starts.clone(), log.clone(), pid_file.clone());
             std::thread::spawn(move || supervise(&full, &log, &pid_file, &stop, &starts))
         };
-        let daemon = RestartableDaemon { api: format!("http://127.0.0.1:{port}"), log, pid_file, stop, starts, thread: Some(thread) };
+        let daemon = RestartableDaemon {
+            api: format!("http://127.0.0.1:{port}"),
+            syslog: format!("127.0.0.1:{syslog}"),
+            log, pid_file, stop, starts, thread: Some(thread) };
         daemon.wait_healthy();
         daemon
     }
