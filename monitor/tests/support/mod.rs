@@ -66,13 +66,19 @@ pub struct TestNet {
 impl TestNet {
     pub fn new() -> Self {
         require_root();
+        static CLEANUP: std::sync::Once = std::sync::Once::new();
+        CLEANUP.call_once(remove_stale_namespaces);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         // Distinct per process and per test, short enough for IFNAMSIZ.
         let tag = format!("{}{}", pid % 100_000, n);
-        let subnet = (pid.wrapping_mul(7).wrapping_add(n)) % 250;
+        // Held until the addresses are assigned, so parallel tests in this
+        // process never pick the same free subnet.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
+        let subnet = free_subnet(pid.wrapping_mul(7).wrapping_add(n));
         let net = TestNet {
-            ns: format!("montest-{tag}"),
+            ns: format!("montest-{pid}-{n}"),
             host_if: format!("mh{tag}"),
             ns_if: format!("mn{tag}"),
             host_v4: format!("198.18.{subnet}.1"),
@@ -114,6 +120,35 @@ impl TestNet {
     pub fn host_if_has_xdp(&self) -> bool {
         must("ip", &["link", "show", "dev", &self.host_if]).contains("xdp")
     }
+}
+
+/// Removes the namespaces (and with them the veth pairs) of test processes
+/// that were killed before their TestNet was dropped: a leftover pair would
+/// hold a 198.18.x.0/24 route a later test may want.
+fn remove_stale_namespaces() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("montest-") else { continue };
+        // montest-<pid>-<n>; a name without the dash is from an older layout.
+        let owner_alive = rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !owner_alive {
+            let _ = sh("ip", &["netns", "del", &name]);
+        }
+    }
+}
+
+/// A 198.18.x.0/24 no interface holds yet, starting from `seed`.
+fn free_subnet(seed: u32) -> u32 {
+    let in_use = sh("ip", &["-4", "-o", "addr", "show"]);
+    let in_use = String::from_utf8_lossy(&in_use.stdout);
+    (0..250)
+        .map(|i| (seed + i) % 250)
+        .find(|x| !in_use.contains(&format!(" 198.18.{x}.")))
+        .unwrap_or(seed % 250)
 }
 
 impl Drop for TestNet {
