@@ -18,7 +18,7 @@ test('IPv6 addresses', () => {
   assert.deepEqual([...ip('2001:db8::1').bytes.slice(0, 4)], [0x20, 0x01, 0x0d, 0xb8]);
   assert.deepEqual([...ip('::ffff:1.2.3.4').bytes.slice(10)], [0xff, 0xff, 1, 2, 3, 4]);
   assert.equal(ip('1:2:3:4:5:6:7:8').bytes[15], 8);
-  assert.equal(ip('fe80::1%eth0').v, 6);
+  assert.equal(ip('fe80::1%ens3').v, 6);
   for (const bad of ['1:2:3:4:5:6:7:8:9', '1::2::3', '1:2:3:4:5:6:7', '12345::', '1:2:3:4:5:6:7::8', 'g::1']) {
     assert.equal(ip(bad), null, bad);
   }

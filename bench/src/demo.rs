@@ -226,7 +226,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 syslog_budget -= 1.0;
                 let src = picked.v4[rng.below(picked.v4.len())];
                 let line = format!(
-                    "<4>{} {} kernel: IPT_ICMP IN=eth0 OUT= MAC=02:6d:64:00:00:01:02:6d:64:00:00:02:08:00 \
+                    "<4>{} {} kernel: IPT_ICMP IN=ens3 OUT= MAC=02:6d:64:00:00:01:02:6d:64:00:00:02:08:00 \
                      SRC={src} DST={} LEN=84 TOS=0x00 PREC=0x00 TTL=52 ID={} DF PROTO=ICMP TYPE=8 CODE=0 ID={} SEQ={} ",
                     rfc3164_now(),
                     SYSLOG_HOSTS[rng.below(SYSLOG_HOSTS.len())],

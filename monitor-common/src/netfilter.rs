@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn tcp_syn() {
         let line = ok(
-            "IPT_HTTP IN=eth0 OUT= MAC=00:01 SRC=10.0.0.2 DST=10.0.0.1 LEN=60 \
+            "IPT_HTTP IN=ens3 OUT= MAC=00:01 SRC=10.0.0.2 DST=10.0.0.1 LEN=60 \
             TOS=0x10 PREC=0x20 TTL=63 ID=1 DF PROTO=TCP SPT=40000 DPT=80 WINDOW=64240 RES=0x00 \
             CWR ECE SYN URGP=0",
         );
@@ -630,11 +630,11 @@ mod tests {
     #[test]
     fn udp_second_len_is_udp_length() {
         let line = ok(
-            "IPT_DROP:IN=eth0 OUT= SRC=10.0.0.2 DST=10.0.0.1 LEN=30 TOS=0x00 \
+            "IPT_DROP:IN=ens3 OUT= SRC=10.0.0.2 DST=10.0.0.1 LEN=30 TOS=0x00 \
             PREC=0x00 TTL=64 ID=47002 DF PROTO=UDP SPT=43929 DPT=9999 LEN=10",
         );
         assert_eq!(line.prefix, "IPT_DROP:");
-        assert_eq!(line.in_iface, Some("eth0"));
+        assert_eq!(line.in_iface, Some("ens3"));
         assert_eq!((line.len, line.udp_len), (Some(30), Some(10)));
         assert_eq!(
             (line.proto, line.src_port, line.dst_port),
@@ -883,8 +883,8 @@ mod tests {
     fn missing_addresses() {
         for msg in [
             "IPT_ICMP ",
-            "IPT_ICMP IN=eth0 OUT= MAC=00:11",
-            "IPT_ICMP IN=eth0 OUT= ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=aa IPSRC=1.1.1.1",
+            "IPT_ICMP IN=ens3 OUT= MAC=00:11",
+            "IPT_ICMP IN=ens3 OUT= ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=aa IPSRC=1.1.1.1",
             "IPT_ICMP TRUNCATED",
             "IPT_ICMP [SRC=1.1.1.1]",
         ] {

@@ -609,13 +609,13 @@ mod tests {
 
     #[test]
     fn rfc3164_without_tag_keeps_first_word_in_msg() {
-        let m = ok("<4>Nov 24 20:31:02 myhost IPT_ICMP IN=eth0 SRC=1.2.3.4");
+        let m = ok("<4>Nov 24 20:31:02 myhost IPT_ICMP IN=ens3 SRC=1.2.3.4");
         assert_eq!(m.hostname, Some("myhost"));
         assert_eq!(m.app_name, None);
-        assert_eq!(m.msg, "IPT_ICMP IN=eth0 SRC=1.2.3.4");
+        assert_eq!(m.msg, "IPT_ICMP IN=ens3 SRC=1.2.3.4");
         // A colon glued to the next word is a netfilter prefix, not a TAG.
-        let m = ok("<4>Nov 24 20:31:02 myhost IPT_DROP:IN=eth0 SRC=1.2.3.4");
-        assert_eq!((m.app_name, m.msg), (None, "IPT_DROP:IN=eth0 SRC=1.2.3.4"));
+        let m = ok("<4>Nov 24 20:31:02 myhost IPT_DROP:IN=ens3 SRC=1.2.3.4");
+        assert_eq!((m.app_name, m.msg), (None, "IPT_DROP:IN=ens3 SRC=1.2.3.4"));
     }
 
     #[test]

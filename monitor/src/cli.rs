@@ -13,7 +13,7 @@ use crate::{ports::PortList, syslog::PrefixRule};
 #[command(version, about, long_about = None)]
 pub struct Cli {
     /// TOML file of settings: keys are the long option names
-    /// (`events-per-sec = 5000`, `iface = ["eth0"]`). Flags and environment
+    /// (`events-per-sec = 5000`, `iface = ["ens3"]`). Flags and environment
     /// variables override it.
     #[arg(long, env = "MONITOR_CONFIG")]
     pub config: Option<PathBuf>,

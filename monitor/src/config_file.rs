@@ -1,5 +1,5 @@
 //! The optional TOML configuration file (`--config`). Its keys are the long
-//! option names (`events-per-sec = 5000`, `iface = ["eth0", "eth1"]`,
+//! option names (`events-per-sec = 5000`, `iface = ["ens3", "eth1"]`,
 //! underscores allowed too); command-line flags and environment variables win
 //! over the file, the file wins over the defaults.
 

@@ -165,7 +165,7 @@ fn iptables_log_through_rsyslog_becomes_events_next_to_the_xdp_counts() {
 
 fn iptables_line(seq: u32, id: u16) -> String {
     format!(
-        "IPT_ICMP IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC={LOGGED_SRC} \
+        "IPT_ICMP IN=ens3 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC={LOGGED_SRC} \
          DST=192.0.2.1 LEN=84 TOS=0x00 PREC=0x00 TTL=57 ID=4242 DF PROTO=ICMP TYPE=8 CODE=0 ID={id} SEQ={seq}"
     )
 }
@@ -239,7 +239,7 @@ fn bad_input_is_counted_and_never_fatal() {
     for cut in [10, 25, 40, 60, 90] {
         socket.send_to(&full.as_bytes()[..cut], &target).expect("send truncated");
     }
-    socket.send_to(b"<4>Nov 24 12:00:00 host kernel: IPT_DROP IN=eth0 SRC=1.2.3.4", &target).expect("other prefix");
+    socket.send_to(b"<4>Nov 24 12:00:00 host kernel: IPT_DROP IN=ens3 SRC=1.2.3.4", &target).expect("other prefix");
     socket.send_to(b"", &target).expect("empty");
     // From the namespace: a sender the allowlist does not trust.
     let outside = format!("<4>Nov 24 12:00:00 spoofed kernel: {}", iptables_line(9, id));

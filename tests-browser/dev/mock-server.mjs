@@ -88,7 +88,7 @@ const recent = [];
 const agg = new Map(); // ip -> per source counters
 const kernel = { classes: Object.fromEntries(CLASS_NAMES.map((c) => [c, { packets: 0, bytes: 0 }])), pipeline: { event_eligible: 0, event_submitted: 0, suppressed_source: 0, suppressed_global: 0, ring_full: 0, source_inserted: 0, source_insert_failed: 0 }, sources_capacity: 65536 };
 const evStats = { received: 0, accepted: 0, dropped_queue_full: 0, malformed_records: 0, xdp_packets_by_class: Object.fromEntries(CLASS_NAMES.map((c) => [c, 0])), syslog_packets_by_class: Object.fromEntries(CLASS_NAMES.map((c) => [c, 0])) };
-const syslog = { received: 0, accepted: 0, rejected: { not_iptables: 3, sender_not_allowed: 12 }, rejected_senders: { '192.0.2.66': 12 }, accepted_by_sender: {}, last_rejected: [{ ts_ms: Date.now() - 60000, sender: '192.0.2.66', reason: 'sender_not_allowed', sample: '<4>Nov 24 10:00:00 fw kernel: IPT_ICMP IN=eth0 OUT= SRC=203.0.113.9 DST=198.51.100.1 LEN=84 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1' }] };
+const syslog = { received: 0, accepted: 0, rejected: { not_iptables: 3, sender_not_allowed: 12 }, rejected_senders: { '192.0.2.66': 12 }, accepted_by_sender: {}, last_rejected: [{ ts_ms: Date.now() - 60000, sender: '192.0.2.66', reason: 'sender_not_allowed', sample: '<4>Nov 24 10:00:00 fw kernel: IPT_ICMP IN=ens3 OUT= SRC=203.0.113.9 DST=198.51.100.1 LEN=84 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1' }] };
 const icmpTypes = new Map();
 const history = new Map(); // sec -> {series}
 const nowSec = () => Math.floor(Date.now() / 1000);

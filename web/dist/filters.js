@@ -29,7 +29,7 @@ function parseIpv4(s) {
 }
 
 function parseIpv6(s) {
-  s = s.replace(/%.*$/, ''); // zone index (fe80::1%eth0) does not matter for matching
+  s = s.replace(/%.*$/, ''); // zone index (fe80::1%ens3) does not matter for matching
   if (s.split('::').length > 2) return null;
   let [head, tail] = s.includes('::') ? s.split('::') : [s, null];
   const groups = (part) => (part ? part.split(':') : []);

@@ -8,7 +8,7 @@
 //! Network safety: the public source addresses exist only as bytes in
 //! frames sent on the sender's veth end inside the demo namespace. Neither
 //! namespace has a default route, so the replies the receiving kernel makes
-//! are dropped there; nothing touches eth0 or any interface the demo did not
+//! are dropped there; nothing touches ens3 or any interface the demo did not
 //! create. The syslog lines go to the daemon on 127.0.0.1.
 
 use std::{
