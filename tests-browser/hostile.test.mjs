@@ -34,7 +34,9 @@ test('hostile text from syslog senders is displayed, never executed', { skip }, 
     }, { what: `the event from ${SRC} in the feed`, interval: 1000 });
     const stats = await apiGet(env.url, '/api/stats');
     assert.ok(stats.syslog.last_rejected.some((r) => r.sample.includes('<script>')), 'the rejected line is kept for display');
-    await page.waitForTimeout(1500); // a stats frame renders the rejected samples and origins
+    // The rejected line is shown in the health panel, as text.
+    await waitUntil(async () => (await page.textContent('#health')).includes('<script>window.__pwned=3</script>'),
+      { what: 'the rejected line, as text, in the health panel' });
     assert.equal(await page.evaluate(() => window.__pwned), undefined, 'markup from the network ran in the page');
     assert.equal(await page.locator('img[src="x"], svg[onload], script:not([src])').count(), 0);
     assert.deepEqual(problems, [], 'console errors or page errors');

@@ -28,7 +28,7 @@ pub struct Args {
 /// One measured program: the baseline or a configuration of the observer.
 enum Subject {
     Baseline(Ebpf),
-    Observer { observer: Observer, ring: RingBuf<MapData> },
+    Observer { observer: Box<Observer>, ring: RingBuf<MapData> },
 }
 
 impl Subject {
@@ -84,7 +84,7 @@ impl Subject {
 fn observer(config: KernelConfig) -> anyhow::Result<Subject> {
     let mut observer = Observer::load(&config).context("loading the XDP observer (root needed)")?;
     let ring = observer.take_events()?;
-    Ok(Subject::Observer { observer, ring })
+    Ok(Subject::Observer { observer: Box::new(observer), ring })
 }
 
 fn baseline() -> anyhow::Result<Subject> {
@@ -106,7 +106,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ring_bytes: RING_BYTES,
         ..KernelConfig::default()
     };
-    let configs: Vec<(&str, Box<dyn Fn() -> anyhow::Result<Subject>>)> = vec![
+    type Make = Box<dyn Fn() -> anyhow::Result<Subject>>;
+    let configs: Vec<(&str, Make)> = vec![
         ("baseline", Box::new(baseline)),
         ("counting", Box::new(|| observer(KernelConfig { events_enabled: false, ..KernelConfig::default() }))),
         ("events_unlimited", Box::new(move || observer(unlimited.clone()))),

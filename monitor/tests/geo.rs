@@ -191,7 +191,7 @@ fn write_everything(city: &Path, asn_mmdb: &Path, asn_csv: &Path) {
         "0.0.0.0,255.255.255.255,64497,Everything v4\n\
          ::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,64498,Everything v6\n",
     )
-    .unwrap();
+    .expect("write the ASN CSV");
 }
 
 fn country(geo: &Geo, addr: &str) -> Option<String> {
@@ -222,8 +222,8 @@ fn set_mtime(path: &Path, time: SystemTime) {
 /// Replaces a file the way setup.sh does: write a new one, rename over.
 fn replace(path: &Path, bytes: &[u8]) {
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
+    std::fs::write(&tmp, bytes).expect("write the new file");
+    std::fs::rename(&tmp, path).expect("rename over the old one");
 }
 
 // ------------------------------------------------- the writer, checked
@@ -1143,7 +1143,7 @@ fn cache_is_bounded() {
     w.write(&path);
     let geo = loaded(&[&path], &[], 100);
     for n in 0..10_000u32 {
-        let addr = IpAddr::from((1u32 << 24 | n * 7).to_be_bytes());
+        let addr = IpAddr::from(((1u32 << 24) | (n * 7)).to_be_bytes());
         assert_eq!(geo.lookup(addr).country_code.as_deref(), Some("AU"), "{addr}");
         assert!(
             geo.status().cache_entries <= 200,
@@ -1153,7 +1153,7 @@ fn cache_is_bounded() {
     }
     assert!(geo.status().cache_entries >= 100, "recent lookups are kept");
     // A recent address is a hit (the same shared answer).
-    let last = IpAddr::from((1u32 << 24 | 9_999 * 7).to_be_bytes());
+    let last = IpAddr::from(((1u32 << 24) | (9_999 * 7)).to_be_bytes());
     assert!(Arc::ptr_eq(&geo.lookup(last), &geo.lookup(last)));
     geo.reload();
     assert_eq!(geo.status().cache_entries, 0, "reload clears the cache");

@@ -207,23 +207,27 @@ impl Client {
     /// The stats frame, built at most once per interval for all clients
     /// (one variant with the viewers list, one without).
     fn stats_frame(&self) -> Arc<str> {
+        let variant = usize::from(self.may_see_viewers);
         let mut cache = lock(&self.state.stats_frames);
-        let fresh = cache.as_ref().is_some_and(|(at, _)| at.elapsed() < STATS_EVERY.mul_f32(0.9));
-        if !fresh {
-            let build = |viewers: bool| -> Arc<str> {
-                json!({
-                    "type": "stats", "schema": SCHEMA_VERSION,
-                    "stats": stats::stats(&self.state, viewers),
-                    "top": self.state.cached_top(),
-                    "rates": self.rates(),
-                })
-                .to_string()
-                .into()
-            };
-            *cache = Some((Instant::now(), [build(false), build(true)]));
+        if let Some((at, frames)) = &*cache {
+            if at.elapsed() < STATS_EVERY.mul_f32(0.9) {
+                return frames[variant].clone();
+            }
         }
-        let (_, frames) = cache.as_ref().expect("filled above");
-        frames[usize::from(self.may_see_viewers)].clone()
+        let build = |viewers: bool| -> Arc<str> {
+            json!({
+                "type": "stats", "schema": SCHEMA_VERSION,
+                "stats": stats::stats(&self.state, viewers),
+                "top": self.state.cached_top(),
+                "rates": self.rates(),
+            })
+            .to_string()
+            .into()
+        };
+        let frames = [build(false), build(true)];
+        let frame = frames[variant].clone();
+        *cache = Some((Instant::now(), frames));
+        frame
     }
 
     fn rates(&self) -> Value {

@@ -83,11 +83,7 @@ impl RestartableDaemon {
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        ureq::get(&format!("{}{path}", self.api))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-            .into_json()
-            .expect("JSON body")
+        crate::support::get_json(&self.api, path)
     }
 }
 

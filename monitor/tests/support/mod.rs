@@ -213,11 +213,7 @@ impl Daemon {
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        ureq::get(&format!("{}{path}", self.api))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-            .into_json()
-            .expect("JSON body")
+        get_json(&self.api, path)
     }
 
     pub fn stats(&self) -> serde_json::Value {
@@ -249,6 +245,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// GET `path` of the API at `api` as JSON, or panic saying what failed.
+pub fn get_json(api: &str, path: &str) -> serde_json::Value {
+    ureq::get(&format!("{api}{path}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .into_json()
+        .expect("JSON body")
 }
 
 /// Runs a daemon to completion (for start-up errors) and returns its output.
