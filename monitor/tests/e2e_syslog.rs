@@ -14,7 +14,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{free_tcp_port, free_udp_port, must, poll, Daemon, TestNet};
+use support::{free_tcp_port, free_udp_port, must, poll, try_poll, Daemon, TestNet};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -76,11 +76,14 @@ impl Rsyslogd {
         // /proc/kmsg would race a system rsyslog). The rule is the one
         // `setup.sh syslog-forwarding` installs.
         let conf = format!(
-            "global(workDirectory=\"{dir}\")\n\
+            "global(workDirectory=\"{dir}\" processInternalMessages=\"on\")\n\
              module(load=\"imkmsg\")\n\
              if ($programname == \"kernel\" and ($msg contains \"IPT_ICMP \" or $msg contains \"IPT_ICMP6 \")) then {{\n\
              \x20   action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{port}\" protocol=\"udp\")\n\
              \x20   stop\n\
+             }}\n\
+             if $programname == \"rsyslogd\" then {{\n\
+             \x20   action(type=\"omfile\" file=\"{dir}/rsyslogd.log\")\n\
              }}\n\
              stop\n",
             dir = dir.display()
@@ -96,11 +99,62 @@ impl Rsyslogd {
             .arg("-i")
             .arg(dir.join("rsyslogd.pid"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start rsyslogd (apt-get install rsyslog; setup.sh does)");
         Rsyslogd { child, dir }
     }
+}
+
+impl Rsyslogd {
+    /// Running, or how it ended and what it said.
+    fn state(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(None) => format!("running; its own log: {}", self.own_log()),
+            Ok(Some(status)) => {
+                let mut err = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                }
+                format!("exited ({status}): {err}; its own log: {}", self.own_log())
+            }
+            Err(e) => format!("unknown: {e}"),
+        }
+    }
+}
+
+impl Rsyslogd {
+    /// What rsyslogd logged about itself (start, errors, suspended actions).
+    fn own_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("rsyslogd.log")).unwrap_or_else(|e| format!("(none: {e})"))
+    }
+}
+
+/// Kernel log records (all of /dev/kmsg that is still buffered) containing
+/// any of `needles`: tells a line the kernel never logged from one that
+/// rsyslog or the daemon lost.
+fn kernel_log_lines(needles: &[&str]) -> Vec<String> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let Ok(mut kmsg) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg") else {
+        return vec!["(cannot open /dev/kmsg)".to_owned()];
+    };
+    let mut found = Vec::new();
+    let mut record = vec![0u8; 8192];
+    loop {
+        match kmsg.read(&mut record) {
+            Ok(0) => break,
+            Ok(n) => {
+                let line = String::from_utf8_lossy(&record[..n]);
+                if needles.iter().any(|needle| line.contains(needle)) {
+                    found.push(line.trim_end().to_owned());
+                }
+            }
+            // EPIPE: a record was overwritten while reading; go on.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(_) => break,
+        }
+    }
+    found
 }
 
 impl Drop for Rsyslogd {
@@ -123,18 +177,31 @@ fn iptables_log_through_rsyslog_becomes_events_next_to_the_xdp_counts() {
     }
     // The XDP observer on the same interface, for "XDP saw N, iptables logged M".
     let daemon = Daemon::start(&["--netns", &net.ns, "--iface", &net.ns_if, "--events-per-source", "0"]);
-    let _rsyslogd = Rsyslogd::forwarding_to(daemon.syslog_port);
+    let mut rsyslogd = Rsyslogd::forwarding_to(daemon.syslog_port);
 
     let id = fresh_icmp_id();
     let (id4, id6) = (id.to_string(), (id + 1).to_string());
     must("ping", &["-c", "3", "-i", "0.2", "-W", "1", "-e", &id4, &net.ns_v4]);
     must("ping", &["-6", "-c", "2", "-i", "0.2", "-W", "1", "-e", &id6, &net.ns_v6]);
 
-    let events = poll("the logged pings to arrive through rsyslog", WAIT, || {
+    let events = try_poll(WAIT, || {
         let events = daemon.events();
         (syslog_events(&events, &net.host_v4, u64::from(id)).len() >= 3
             && syslog_events(&events, &net.host_v6, u64::from(id) + 1).len() >= 2)
             .then_some(events)
+    })
+    .unwrap_or_else(|| {
+        let events = daemon.events();
+        panic!(
+            "timed out waiting for the logged pings to arrive through rsyslog.\n\
+             kernel log lines with ID={id}/{}: {:#?}\nrsyslogd: {}\nsyslog events seen: v4 {:?}, v6 {:?}\ndaemon syslog stats: {}",
+            id + 1,
+            kernel_log_lines(&[&format!("ID={id} SEQ="), &format!("ID={} SEQ=", id + 1)]),
+            rsyslogd.state(),
+            seqs(&syslog_events(&events, &net.host_v4, u64::from(id))),
+            seqs(&syslog_events(&events, &net.host_v6, u64::from(id) + 1)),
+            daemon.stats()["syslog"],
+        )
     });
     let v4 = syslog_events(&events, &net.host_v4, u64::from(id));
     let v6 = syslog_events(&events, &net.host_v6, u64::from(id) + 1);

@@ -37,14 +37,22 @@ pub fn must(cmd: &str, args: &[&str]) -> String {
 }
 
 /// Polls `check` every 100 ms until it returns Some, or panics after `limit`
-/// with `what` and the last state `describe` gives.
-pub fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// with `what`.
+pub fn poll<T>(what: &str, limit: Duration, check: impl FnMut() -> Option<T>) -> T {
+    try_poll(limit, check).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `check` every 100 ms until it returns Some, or None after `limit`
+/// (for callers that explain the failure themselves).
+pub fn try_poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = check() {
-            return v;
+            return Some(v);
         }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        if start.elapsed() >= limit {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -83,8 +91,8 @@ impl TestNet {
             ns_if: format!("mn{tag}"),
             host_v4: format!("198.18.{subnet}.1"),
             ns_v4: format!("198.18.{subnet}.2"),
-            host_v6: format!("fd6d:6f6e:{subnet:x}::1"),
-            ns_v6: format!("fd6d:6f6e:{subnet:x}::2"),
+            host_v6: ula(subnet, 1),
+            ns_v6: ula(subnet, 2),
         };
         net.create();
         net
@@ -139,6 +147,12 @@ fn remove_stale_namespaces() {
             let _ = sh("ip", &["netns", "del", &name]);
         }
     }
+}
+
+/// fd6d:6f6e:<subnet>::<host> written the way the daemon writes it
+/// (canonical: subnet 0 is `fd6d:6f6e::1`, not `fd6d:6f6e:0::1`).
+fn ula(subnet: u32, host: u16) -> String {
+    std::net::Ipv6Addr::new(0xfd6d, 0x6f6e, subnet as u16, 0, 0, 0, 0, host).to_string()
 }
 
 /// A 198.18.x.0/24 no interface holds yet, starting from `seed`.
