@@ -128,8 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let ingest = Arc::new(Ingest::new(ingest_config(&cli)));
     for addr in cli.syslog_udp.iter().flatten() {
-        let task = syslog::spawn_udp_listener(*addr, ingest.clone(), sink.clone())
-            .await
+        let task = syslog::spawn_udp_listener(*addr, cli.syslog_rcvbuf as usize, ingest.clone(), sink.clone())
             .with_context(|| format!("cannot receive syslog on UDP {addr} (--syslog-udp)"))?;
         tasks.push(task);
     }

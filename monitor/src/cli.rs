@@ -93,6 +93,14 @@ pub struct Cli {
           value_delimiter = ',', value_parser = parse_listen_addr)]
     pub syslog_udp: Vec<ListenAddr>,
 
+    /// Receive buffer of each syslog UDP socket, in bytes: how big a burst
+    /// waits in the kernel while the daemon is busy. Beyond the system's
+    /// net.core.rmem_max it needs CAP_NET_ADMIN. Datagrams dropped when it
+    /// is full are counted (syslog.socket_drops).
+    #[arg(long = "syslog-rcvbuf", default_value_t = 32 << 20, env = "MONITOR_SYSLOG_RCVBUF",
+          value_parser = clap::value_parser!(u32).range(65_536..=1 << 30))]
+    pub syslog_rcvbuf: u32,
+
     /// TCP address to receive syslog on (RFC 6587 octet counting or one
     /// message per line); repeat for several. Off by default.
     #[arg(long = "syslog-tcp", env = "MONITOR_SYSLOG_TCP", value_delimiter = ',',

@@ -117,6 +117,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let cli = with_file(include_str!("../../docs/monitor.example.toml"), &[]).expect("docs/monitor.example.toml");
+        assert_eq!(cli.ifaces, ["ens3"]);
+        assert_eq!(cli.syslog_rcvbuf, 32 << 20);
+    }
+
+    #[test]
     fn command_line_lists_replace_the_files() {
         let cli = with_file("iface = [\"veth0\"]\n", &["--iface", "eth9"]).expect("parses");
         assert_eq!(cli.ifaces, ["eth9"]);

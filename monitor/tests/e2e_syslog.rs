@@ -340,3 +340,31 @@ fn bad_input_is_counted_and_never_fatal() {
     assert_eq!(seqs(&good), [1], "only the good line became an event, never the spoofed one");
     assert_eq!(ureq::get(&format!("{}/healthz", daemon.api)).call().expect("alive").status(), 200);
 }
+
+#[test]
+fn datagrams_the_kernel_drops_are_counted() {
+    // The smallest receive buffer, and a daemon that cannot read (SIGSTOP):
+    // the burst overflows the socket, and every datagram must still show up
+    // as either received or dropped by the kernel.
+    let daemon = Daemon::start(&["--no-xdp", "--syslog-rcvbuf", "65536"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    let target = format!("127.0.0.1:{}", daemon.syslog_port);
+    let id = fresh_icmp_id();
+    const SENT: u64 = 3_000;
+    daemon.signal(libc::SIGSTOP);
+    for seq in 0..SENT {
+        let line = format!("<4>Nov 24 12:00:00 host kernel: {}", iptables_line(seq as u32, id));
+        socket.send_to(line.as_bytes(), &target).expect("send");
+    }
+    daemon.signal(libc::SIGCONT);
+    let syslog = poll("every datagram received or counted as dropped", WAIT, || {
+        let s = daemon.stats()["syslog"].clone();
+        let seen = s["received"].as_u64().unwrap_or(0) + s["socket_drops"].as_u64().unwrap_or(0);
+        (seen >= SENT).then_some(s)
+    });
+    let (received, dropped) = (syslog["received"].as_u64().unwrap_or(0), syslog["socket_drops"].as_u64().unwrap_or(0));
+    assert_eq!(received + dropped, SENT, "{syslog}");
+    assert!(dropped > 0 && received > 0, "a 64 KiB buffer holds some of the burst, not all: {syslog}");
+    let metrics = ureq::get(&format!("{}/metrics", daemon.api)).call().expect("metrics").into_string().expect("text");
+    assert!(metrics.contains(&format!("monitor_syslog_socket_drops_total {dropped}")), "{metrics}");
+}

@@ -155,6 +155,7 @@ export function renderHealth(stats, client) {
       + (p?.source_insert_failed ? `; kernel insert failures ${fmtInt(p.source_insert_failed)}` : ''), p?.source_insert_failed > 0],
     ['This browser skipped (fell behind)', fmtInt(client.skipped), client.skipped > 0],
     ['Syslog received / accepted', `${fmtInt(sl.received)} / ${fmtInt(sl.accepted)}`],
+    ['Syslog dropped by the kernel (receive buffer full)', fmtInt(sl.socket_drops), sl.socket_drops > 0],
     ['Syslog rejected by reason', counts(sl.rejected), Object.keys(sl.rejected ?? {}).length > 0],
     ['Rejected senders', counts(sl.rejected_senders)],
     ...(sl.last_rejected ?? []).slice(-3).reverse().map((r) => ['Last rejected',

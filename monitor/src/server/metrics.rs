@@ -48,6 +48,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         for (reason, n) in reasons {
             let _ = writeln!(out, "monitor_syslog_lines_total{{outcome=\"{reason}\"}} {n}");
         }
+        family(
+            &mut out,
+            "monitor_syslog_socket_drops_total",
+            "counter",
+            "Syslog datagrams the kernel dropped because a UDP receive buffer was full.",
+        );
+        let _ = writeln!(out, "monitor_syslog_socket_drops_total {}", syslog.socket_drops);
     }
     family(&mut out, "monitor_websocket_clients", "gauge", "Dashboard viewers connected.");
     let _ = writeln!(out, "monitor_websocket_clients {}", lock(&state.viewers).len());

@@ -111,6 +111,9 @@ pub struct SyslogCounters {
     /// Accepted lines per sender (for reconciling with XDP counts).
     pub accepted_by_sender: HashMap<IpAddr, u64>,
     pub last_rejected: VecDeque<Rejected>,
+    /// Datagrams the kernel dropped before the daemon read them (a UDP
+    /// receive buffer overflowed), over all UDP sockets. Not in `received`.
+    pub socket_drops: u64,
 }
 
 pub struct Ingest {
@@ -135,6 +138,24 @@ impl Ingest {
     /// Handles one line (a UDP datagram or one TCP frame) from `sender`.
     pub fn handle(&self, sender: IpAddr, bytes: &[u8]) -> Option<Event> {
         let result = self.parse(sender, bytes);
+        self.record(sender, result, bytes)
+    }
+
+    /// Counts a message longer than MAX_LINE that was not read whole;
+    /// `start` is what was read of it (for display).
+    pub fn handle_oversized(&self, sender: IpAddr, start: &[u8]) {
+        let reason =
+            if self.config.allowlist.allows(sender) { RejectReason::Oversized } else { RejectReason::SenderNotAllowed };
+        self.record(sender, Err(reason), start);
+    }
+
+    pub fn count_socket_drops(&self, dropped: u64) {
+        if dropped > 0 {
+            lock(&self.counters).socket_drops += dropped;
+        }
+    }
+
+    fn record(&self, sender: IpAddr, result: Result<Event, RejectReason>, bytes: &[u8]) -> Option<Event> {
         let mut counters = lock(&self.counters);
         counters.received += 1;
         match result {

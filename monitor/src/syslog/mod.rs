@@ -3,8 +3,10 @@
 
 mod allowlist;
 mod ingest;
-mod listener;
+mod tcp;
+mod udp;
 
 pub use allowlist::{local_subnets, Allowlist};
 pub use ingest::{Ingest, IngestConfig, PrefixRule, RejectReason, SyslogCounters};
-pub use listener::{spawn_tcp_listener, spawn_udp_listener};
+pub use tcp::spawn_tcp_listener;
+pub use udp::spawn_udp_listener;

@@ -31,13 +31,16 @@ impl TwinNet {
     pub fn new(public_sources: &[&str]) -> Self {
         require_root();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("{}{}", std::process::id() % 100_000, n);
-        let subnet = (std::process::id().wrapping_mul(13).wrapping_add(n)) % 250;
+        let pid = std::process::id();
+        let tag = format!("{}{}", pid % 100_000, n);
+        let subnet = (pid.wrapping_mul(13).wrapping_add(n)) % 250;
+        // montest-<pid>-...: other test processes remove only namespaces
+        // whose <pid> is gone (support::remove_stale_namespaces).
         let net = TwinNet {
-            rx_ns: format!("montest-{tag}r"),
+            rx_ns: format!("montest-{pid}-{n}r"),
             rx_if: format!("mr{tag}"),
             rx_v4: format!("198.18.{subnet}.1"),
-            tx_ns: format!("montest-{tag}s"),
+            tx_ns: format!("montest-{pid}-{n}s"),
             tx_if: format!("ms{tag}"),
         };
         must("ip", &["netns", "add", &net.rx_ns]);

@@ -246,6 +246,13 @@ impl Daemon {
         poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || child.try_wait().ok().flatten())
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, ...) to the running daemon.
+    pub fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("running daemon");
+        // SAFETY: kill with a valid pid and signal.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0, "signal {signal}");
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

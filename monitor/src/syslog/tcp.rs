@@ -1,11 +1,11 @@
-//! Syslog sockets: UDP (one message per datagram, drained in batches) and
-//! TCP (RFC 6587 octet counting or newline framing), both bounded.
+//! Syslog over TCP: RFC 6587 octet counting or newline framing, with a
+//! bounded number of connections and a bounded buffer per connection.
 
-use std::{io, net::SocketAddr, os::fd::AsRawFd, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc};
 
 use tokio::{
     io::AsyncReadExt as _,
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::{TcpListener, TcpStream},
     sync::Semaphore,
     task::JoinHandle,
 };
@@ -13,66 +13,7 @@ use tokio::{
 use super::{ingest::MAX_LINE, Ingest};
 use crate::event::EventSink;
 
-/// Receive buffer asked of the kernel so a burst waits in the socket rather
-/// than being dropped while the daemon is busy.
-const SOCKET_RCVBUF: i32 = 8 << 20;
-/// Datagrams handled per wake-up before yielding to other tasks.
-const UDP_BATCH: usize = 256;
 const MAX_TCP_CONNECTIONS: usize = 256;
-
-pub async fn spawn_udp_listener(
-    addr: SocketAddr,
-    ingest: Arc<Ingest>,
-    sink: EventSink,
-) -> io::Result<JoinHandle<()>> {
-    let socket = UdpSocket::bind(addr).await?;
-    grow_receive_buffer(&socket);
-    tracing::info!(%addr, "syslog UDP listening");
-    Ok(tokio::spawn(async move {
-        // One byte more than the largest UDP payload, so nothing is cut.
-        let mut buf = vec![0u8; 65_536];
-        loop {
-            if let Err(error) = socket.readable().await {
-                tracing::error!(%error, "syslog UDP socket failed");
-                return;
-            }
-            for _ in 0..UDP_BATCH {
-                match socket.try_recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        if let Some(event) = ingest.handle(from.ip(), &buf[..len]) {
-                            sink.offer(event);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) => {
-                        tracing::debug!(%error, "syslog UDP receive error");
-                        break;
-                    }
-                }
-            }
-            tokio::task::yield_now().await;
-        }
-    }))
-}
-
-fn grow_receive_buffer(socket: &UdpSocket) {
-    let size = SOCKET_RCVBUF;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt on our own socket with a valid int option.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            return;
-        }
-    }
-}
 
 pub async fn spawn_tcp_listener(
     addr: SocketAddr,
@@ -135,9 +76,7 @@ async fn read_frames(
         while let Some(frame) = framer.next(&mut buf) {
             match frame {
                 Frame::Message(msg) => handle(ingest, sink, peer, &msg),
-                Frame::Oversized => {
-                    ingest.handle(peer.ip(), &vec![0u8; MAX_LINE + 1]);
-                }
+                Frame::Oversized => ingest.handle_oversized(peer.ip(), b""),
             }
         }
     }
