@@ -69,9 +69,7 @@ fn parsers(c: &mut Criterion) {
     let all = &sets.last().map(|s| s.1.clone()).unwrap_or_default();
     let mut group = c.benchmark_group("syslog_header");
     group.throughput(Throughput::Elements(all.len() as u64));
-    group.bench_function("all", |b| {
-        b.iter(|| all.iter().filter(|l| syslog::parse(black_box(l)).is_ok()).count())
-    });
+    group.bench_function("all", |b| b.iter(|| all.iter().filter(|l| syslog::parse(black_box(l)).is_ok()).count()));
     group.finish();
 }
 

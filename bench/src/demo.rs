@@ -52,9 +52,11 @@ const SYSLOG_SHARE: f64 = 0.08;
 const BURST_CHANCE: f64 = 0.004;
 const BURST_LEN: u32 = 400;
 
-const PATHS: [&str; 8] = ["/", "/index.html", "/api/users?page=2", "/login", "/wp-login.php", "/.env", "/robots.txt", "/api/v1/status"];
+const PATHS: [&str; 8] =
+    ["/", "/index.html", "/api/users?page=2", "/login", "/wp-login.php", "/.env", "/robots.txt", "/api/v1/status"];
 const HOSTS: [&str; 4] = ["www.example.com", "api.example.com", "shop.example.net", "198.18.200.1"];
-const SNIS: [&str; 5] = ["www.example.com", "api.example.com", "cdn.example.net", "mail.example.org", "grafana.example.com"];
+const SNIS: [&str; 5] =
+    ["www.example.com", "api.example.com", "cdn.example.net", "mail.example.org", "grafana.example.com"];
 const SYSLOG_HOSTS: [&str; 3] = ["web1", "web2", "edge-fw"];
 
 /// What a source does, so the top lists show pingers, web clients and scanners.
@@ -150,7 +152,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let picked = demo_sources::pick(&args.city, &args.asn, args.v4_sources, if args.dst6.is_some() { args.v6_sources } else { 0 });
+    let picked = demo_sources::pick(
+        &args.city,
+        &args.asn,
+        args.v4_sources,
+        if args.dst6.is_some() { args.v6_sources } else { 0 },
+    );
     if picked.v4.is_empty() {
         bail!("no public IPv4 source addresses found");
     }
@@ -247,7 +254,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             next = now; // fell behind (a busy machine): do not try to catch up in a rush
         }
     }
-    println!("{}", json!({"sent": sent, "syslog_lines": lines, "errors": errors, "elapsed_s": start.elapsed().as_secs_f64()}));
+    println!(
+        "{}",
+        json!({"sent": sent, "syslog_lines": lines, "errors": errors, "elapsed_s": start.elapsed().as_secs_f64()})
+    );
     Ok(())
 }
 
@@ -259,7 +269,9 @@ fn frame_for(src: &mut Source, in_burst: bool, args: &Args, rng: &mut Rng) -> Ve
             Some(dst) => frames::icmp6_echo(args.dst_mac, ip.octets(), dst.octets(), src.id, src.seq),
             None => Vec::new(),
         },
-        (IpAddr::V4(ip), Kind::Pinger) => frames::icmp4_echo(args.dst_mac, ip.octets(), args.dst4.octets(), src.id, src.seq),
+        (IpAddr::V4(ip), Kind::Pinger) => {
+            frames::icmp4_echo(args.dst_mac, ip.octets(), args.dst4.octets(), src.id, src.seq)
+        }
         (IpAddr::V4(ip), Kind::Web) => {
             let method = if rng.chance(0.2) { "POST" } else { "GET" };
             let request = format!(
@@ -267,7 +279,15 @@ fn frame_for(src: &mut Source, in_burst: bool, args: &Args, rng: &mut Rng) -> Ve
                 PATHS[rng.below(PATHS.len())],
                 HOSTS[rng.below(HOSTS.len())]
             );
-            tcp4(args.dst_mac, ip, args.dst4, src.port, if rng.chance(0.8) { 80 } else { 8080 }, u32::from(src.seq), request.as_bytes())
+            tcp4(
+                args.dst_mac,
+                ip,
+                args.dst4,
+                src.port,
+                if rng.chance(0.8) { 80 } else { 8080 },
+                u32::from(src.seq),
+                request.as_bytes(),
+            )
         }
         (IpAddr::V4(ip), Kind::Tls) => {
             let hello = frames::client_hello(SNIS[rng.below(SNIS.len())]);

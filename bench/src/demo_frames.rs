@@ -12,7 +12,15 @@ pub const DEMO_SRC_MAC: [u8; 6] = [0x02, 0x6d, 0x64, 0x65, 0x6d, 0x6f];
 const TCP_PSH_ACK: u8 = 0x18;
 
 /// Ethernet + IPv4 + TCP (PSH|ACK) carrying `payload`, checksums filled in.
-pub fn tcp4(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, src_port: u16, dst_port: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+pub fn tcp4(
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(54 + payload.len());
     f.extend(dst_mac);
     f.extend(DEMO_SRC_MAC);
@@ -55,7 +63,15 @@ mod tests {
 
     #[test]
     fn tcp4_checksums_verify() {
-        let f = tcp4([2; 6], Ipv4Addr::new(81, 2, 69, 142), Ipv4Addr::new(198, 18, 200, 1), 40000, 80, 7, b"GET / HTTP/1.1\r\n\r\n");
+        let f = tcp4(
+            [2; 6],
+            Ipv4Addr::new(81, 2, 69, 142),
+            Ipv4Addr::new(198, 18, 200, 1),
+            40000,
+            80,
+            7,
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
         assert_eq!(fold(sum16(&f[14..34], 0)), 0);
         let tcp = &f[34..];
         let mut pseudo = sum16(&f[26..34], 0);

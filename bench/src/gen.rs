@@ -40,7 +40,10 @@ pub struct Args {
 }
 
 pub fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
-    let parts: Vec<u8> = s.split(':').map(|p| u8::from_str_radix(p, 16)).collect::<Result<_, _>>()
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
         .with_context(|| format!("bad MAC {s}"))?;
     parts.try_into().map_err(|_| anyhow::anyhow!("bad MAC {s}"))
 }
@@ -117,7 +120,16 @@ impl Template {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn write(&self, out: &mut [u8], src_mac: &[u8; 6], index: u64, sources: u64, n: u64, (id, seq): (u16, u16), ns: u64) {
+    fn write(
+        &self,
+        out: &mut [u8],
+        src_mac: &[u8; 6],
+        index: u64,
+        sources: u64,
+        n: u64,
+        (id, seq): (u16, u16),
+        ns: u64,
+    ) {
         out[..self.frame.len()].copy_from_slice(&self.frame);
         out[6..12].copy_from_slice(src_mac);
         let offset = index % sources.max(1);
@@ -192,10 +204,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let batch = batch_for(args.rate, args.batch.max(1));
     let len = template.frame.len();
     let mut bufs = vec![vec![0u8; len]; batch];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: len })
-        .collect();
+    let mut iovs: Vec<libc::iovec> =
+        bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: len }).collect();
     // SAFETY: an all-zero mmsghdr is valid (no name, no control).
     let mut msgs: Vec<libc::mmsghdr> = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
     for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {

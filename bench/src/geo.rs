@@ -38,11 +38,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let t = Instant::now();
-    let geo = Arc::new(Geo::new(GeoConfig {
-        city: args.city.clone(),
-        asn: args.asn.clone(),
-        cache_entries: 100_000,
-    }));
+    let geo = Arc::new(Geo::new(GeoConfig { city: args.city.clone(), asn: args.asn.clone(), cache_entries: 100_000 }));
     geo.reload();
     let load_s = t.elapsed().as_secs_f64();
     let status = geo.status();

@@ -100,12 +100,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let unlimited = KernelConfig {
-        events_per_sec: 0,
-        events_per_source: 0,
-        ring_bytes: RING_BYTES,
-        ..KernelConfig::default()
-    };
+    let unlimited =
+        KernelConfig { events_per_sec: 0, events_per_source: 0, ring_bytes: RING_BYTES, ..KernelConfig::default() };
     type Make = Box<dyn Fn() -> anyhow::Result<Subject>>;
     let configs: Vec<(&str, Make)> = vec![
         ("baseline", Box::new(baseline)),

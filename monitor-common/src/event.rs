@@ -107,10 +107,7 @@ mod tests {
         let mut ev = PacketEvent::zeroed();
         ev.payload_len = 9999;
         let bytes = unsafe {
-            core::slice::from_raw_parts(
-                (&ev as *const PacketEvent).cast::<u8>(),
-                core::mem::size_of::<PacketEvent>(),
-            )
+            core::slice::from_raw_parts((&ev as *const PacketEvent).cast::<u8>(), core::mem::size_of::<PacketEvent>())
         };
         let back = PacketEvent::from_bytes(bytes).expect("full record");
         assert_eq!(back.payload().len(), PAYLOAD_CAPTURE);

@@ -46,20 +46,7 @@ const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
         )
 }
 
@@ -87,15 +74,11 @@ enum Version<'a> {
 const VERSION_LEN: usize = b"HTTP/1.1".len();
 
 fn parse_version(bytes: &[u8]) -> Version<'_> {
-    let matches_pattern = bytes
-        .iter()
-        .take(VERSION_LEN)
-        .enumerate()
-        .all(|(i, &b)| match i {
-            0..=4 => b == b"HTTP/"[i],
-            6 => b == b'.',
-            _ => b.is_ascii_digit(),
-        });
+    let matches_pattern = bytes.iter().take(VERSION_LEN).enumerate().all(|(i, &b)| match i {
+        0..=4 => b == b"HTTP/"[i],
+        6 => b == b'.',
+        _ => b.is_ascii_digit(),
+    });
     if !matches_pattern {
         return Version::Invalid;
     }
@@ -165,20 +148,14 @@ fn find_host(mut headers: &[u8]) -> Option<&str> {
 pub fn parse_request_line(payload: &[u8]) -> Option<RequestLine<'_>> {
     // A method is at most MAX_METHOD_LEN token bytes followed by a space; a
     // TLS record (0x16) or binary data fails on the first byte.
-    let method_len = payload
-        .iter()
-        .take(MAX_METHOD_LEN + 1)
-        .position(|&b| !is_tchar(b))?;
+    let method_len = payload.iter().take(MAX_METHOD_LEN + 1).position(|&b| !is_tchar(b))?;
     if method_len == 0 {
         return None;
     }
     let (method, rest) = payload.split_at(method_len);
     let rest = rest.strip_prefix(b" ")?;
 
-    let target_len = rest
-        .iter()
-        .position(|&b| !is_vchar(b))
-        .unwrap_or(rest.len());
+    let target_len = rest.iter().position(|&b| !is_vchar(b)).unwrap_or(rest.len());
     if target_len == 0 {
         return None;
     }
@@ -222,9 +199,7 @@ pub fn parse_status_line(payload: &[u8]) -> Option<StatusLine<'_>> {
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let code = digits
-        .iter()
-        .fold(0u16, |code, &d| code * 10 + u16::from(d - b'0'));
+    let code = digits.iter().fold(0u16, |code, &d| code * 10 + u16::from(d - b'0'));
     if !(100..=599).contains(&code) {
         return None;
     }
@@ -244,12 +219,7 @@ pub fn parse_status_line(payload: &[u8]) -> Option<StatusLine<'_>> {
     let (reason, rest) = reason_and_rest.split_at(reason_len);
     // Validates the terminator; the headers after it are of no interest.
     skip_line_end(rest)?;
-    Some(StatusLine {
-        version,
-        code,
-        reason: ascii_str(reason)?,
-        truncated: rest.is_empty(),
-    })
+    Some(StatusLine { version, code, reason: ascii_str(reason)?, truncated: rest.is_empty() })
 }
 
 #[cfg(test)]
@@ -264,20 +234,12 @@ mod tests {
         host: Option<&'static str>,
         truncated: bool,
     ) -> Option<RequestLine<'static>> {
-        Some(RequestLine {
-            method,
-            target,
-            version,
-            host,
-            truncated,
-        })
+        Some(RequestLine { method, target, version, host, truncated })
     }
 
     #[test]
     fn standard_methods() {
-        for method in [
-            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-        ] {
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"] {
             let payload = format!("{method} /x HTTP/1.1\r\nHost: a\r\n\r\n");
             let line = parse_request_line(payload.as_bytes()).expect(method);
             assert_eq!(line.method, method);
@@ -290,16 +252,11 @@ mod tests {
 
     #[test]
     fn typical_get() {
-        let payload = b"GET /index.html?q=1 HTTP/1.1\r\nUser-Agent: curl/8.0\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n";
+        let payload =
+            b"GET /index.html?q=1 HTTP/1.1\r\nUser-Agent: curl/8.0\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n";
         assert_eq!(
             parse_request_line(payload),
-            request(
-                "GET",
-                "/index.html?q=1",
-                Some("HTTP/1.1"),
-                Some("example.com:8080"),
-                false
-            )
+            request("GET", "/index.html?q=1", Some("HTTP/1.1"), Some("example.com:8080"), false)
         );
     }
 
@@ -321,19 +278,10 @@ mod tests {
 
     #[test]
     fn extension_methods() {
-        assert_eq!(
-            parse_request_line(b"PROPFIND / HTTP/1.1\r\n").map(|l| l.method),
-            Some("PROPFIND")
-        );
-        assert_eq!(
-            parse_request_line(b"VERSION-CONTROL / HTTP/1.1\r\n").map(|l| l.method),
-            Some("VERSION-CONTROL")
-        );
+        assert_eq!(parse_request_line(b"PROPFIND / HTTP/1.1\r\n").map(|l| l.method), Some("PROPFIND"));
+        assert_eq!(parse_request_line(b"VERSION-CONTROL / HTTP/1.1\r\n").map(|l| l.method), Some("VERSION-CONTROL"));
         let sixteen = b"ABCDEFGHIJKLMNOP / HTTP/1.1\r\n";
-        assert_eq!(
-            parse_request_line(sixteen).map(|l| l.method),
-            Some("ABCDEFGHIJKLMNOP")
-        );
+        assert_eq!(parse_request_line(sixteen).map(|l| l.method), Some("ABCDEFGHIJKLMNOP"));
         let seventeen = b"ABCDEFGHIJKLMNOPQ / HTTP/1.1\r\n";
         assert_eq!(parse_request_line(seventeen), None);
     }
@@ -341,25 +289,16 @@ mod tests {
     #[test]
     fn http2_preface() {
         let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-        assert_eq!(
-            parse_request_line(preface),
-            request("PRI", "*", Some("HTTP/2.0"), None, false)
-        );
+        assert_eq!(parse_request_line(preface), request("PRI", "*", Some("HTTP/2.0"), None, false));
     }
 
     #[test]
     fn host_header_variants() {
         let host = |payload: &'static [u8]| parse_request_line(payload).and_then(|l| l.host);
         assert_eq!(host(b"GET / HTTP/1.1\r\nhOsT:a.b\r\n\r\n"), Some("a.b"));
-        assert_eq!(
-            host(b"GET / HTTP/1.1\r\nHost: \t a.b \t\r\n\r\n"),
-            Some("a.b")
-        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\nHost: \t a.b \t\r\n\r\n"), Some("a.b"));
         assert_eq!(host(b"GET / HTTP/1.1\nHost: a.b\n\n"), Some("a.b"));
-        assert_eq!(
-            host(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n"),
-            Some("[::1]:80")
-        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n"), Some("[::1]:80"));
         // The first one wins.
         assert_eq!(host(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n"), Some("a"));
         // A cut Host line is not reported: a partial name would mislead.
@@ -371,46 +310,22 @@ mod tests {
         assert_eq!(host(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), None);
         assert_eq!(host(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), None);
         // Similar names are not Host.
-        assert_eq!(
-            host(b"GET / HTTP/1.1\r\nX-Host: a\r\nHosts: b\r\n\r\n"),
-            None
-        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\nX-Host: a\r\nHosts: b\r\n\r\n"), None);
         // Garbage ends the search.
-        assert_eq!(
-            host(b"GET / HTTP/1.1\r\nno colon here\r\nHost: a\r\n"),
-            None
-        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\nno colon here\r\nHost: a\r\n"), None);
         assert_eq!(host(b"GET / HTTP/1.1\r\n : x\r\nHost: a\r\n"), None);
         assert_eq!(host(b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n"), None);
     }
 
     #[test]
     fn cut_inside_target_or_version() {
-        assert_eq!(
-            parse_request_line(b"GET /very/long/pa"),
-            request("GET", "/very/long/pa", None, None, true)
-        );
-        assert_eq!(
-            parse_request_line(b"GET /x "),
-            request("GET", "/x", None, None, true)
-        );
-        assert_eq!(
-            parse_request_line(b"GET /x HTTP/1."),
-            request("GET", "/x", None, None, true)
-        );
-        assert_eq!(
-            parse_request_line(b"GET /x H"),
-            request("GET", "/x", None, None, true)
-        );
+        assert_eq!(parse_request_line(b"GET /very/long/pa"), request("GET", "/very/long/pa", None, None, true));
+        assert_eq!(parse_request_line(b"GET /x "), request("GET", "/x", None, None, true));
+        assert_eq!(parse_request_line(b"GET /x HTTP/1."), request("GET", "/x", None, None, true));
+        assert_eq!(parse_request_line(b"GET /x H"), request("GET", "/x", None, None, true));
         // Version complete, terminator not captured: nothing is missing.
-        assert_eq!(
-            parse_request_line(b"GET /x HTTP/1.1"),
-            request("GET", "/x", Some("HTTP/1.1"), None, false)
-        );
-        assert_eq!(
-            parse_request_line(b"GET /x HTTP/1.1\r"),
-            request("GET", "/x", Some("HTTP/1.1"), None, false)
-        );
+        assert_eq!(parse_request_line(b"GET /x HTTP/1.1"), request("GET", "/x", Some("HTTP/1.1"), None, false));
+        assert_eq!(parse_request_line(b"GET /x HTTP/1.1\r"), request("GET", "/x", Some("HTTP/1.1"), None, false));
     }
 
     #[test]
@@ -455,63 +370,25 @@ mod tests {
             b"GET / HTTP/1.1\rX",
         ];
         for case in cases {
-            assert_eq!(
-                parse_request_line(case),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(case)
-            );
+            assert_eq!(parse_request_line(case), None, "{:?}", String::from_utf8_lossy(case));
         }
     }
 
     #[test]
     fn status_lines() {
-        let status = |code, reason, truncated| {
-            Some(StatusLine {
-                version: "HTTP/1.1",
-                code,
-                reason,
-                truncated,
-            })
-        };
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
-            status(200, "OK", false)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 404 Not Found\n"),
-            status(404, "Not Found", false)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 204 \r\n"),
-            status(204, "", false)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 204\r\n"),
-            status(204, "", false)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 101 Switching Protocols\r"),
-            status(101, "Switching Protocols", false)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 100 Continue"),
-            status(100, "Continue", true)
-        );
-        assert_eq!(
-            parse_status_line(b"HTTP/1.1 500 Internal Serv"),
-            status(500, "Internal Serv", true)
-        );
+        let status = |code, reason, truncated| Some(StatusLine { version: "HTTP/1.1", code, reason, truncated });
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), status(200, "OK", false));
+        assert_eq!(parse_status_line(b"HTTP/1.1 404 Not Found\n"), status(404, "Not Found", false));
+        assert_eq!(parse_status_line(b"HTTP/1.1 204 \r\n"), status(204, "", false));
+        assert_eq!(parse_status_line(b"HTTP/1.1 204\r\n"), status(204, "", false));
+        assert_eq!(parse_status_line(b"HTTP/1.1 101 Switching Protocols\r"), status(101, "Switching Protocols", false));
+        assert_eq!(parse_status_line(b"HTTP/1.1 100 Continue"), status(100, "Continue", true));
+        assert_eq!(parse_status_line(b"HTTP/1.1 500 Internal Serv"), status(500, "Internal Serv", true));
         assert_eq!(parse_status_line(b"HTTP/1.1 599"), status(599, "", true));
         assert_eq!(parse_status_line(b"HTTP/1.1 302 "), status(302, "", true));
         assert_eq!(
             parse_status_line(b"HTTP/1.0 503 Slow\tDown\r\n"),
-            Some(StatusLine {
-                version: "HTTP/1.0",
-                code: 503,
-                reason: "Slow\tDown",
-                truncated: false
-            })
+            Some(StatusLine { version: "HTTP/1.0", code: 503, reason: "Slow\tDown", truncated: false })
         );
     }
 
@@ -535,31 +412,20 @@ mod tests {
             b"\x16\x03\x03\x00\x10",
         ];
         for case in cases {
-            assert_eq!(
-                parse_status_line(case),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(case)
-            );
+            assert_eq!(parse_status_line(case), None, "{:?}", String::from_utf8_lossy(case));
         }
     }
 
     fn method() -> impl Strategy<Value = String> {
         prop_oneof![
-            prop::sample::select(vec![
-                "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-            ])
-            .prop_map(String::from),
+            prop::sample::select(vec!["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",])
+                .prop_map(String::from),
             "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}",
         ]
     }
 
     fn target() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("*".to_owned()),
-            "/[!-~]{0,120}",
-            "[a-z0-9.-]{1,30}:[0-9]{1,5}"
-        ]
+        prop_oneof![Just("*".to_owned()), "/[!-~]{0,120}", "[a-z0-9.-]{1,30}:[0-9]{1,5}"]
     }
 
     /// A request as a client would send it, and the byte offsets where its
@@ -586,33 +452,20 @@ mod tests {
             prop::collection::vec(("[A-Za-z0-9-]{1,20}", "[ -~]{0,30}"), 0..4),
             any::<bool>(),
         )
-            .prop_map(
-                |(method, target, minor, host, ows1, ows2, headers, bare_lf)| {
-                    let eol = if bare_lf { "\n" } else { "\r\n" };
-                    let version = format!("HTTP/1.{minor}");
-                    let mut text = format!("{method} {target} {version}{eol}");
-                    for (name, value) in headers {
-                        // Keep generated headers from accidentally being Host.
-                        let name = if name.eq_ignore_ascii_case("host") {
-                            "X-Host".to_owned()
-                        } else {
-                            name
-                        };
-                        text.push_str(&format!("{name}: {value}{eol}"));
-                    }
-                    text.push_str(&format!("Host:{ows1}{host}{ows2}{eol}"));
-                    let host_line_end = text.len();
-                    text.push_str(&format!("Accept: */*{eol}{eol}"));
-                    Generated {
-                        method,
-                        target,
-                        version,
-                        host,
-                        bytes: text.into_bytes(),
-                        host_line_end,
-                    }
-                },
-            )
+            .prop_map(|(method, target, minor, host, ows1, ows2, headers, bare_lf)| {
+                let eol = if bare_lf { "\n" } else { "\r\n" };
+                let version = format!("HTTP/1.{minor}");
+                let mut text = format!("{method} {target} {version}{eol}");
+                for (name, value) in headers {
+                    // Keep generated headers from accidentally being Host.
+                    let name = if name.eq_ignore_ascii_case("host") { "X-Host".to_owned() } else { name };
+                    text.push_str(&format!("{name}: {value}{eol}"));
+                }
+                text.push_str(&format!("Host:{ows1}{host}{ows2}{eol}"));
+                let host_line_end = text.len();
+                text.push_str(&format!("Accept: */*{eol}{eol}"));
+                Generated { method, target, version, host, bytes: text.into_bytes(), host_line_end }
+            })
     }
 
     proptest! {

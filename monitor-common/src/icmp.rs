@@ -213,14 +213,7 @@ const fn is_echo(v6: bool, type_: u8) -> bool {
 /// # Errors
 ///
 /// Only those of `out`.
-pub fn describe(
-    v6: bool,
-    type_: u8,
-    code: u8,
-    id: u16,
-    seq: u16,
-    out: &mut impl Write,
-) -> fmt::Result {
+pub fn describe(v6: bool, type_: u8, code: u8, id: u16, seq: u16, out: &mut impl Write) -> fmt::Result {
     match lookup(v6, type_, code) {
         Name::Exact(name) => out.write_str(name)?,
         Name::TypeOnly(name) => write!(out, "{name} code {code}")?,
@@ -321,10 +314,7 @@ mod tests {
     fn v4_and_v6_numbering_differ() {
         // Type 3 is "destination unreachable" in v4 but "time exceeded" in v6.
         assert_eq!(icmpv4_name(3, 3), "port unreachable");
-        assert_eq!(
-            icmpv6_name(3, 0),
-            "time exceeded: hop limit exceeded in transit"
-        );
+        assert_eq!(icmpv6_name(3, 0), "time exceeded: hop limit exceeded in transit");
         assert_eq!(icmpv4_name(128, 0), "unknown");
         assert_eq!(icmpv6_name(8, 0), "unknown");
     }
@@ -359,30 +349,18 @@ mod tests {
     fn descriptions() {
         assert_eq!(described(false, 8, 0, 4, 17), "echo request id 4 seq 17");
         assert_eq!(described(false, 0, 0, 4, 17), "echo reply id 4 seq 17");
-        assert_eq!(
-            described(true, 128, 0, 65535, 0),
-            "echo request id 65535 seq 0"
-        );
+        assert_eq!(described(true, 128, 0, 65535, 0), "echo request id 65535 seq 0");
         assert_eq!(described(true, 129, 0, 1, 2), "echo reply id 1 seq 2");
         assert_eq!(described(false, 3, 3, 0, 0), "port unreachable");
         assert_eq!(described(true, 1, 4, 0, 0), "port unreachable");
-        assert_eq!(
-            described(false, 11, 0, 0, 0),
-            "time exceeded: TTL exceeded in transit"
-        );
+        assert_eq!(described(false, 11, 0, 0, 0), "time exceeded: TTL exceeded in transit");
         assert_eq!(described(true, 2, 0, 0, 0), "packet too big");
         assert_eq!(described(true, 42, 1, 0, 0), "type 42 code 1");
         assert_eq!(described(false, 99, 7, 3, 4), "type 99 code 7");
         assert_eq!(described(false, 5, 9, 0, 0), "redirect code 9");
-        assert_eq!(
-            described(true, 135, 3, 0, 0),
-            "neighbor solicitation code 3"
-        );
+        assert_eq!(described(true, 135, 3, 0, 0), "neighbor solicitation code 3");
         // An echo with an odd code still shows its identifiers.
-        assert_eq!(
-            described(false, 8, 1, 4, 17),
-            "echo request code 1 id 4 seq 17"
-        );
+        assert_eq!(described(false, 8, 1, 4, 17), "echo request code 1 id 4 seq 17");
         // id/seq belong to echo only; other messages never print them.
         assert_eq!(described(false, 13, 0, 4, 17), "timestamp request");
     }
@@ -395,11 +373,7 @@ mod tests {
         for v6 in [false, true] {
             for type_ in 0..=u8::MAX {
                 for code in 0..=u8::MAX {
-                    let name = if v6 {
-                        icmpv6_name(type_, code)
-                    } else {
-                        icmpv4_name(type_, code)
-                    };
+                    let name = if v6 { icmpv6_name(type_, code) } else { icmpv4_name(type_, code) };
                     assert!(!name.is_empty());
                     let text = described(v6, type_, code, 1, 2);
                     if name == "unknown" {

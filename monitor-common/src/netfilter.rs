@@ -146,10 +146,7 @@ impl TcpFlags {
 
     /// The flag the kernel logs as `word`.
     pub fn from_name(word: &str) -> Option<TcpFlags> {
-        TcpFlags::NAMED
-            .iter()
-            .find(|(_, name)| *name == word)
-            .map(|(flag, _)| *flag)
+        TcpFlags::NAMED.iter().find(|(_, name)| *name == word).map(|(flag, _)| *flag)
     }
 }
 
@@ -365,18 +362,13 @@ fn match_prefix<'a>(text: &'a str, prefixes: &[&str]) -> Option<(&'a str, &'a st
             continue;
         };
         let ends_word = prefix.ends_with(|c: char| !c.is_ascii_alphanumeric());
-        let bounded = ends_word
-            || rest.is_empty()
-            || rest.starts_with([' ', '\t'])
-            || rest.starts_with("IN=");
+        let bounded = ends_word || rest.is_empty() || rest.starts_with([' ', '\t']) || rest.starts_with("IN=");
         if bounded && prefix.len() > longest {
             longest = prefix.len();
         }
     }
     // Empty prefixes never get here: `longest` stays 0.
-    (longest > 0)
-        .then(|| text.split_at_checked(longest))
-        .flatten()
+    (longest > 0).then(|| text.split_at_checked(longest)).flatten()
 }
 
 /// One element of a netfilter line.
@@ -476,20 +468,14 @@ fn decimal<T: TryFrom<u32>>(key: &'static str, value: &str) -> Result<T, Netfilt
         if digit > 9 {
             return Err(bad);
         }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u32::from(digit)))
-            .ok_or(bad)?;
+        n = n.checked_mul(10).and_then(|n| n.checked_add(u32::from(digit))).ok_or(bad)?;
     }
     T::try_from(n).map_err(|_| bad)
 }
 
 /// `0x1F` / `0x1f`, as `TOS=` and `PREC=` print.
 fn hex_byte(key: &'static str, value: &str) -> Result<u8, NetfilterError> {
-    let digits = value
-        .strip_prefix("0x")
-        .or_else(|| value.strip_prefix("0X"))
-        .ok_or(NetfilterError::BadField(key))?;
+    let digits = value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")).ok_or(NetfilterError::BadField(key))?;
     match hex_u32(digits) {
         Some(n) => u8::try_from(n).map_err(|_| NetfilterError::BadField(key)),
         None => Err(NetfilterError::BadField(key)),
@@ -532,11 +518,9 @@ mod tests {
 
     #[test]
     fn icmp_echo_request() {
-        let line = ok(
-            "IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
+        let line = ok("IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
             SRC=10.0.0.2 DST=10.0.0.1 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=12345 DF PROTO=ICMP \
-            TYPE=8 CODE=0 ID=4711 SEQ=1 ",
-        );
+            TYPE=8 CODE=0 ID=4711 SEQ=1 ");
         assert_eq!(
             line,
             LogLine {
@@ -563,43 +547,24 @@ mod tests {
 
     #[test]
     fn tcp_syn() {
-        let line = ok(
-            "IPT_HTTP IN=ens3 OUT= MAC=00:01 SRC=10.0.0.2 DST=10.0.0.1 LEN=60 \
+        let line = ok("IPT_HTTP IN=ens3 OUT= MAC=00:01 SRC=10.0.0.2 DST=10.0.0.1 LEN=60 \
             TOS=0x10 PREC=0x20 TTL=63 ID=1 DF PROTO=TCP SPT=40000 DPT=80 WINDOW=64240 RES=0x00 \
-            CWR ECE SYN URGP=0",
-        );
+            CWR ECE SYN URGP=0");
         assert_eq!(line.prefix, "IPT_HTTP");
-        assert_eq!(
-            (line.tos, line.prec, line.ttl),
-            (Some(0x10), Some(0x20), Some(63))
-        );
+        assert_eq!((line.tos, line.prec, line.ttl), (Some(0x10), Some(0x20), Some(63)));
         assert_eq!(line.proto, Some(Proto::Tcp));
-        assert_eq!(
-            (line.src_port, line.dst_port, line.window),
-            (Some(40000), Some(80), Some(64240))
-        );
-        assert_eq!(
-            line.tcp_flags,
-            TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR
-        );
-        assert_eq!(
-            (line.icmp_id, line.icmp_seq, line.unknown_fields),
-            (None, None, 0)
-        );
+        assert_eq!((line.src_port, line.dst_port, line.window), (Some(40000), Some(80), Some(64240)));
+        assert_eq!(line.tcp_flags, TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR);
+        assert_eq!((line.icmp_id, line.icmp_seq, line.unknown_fields), (None, None, 0));
     }
 
     #[test]
     fn tcp_with_sequence_options_uid_and_mark() {
-        let line = ok(
-            "IPT_HTTP IN= OUT=gold0 SRC=10.213.0.1 DST=10.213.0.2 LEN=52 TOS=0x00 \
+        let line = ok("IPT_HTTP IN= OUT=gold0 SRC=10.213.0.1 DST=10.213.0.2 LEN=52 TOS=0x00 \
             PREC=0x00 TTL=64 ID=39329 DF PROTO=TCP SPT=80 DPT=42494 SEQ=1380031855 \
             ACK=1574739241 WINDOW=64 RES=0x00 ACK FIN URGP=0 OPT (0101080AB9D412EF040DD240) \
-            UID=0 GID=0 MARK=0x2a",
-        );
-        assert_eq!(
-            (line.in_iface, line.out_iface, line.mac),
-            (None, Some("gold0"), None)
-        );
+            UID=0 GID=0 MARK=0x2a");
+        assert_eq!((line.in_iface, line.out_iface, line.mac), (None, Some("gold0"), None));
         assert_eq!(line.tcp_flags, TcpFlags::ACK | TcpFlags::FIN);
         // SEQ= after PROTO=TCP is the TCP sequence, not an ICMP one.
         assert_eq!(line.icmp_seq, None);
@@ -609,10 +574,7 @@ mod tests {
             parse("IPT_HTTP SRC=1.1.1.1 PROTO=TCP SEQ=4294967296", PREFIXES),
             Err(NetfilterError::BadField("SEQ"))
         );
-        assert_eq!(
-            parse("IPT_HTTP SRC=1.1.1.1 PROTO=TCP ACK=x", PREFIXES),
-            Err(NetfilterError::BadField("ACK"))
-        );
+        assert_eq!(parse("IPT_HTTP SRC=1.1.1.1 PROTO=TCP ACK=x", PREFIXES), Err(NetfilterError::BadField("ACK")));
     }
 
     #[test]
@@ -621,39 +583,25 @@ mod tests {
         assert_eq!(line.tcp_flags.bits(), 0x1ff);
         assert_eq!(line.tcp_flags, TcpFlags::from_bits(0xffff));
         assert!(TcpFlags::empty().is_empty());
-        assert_eq!(
-            format!("{:?}", TcpFlags::SYN | TcpFlags::ACK),
-            "TcpFlags(SYN | ACK)"
-        );
+        assert_eq!(format!("{:?}", TcpFlags::SYN | TcpFlags::ACK), "TcpFlags(SYN | ACK)");
     }
 
     #[test]
     fn udp_second_len_is_udp_length() {
-        let line = ok(
-            "IPT_DROP:IN=ens3 OUT= SRC=10.0.0.2 DST=10.0.0.1 LEN=30 TOS=0x00 \
-            PREC=0x00 TTL=64 ID=47002 DF PROTO=UDP SPT=43929 DPT=9999 LEN=10",
-        );
+        let line = ok("IPT_DROP:IN=ens3 OUT= SRC=10.0.0.2 DST=10.0.0.1 LEN=30 TOS=0x00 \
+            PREC=0x00 TTL=64 ID=47002 DF PROTO=UDP SPT=43929 DPT=9999 LEN=10");
         assert_eq!(line.prefix, "IPT_DROP:");
         assert_eq!(line.in_iface, Some("ens3"));
         assert_eq!((line.len, line.udp_len), (Some(30), Some(10)));
-        assert_eq!(
-            (line.proto, line.src_port, line.dst_port),
-            (Some(Proto::Udp), Some(43929), Some(9999))
-        );
-        assert_eq!(
-            parse("IPT_DROP:SRC=1.1.1.1 PROTO=UDP LEN=65536", PREFIXES),
-            Err(NetfilterError::BadField("LEN"))
-        );
+        assert_eq!((line.proto, line.src_port, line.dst_port), (Some(Proto::Udp), Some(43929), Some(9999)));
+        assert_eq!(parse("IPT_DROP:SRC=1.1.1.1 PROTO=UDP LEN=65536", PREFIXES), Err(NetfilterError::BadField("LEN")));
     }
 
     #[test]
     fn ipv6_echo_both_address_spellings() {
         for (src, dst) in [
             ("fd00::2", "fd00::1"),
-            (
-                "fd00:0000:0000:0000:0000:0000:0000:0002",
-                "fd00:0000:0000:0000:0000:0000:0000:0001",
-            ),
+            ("fd00:0000:0000:0000:0000:0000:0000:0002", "fd00:0000:0000:0000:0000:0000:0000:0001"),
         ] {
             let msg = format!(
                 "IPT_ICMP6 IN=veth0 OUT= MAC=33:33 SRC={src} DST={dst} LEN=104 TC=0 HOPLIMIT=64 \
@@ -662,10 +610,7 @@ mod tests {
             let line = ok(&msg);
             assert_eq!(line.prefix, "IPT_ICMP6");
             assert_eq!((line.src, line.dst), (v6("fd00::2"), v6("fd00::1")));
-            assert_eq!(
-                (line.len, line.tc, line.hop_limit),
-                (Some(104), Some(0), Some(64))
-            );
+            assert_eq!((line.len, line.tc, line.hop_limit), (Some(104), Some(0), Some(64)));
             assert_eq!(line.flow_label, Some(123456));
             assert_eq!(line.proto, Some(Proto::Icmpv6));
             assert_eq!((line.icmp_type, line.icmp_code), (Some(128), Some(0)));
@@ -676,59 +621,35 @@ mod tests {
 
     #[test]
     fn ipv4_fragments_and_flags() {
-        let line = ok(
-            "IPT_ICMP SRC=10.0.0.2 DST=10.0.0.1 LEN=1500 TOS=0x00 PREC=0x00 TTL=64 \
-            ID=43949 CE MF FRAG:185 PROTO=ICMP",
-        );
+        let line = ok("IPT_ICMP SRC=10.0.0.2 DST=10.0.0.1 LEN=1500 TOS=0x00 PREC=0x00 TTL=64 \
+            ID=43949 CE MF FRAG:185 PROTO=ICMP");
         assert!(line.more_fragments && line.reserved_flag && !line.dont_fragment);
-        assert_eq!(
-            (line.frag, line.proto, line.icmp_type),
-            (Some(185), Some(Proto::Icmp), None)
-        );
+        assert_eq!((line.frag, line.proto, line.icmp_type), (Some(185), Some(Proto::Icmp), None));
         // The spelling with `=` some tools emit.
         assert_eq!(ok("IPT_ICMP SRC=1.1.1.1 FRAG=8").frag, Some(8));
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1 FRAG:65536", PREFIXES),
-            Err(NetfilterError::BadField("FRAG"))
-        );
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1 FRAG:65536", PREFIXES), Err(NetfilterError::BadField("FRAG")));
     }
 
     #[test]
     fn ipv6_fragment_header() {
-        let line = ok(
-            "IPT_ICMP6 SRC=fd13::2 DST=fd13::1 LEN=1496 TC=0 HOPLIMIT=64 \
-            FLOWLBL=54982 FRAG:1448 INCOMPLETE ID:522219fa PROTO=ICMPv6",
-        );
+        let line = ok("IPT_ICMP6 SRC=fd13::2 DST=fd13::1 LEN=1496 TC=0 HOPLIMIT=64 \
+            FLOWLBL=54982 FRAG:1448 INCOMPLETE ID:522219fa PROTO=ICMPv6");
         assert_eq!((line.frag, line.ip_id), (Some(1448), Some(0x5222_19fa)));
         assert_eq!(line.unknown_fields, 1); // INCOMPLETE
         assert_eq!(ok("IPT_ICMP6 SRC=::1 FRAG:TRUNCATED ").unknown_fields, 1);
-        assert_eq!(
-            parse("IPT_ICMP6 SRC=::1 ID:xyz", PREFIXES),
-            Err(NetfilterError::BadField("ID"))
-        );
+        assert_eq!(parse("IPT_ICMP6 SRC=::1 ID:xyz", PREFIXES), Err(NetfilterError::BadField("ID")));
     }
 
     #[test]
     fn icmp_error_keeps_inner_packet_apart() {
-        let line = ok(
-            "IPT_ICMP IN=gold0 OUT= SRC=10.213.0.2 DST=10.213.0.1 LEN=62 TOS=0x00 \
+        let line = ok("IPT_ICMP IN=gold0 OUT= SRC=10.213.0.2 DST=10.213.0.1 LEN=62 TOS=0x00 \
             PREC=0xC0 TTL=64 ID=25750 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.213.0.1 DST=10.213.0.2 \
-            LEN=34 TOS=0x00 PREC=0x00 TTL=64 ID=52781 DF PROTO=UDP SPT=35935 DPT=33434 LEN=14 ] ",
-        );
+            LEN=34 TOS=0x00 PREC=0x00 TTL=64 ID=52781 DF PROTO=UDP SPT=35935 DPT=33434 LEN=14 ] ");
         assert_eq!((line.src, line.dst), (v4(10, 213, 0, 2), v4(10, 213, 0, 1)));
-        assert_eq!(
-            (line.len, line.ip_id, line.prec),
-            (Some(62), Some(25750), Some(0xc0))
-        );
+        assert_eq!((line.len, line.ip_id, line.prec), (Some(62), Some(25750), Some(0xc0)));
         assert!(!line.dont_fragment);
-        assert_eq!(
-            (line.proto, line.icmp_type, line.icmp_code),
-            (Some(Proto::Icmp), Some(3), Some(3))
-        );
-        assert_eq!(
-            (line.src_port, line.dst_port, line.udp_len),
-            (None, None, None)
-        );
+        assert_eq!((line.proto, line.icmp_type, line.icmp_code), (Some(Proto::Icmp), Some(3), Some(3)));
+        assert_eq!((line.src_port, line.dst_port, line.udp_len), (None, None, None));
         assert_eq!(
             line.inner,
             Some(
@@ -736,53 +657,31 @@ mod tests {
                 PROTO=UDP SPT=35935 DPT=33434 LEN=14"
             )
         );
-        let inner = line
-            .inner_packet()
-            .expect("has inner")
-            .expect("inner parses");
-        assert_eq!(
-            (inner.src, inner.dst),
-            (v4(10, 213, 0, 1), v4(10, 213, 0, 2))
-        );
-        assert_eq!(
-            (inner.src_port, inner.dst_port, inner.udp_len),
-            (Some(35935), Some(33434), Some(14))
-        );
+        let inner = line.inner_packet().expect("has inner").expect("inner parses");
+        assert_eq!((inner.src, inner.dst), (v4(10, 213, 0, 1), v4(10, 213, 0, 2)));
+        assert_eq!((inner.src_port, inner.dst_port, inner.udp_len), (Some(35935), Some(33434), Some(14)));
         assert!(inner.dont_fragment);
         assert_eq!(inner.prefix, "");
     }
 
     #[test]
     fn icmp_error_quoting_an_echo_and_a_nested_error() {
-        let line = ok(
-            "IPT_ICMP IN=lo SRC=10.0.0.1 DST=10.0.0.1 LEN=112 TTL=64 ID=44411 \
+        let line = ok("IPT_ICMP IN=lo SRC=10.0.0.1 DST=10.0.0.1 LEN=112 TTL=64 ID=44411 \
             PROTO=ICMP TYPE=3 CODE=1 [SRC=10.0.0.1 DST=10.0.0.9 LEN=84 TTL=64 ID=52291 DF \
-            PROTO=ICMP TYPE=8 CODE=0 ID=11370 SEQ=1 ] MTU=1500",
-        );
-        assert_eq!(
-            (line.ip_id, line.icmp_id, line.icmp_seq),
-            (Some(44411), None, None)
-        );
+            PROTO=ICMP TYPE=8 CODE=0 ID=11370 SEQ=1 ] MTU=1500");
+        assert_eq!((line.ip_id, line.icmp_id, line.icmp_seq), (Some(44411), None, None));
         assert_eq!(line.unknown_fields, 1); // MTU
         let inner = line.inner_packet().expect("inner").expect("parses");
-        assert_eq!(
-            (inner.icmp_id, inner.icmp_seq, inner.ip_id),
-            (Some(11370), Some(1), Some(52291))
-        );
+        assert_eq!((inner.icmp_id, inner.icmp_seq, inner.ip_id), (Some(11370), Some(1), Some(52291)));
 
-        let nested = ok(
-            "IPT_ICMP SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP TYPE=11 CODE=0 \
+        let nested = ok("IPT_ICMP SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP TYPE=11 CODE=0 \
             [SRC=10.0.0.2 DST=10.0.0.3 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.3 DST=10.0.0.4 \
-            PROTO=UDP SPT=1 DPT=2 LEN=8 ] ] ",
-        );
+            PROTO=UDP SPT=1 DPT=2 LEN=8 ] ] ");
         assert_eq!(nested.icmp_type, Some(11));
         let inner = nested.inner_packet().expect("inner").expect("parses");
         assert_eq!((inner.src, inner.icmp_type), (v4(10, 0, 0, 2), Some(3)));
         let innermost = inner.inner_packet().expect("inner").expect("parses");
-        assert_eq!(
-            (innermost.dst, innermost.dst_port),
-            (v4(10, 0, 0, 4), Some(2))
-        );
+        assert_eq!((innermost.dst, innermost.dst_port), (v4(10, 0, 0, 4), Some(2)));
     }
 
     #[test]
@@ -797,24 +696,17 @@ mod tests {
 
     #[test]
     fn truncated_inner_packet_runs_to_end() {
-        let line = ok(
-            "IPT_ICMP SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=10.0",
-        );
+        let line = ok("IPT_ICMP SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=10.0");
         assert_eq!(line.inner, Some("SRC=10.0.0.2 DST=10.0"));
         assert_eq!(line.dst, v4(10, 0, 0, 2));
-        assert_eq!(
-            line.inner_packet(),
-            Some(Err(NetfilterError::BadField("DST")))
-        );
+        assert_eq!(line.inner_packet(), Some(Err(NetfilterError::BadField("DST"))));
     }
 
     #[test]
     fn unknown_keys_and_words_are_counted_not_fatal() {
-        let line = ok(
-            "IPT_ICMP IN=br0 OUT= PHYSIN=veth1 MACSRC=aa MACDST=bb MACPROTO=0800 \
+        let line = ok("IPT_ICMP IN=br0 OUT= PHYSIN=veth1 MACSRC=aa MACDST=bb MACPROTO=0800 \
             VPROTO=8100 VID=7 SRC=10.0.0.1 DST=10.0.0.2 FUTURE WEIRD=a=b =odd PROTO=47 UID=0 \
-            GID=0 MARK=0x1",
-        );
+            GID=0 MARK=0x1");
         assert_eq!(line.in_iface, Some("br0"));
         assert_eq!(line.proto, Some(Proto::Other("47")));
         // PHYSIN MACSRC MACDST MACPROTO VPROTO VID FUTURE WEIRD =odd UID GID MARK
@@ -866,17 +758,10 @@ mod tests {
         ];
         for (body, key) in cases {
             let msg = format!("IPT_ICMP {body}");
-            assert_eq!(
-                parse(&msg, PREFIXES),
-                Err(NetfilterError::BadField(key)),
-                "{msg:?}"
-            );
+            assert_eq!(parse(&msg, PREFIXES), Err(NetfilterError::BadField(key)), "{msg:?}");
         }
         // A bad field after a good one still fails: no half-parsed lines.
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1 DST=x", PREFIXES),
-            Err(NetfilterError::BadField("DST"))
-        );
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1 DST=x", PREFIXES), Err(NetfilterError::BadField("DST")));
     }
 
     #[test]
@@ -888,11 +773,7 @@ mod tests {
             "IPT_ICMP TRUNCATED",
             "IPT_ICMP [SRC=1.1.1.1]",
         ] {
-            assert_eq!(
-                parse(msg, PREFIXES),
-                Err(NetfilterError::MissingAddress),
-                "{msg:?}"
-            );
+            assert_eq!(parse(msg, PREFIXES), Err(NetfilterError::MissingAddress), "{msg:?}");
         }
         assert_eq!(ok("IPT_ICMP DST=1.1.1.1").src, None);
         // Cut inside the prefix: a configured trailing space is part of it.
@@ -903,10 +784,7 @@ mod tests {
     fn truncation_at_every_token_boundary() {
         let full = "IPT_ICMP IN=gold0 OUT= MAC=06:22 SRC=10.213.0.2 DST=10.213.0.1 LEN=84 \
             TOS=0x00 PREC=0x00 TTL=64 ID=25651 DF PROTO=ICMP TYPE=8 CODE=0 ID=10671 SEQ=1";
-        for (cut, _) in full
-            .match_indices(' ')
-            .filter(|(at, _)| *at > "IPT_ICMP".len())
-        {
+        for (cut, _) in full.match_indices(' ').filter(|(at, _)| *at > "IPT_ICMP".len()) {
             let truncated = &full[..cut];
             let result = parse(truncated, PREFIXES);
             if cut < full.find(" SRC").unwrap_or(0) + 1 {
@@ -918,92 +796,43 @@ mod tests {
         }
         // Cut inside a value: the partial value is judged like any other.
         let cut_in_dst = &full[..full.find("DST=10").unwrap_or(0) + 6];
-        assert_eq!(
-            parse(cut_in_dst, PREFIXES),
-            Err(NetfilterError::BadField("DST"))
-        );
-        assert_eq!(
-            ok("IPT_ICMP SRC=1.1.1.1 PROTO=IC").proto,
-            Some(Proto::Other("IC"))
-        );
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1 PROTO=ICMP TYPE=", PREFIXES),
-            Err(NetfilterError::BadField("TYPE"))
-        );
+        assert_eq!(parse(cut_in_dst, PREFIXES), Err(NetfilterError::BadField("DST")));
+        assert_eq!(ok("IPT_ICMP SRC=1.1.1.1 PROTO=IC").proto, Some(Proto::Other("IC")));
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1 PROTO=ICMP TYPE=", PREFIXES), Err(NetfilterError::BadField("TYPE")));
     }
 
     #[test]
     fn prefix_matching() {
-        assert_eq!(
-            parse("IPT_FOO SRC=1.1.1.1", PREFIXES),
-            Err(NetfilterError::NoPrefix)
-        );
+        assert_eq!(parse("IPT_FOO SRC=1.1.1.1", PREFIXES), Err(NetfilterError::NoPrefix));
         assert_eq!(parse("", PREFIXES), Err(NetfilterError::NoPrefix));
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1", &[]),
-            Err(NetfilterError::NoPrefix)
-        );
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1", &[""]),
-            Err(NetfilterError::NoPrefix)
-        );
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1", &[]), Err(NetfilterError::NoPrefix));
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1", &[""]), Err(NetfilterError::NoPrefix));
         // Prefixes match exactly as configured, case included.
-        assert_eq!(
-            parse("ipt_icmp SRC=1.1.1.1", PREFIXES),
-            Err(NetfilterError::NoPrefix)
-        );
-        assert_eq!(
-            parse("IPT_DROP SRC=1.1.1.1", PREFIXES),
-            Err(NetfilterError::NoPrefix)
-        );
+        assert_eq!(parse("ipt_icmp SRC=1.1.1.1", PREFIXES), Err(NetfilterError::NoPrefix));
+        assert_eq!(parse("IPT_DROP SRC=1.1.1.1", PREFIXES), Err(NetfilterError::NoPrefix));
         // Leading whitespace and a kernel uptime stamp are tolerated.
         assert_eq!(ok("  IPT_ICMP SRC=1.1.1.1").prefix, "IPT_ICMP");
         assert_eq!(ok("[ 1234.567890] IPT_ICMP6 SRC=::1").prefix, "IPT_ICMP6");
 
         // Without trailing spaces the longest bounded match wins.
         let bare = ["IPT_ICMP", "IPT_ICMP6"];
-        assert_eq!(
-            parse("IPT_ICMP6 SRC=::1", &bare).map(|l| l.prefix),
-            Ok("IPT_ICMP6")
-        );
-        assert_eq!(
-            parse("IPT_ICMP SRC=1.1.1.1", &bare).map(|l| l.prefix),
-            Ok("IPT_ICMP")
-        );
-        assert_eq!(
-            parse("IPT_ICMPIN=lo SRC=1.1.1.1", &bare).map(|l| l.in_iface),
-            Ok(Some("lo"))
-        );
-        assert_eq!(
-            parse("IPT_ICMP6 SRC=::1", &["IPT_ICMP"]),
-            Err(NetfilterError::NoPrefix)
-        );
-        assert_eq!(
-            parse("IPT_ICMPX SRC=::1", &["IPT_ICMP"]),
-            Err(NetfilterError::NoPrefix)
-        );
-        assert_eq!(
-            parse("IPT_ICMP", &["IPT_ICMP"]),
-            Err(NetfilterError::MissingAddress)
-        );
+        assert_eq!(parse("IPT_ICMP6 SRC=::1", &bare).map(|l| l.prefix), Ok("IPT_ICMP6"));
+        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1", &bare).map(|l| l.prefix), Ok("IPT_ICMP"));
+        assert_eq!(parse("IPT_ICMPIN=lo SRC=1.1.1.1", &bare).map(|l| l.in_iface), Ok(Some("lo")));
+        assert_eq!(parse("IPT_ICMP6 SRC=::1", &["IPT_ICMP"]), Err(NetfilterError::NoPrefix));
+        assert_eq!(parse("IPT_ICMPX SRC=::1", &["IPT_ICMP"]), Err(NetfilterError::NoPrefix));
+        assert_eq!(parse("IPT_ICMP", &["IPT_ICMP"]), Err(NetfilterError::MissingAddress));
         // A prefix ending in punctuation needs no separator.
         let line = ok("IPT_DROP:IN=gold0 OUT= SRC=1.1.1.1");
         assert_eq!((line.prefix, line.in_iface), ("IPT_DROP:", Some("gold0")));
-        assert_eq!(
-            parse("IPT_DROP:x SRC=1.1.1.1", PREFIXES).map(|l| l.unknown_fields),
-            Ok(1)
-        );
+        assert_eq!(parse("IPT_DROP:x SRC=1.1.1.1", PREFIXES).map(|l| l.unknown_fields), Ok(1));
         // Order of the configured list does not matter.
-        assert_eq!(
-            parse("IPT_ICMP6 SRC=::1", &["IPT_ICMP6", "IPT_ICMP"]).map(|l| l.prefix),
-            Ok("IPT_ICMP6")
-        );
+        assert_eq!(parse("IPT_ICMP6 SRC=::1", &["IPT_ICMP6", "IPT_ICMP"]).map(|l| l.prefix), Ok("IPT_ICMP6"));
     }
 
     #[test]
     fn tokenizer() {
-        let got: Vec<Token<'_>> =
-            tokens("  IN=a OUT=  DF [x [y] z]  OPT (0A) =v k==v [open").collect();
+        let got: Vec<Token<'_>> = tokens("  IN=a OUT=  DF [x [y] z]  OPT (0A) =v k==v [open").collect();
         assert_eq!(
             got,
             [
@@ -1020,23 +849,13 @@ mod tests {
         );
         assert_eq!(tokens("   ").next(), None);
         let pairs: Vec<_> = fields("SRC=1.1.1.1 DF [SRC=2.2.2.2] OUT=").collect();
-        assert_eq!(
-            pairs,
-            [("SRC", Some("1.1.1.1")), ("DF", None), ("OUT", Some(""))]
-        );
-        assert_eq!(
-            tokens("a]b ]").collect::<Vec<_>>(),
-            [Token::Word("a]b"), Token::Word("]")]
-        );
+        assert_eq!(pairs, [("SRC", Some("1.1.1.1")), ("DF", None), ("OUT", Some(""))]);
+        assert_eq!(tokens("a]b ]").collect::<Vec<_>>(), [Token::Word("a]b"), Token::Word("]")]);
     }
 
     #[test]
     fn error_reasons_and_display() {
-        let all = [
-            NetfilterError::NoPrefix,
-            NetfilterError::MissingAddress,
-            NetfilterError::BadField("TTL"),
-        ];
+        let all = [NetfilterError::NoPrefix, NetfilterError::MissingAddress, NetfilterError::BadField("TTL")];
         let reasons: Vec<&str> = all.iter().map(|e| e.reason()).collect();
         assert_eq!(reasons, ["no_prefix", "missing_address", "bad_field"]);
         assert!(NetfilterError::BadField("TTL").to_string().contains("TTL"));
@@ -1088,23 +907,19 @@ mod tests {
 
     fn transport() -> impl Strategy<Value = Transport> {
         prop_oneof![
-            (any::<bool>(), any::<u16>(), any::<u16>())
-                .prop_map(|(request, id, seq)| Transport::Echo { request, id, seq }),
-            (any::<u16>(), any::<u16>(), any::<u16>(), 0u16..0x200).prop_map(
-                |(spt, dpt, window, flags)| Transport::Tcp {
-                    spt,
-                    dpt,
-                    window,
-                    flags
-                }
-            ),
-            (any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(spt, dpt, len)| Transport::Udp {
-                spt,
-                dpt,
-                len
+            (any::<bool>(), any::<u16>(), any::<u16>()).prop_map(|(request, id, seq)| Transport::Echo {
+                request,
+                id,
+                seq
             }),
-            (0u8..16, any::<u16>(), any::<u16>())
-                .prop_map(|(code, spt, dpt)| Transport::Unreachable { code, spt, dpt }),
+            (any::<u16>(), any::<u16>(), any::<u16>(), 0u16..0x200)
+                .prop_map(|(spt, dpt, window, flags)| Transport::Tcp { spt, dpt, window, flags }),
+            (any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(spt, dpt, len)| Transport::Udp { spt, dpt, len }),
+            (0u8..16, any::<u16>(), any::<u16>()).prop_map(|(code, spt, dpt)| Transport::Unreachable {
+                code,
+                spt,
+                dpt
+            }),
         ]
     }
 

@@ -34,9 +34,8 @@ const MAX_PRIORITY: u8 = 191;
 /// The byte-order mark RFC 5424 allows in front of a UTF-8 MSG.
 const BOM: char = '\u{FEFF}';
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+const MONTHS: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 /// Which header a line carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -232,9 +231,7 @@ fn split_priority(s: &str) -> Result<(u8, &str), SyslogError> {
     if digits.is_empty() || digits.len() > 3 || !is_digits(digits) {
         return Err(SyslogError::BadPriority);
     }
-    let value = digits
-        .bytes()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    let value = digits.bytes().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
     match u8::try_from(value) {
         Ok(priority) if priority <= MAX_PRIORITY => Ok((priority, rest)),
         _ => Err(SyslogError::BadPriority),
@@ -345,17 +342,9 @@ fn is_rfc3339(ts: &str) -> bool {
 }
 
 /// The part after the timestamp: ` HOST TAG: MSG`, HOST optional.
-fn parse_rfc3164<'a>(
-    priority: Option<u8>,
-    timestamp: &'a str,
-    after: &'a str,
-) -> Result<Message<'a>, SyslogError> {
+fn parse_rfc3164<'a>(priority: Option<u8>, timestamp: &'a str, after: &'a str) -> Result<Message<'a>, SyslogError> {
     let Some(after) = after.strip_prefix(' ') else {
-        return Err(if after.is_empty() {
-            SyslogError::BadHeader
-        } else {
-            SyslogError::BadTimestamp
-        });
+        return Err(if after.is_empty() { SyslogError::BadHeader } else { SyslogError::BadTimestamp });
     };
     let after = after.trim_start_matches(' ');
     if after.is_empty() {
@@ -397,10 +386,7 @@ impl<'a> Tag<'a> {
     /// kernel messages as `HOST kernel MSG`. Any other colonless word is
     /// taken as the start of MSG (`IPT_ICMP IN=...` has no TAG).
     fn parse(s: &'a str, colonless_kernel: bool) -> Option<Tag<'a>> {
-        let name_len = s
-            .bytes()
-            .take_while(|b| !matches!(b, b':' | b'[' | b' '))
-            .count();
+        let name_len = s.bytes().take_while(|b| !matches!(b, b':' | b'[' | b' ')).count();
         if name_len == 0 {
             return None;
         }
@@ -420,11 +406,7 @@ impl<'a> Tag<'a> {
         if !(after_tag.is_empty() || after_tag.starts_with(' ')) {
             return None;
         }
-        Some(Tag {
-            app_name,
-            proc_id,
-            rest: after_tag,
-        })
+        Some(Tag { app_name, proc_id, rest: after_tag })
     }
 }
 
@@ -507,19 +489,15 @@ fn structured_data_len(b: &[u8]) -> Option<usize> {
 
 /// End of an SD-NAME (1 to 32 printable ASCII bytes other than `= ]"`).
 fn sd_name_end(b: &[u8], start: usize) -> Option<usize> {
-    let len = b
-        .get(start..)?
-        .iter()
-        .take_while(|&&c| c.is_ascii_graphic() && !matches!(c, b'=' | b']' | b'"'))
-        .count();
+    let len = b.get(start..)?.iter().take_while(|&&c| c.is_ascii_graphic() && !matches!(c, b'=' | b']' | b'"')).count();
     (1..=32).contains(&len).then_some(start + len)
 }
 
 /// A line without `<PRI>`: journal or log file text with a 3164 header, or
 /// bare kernel text.
 fn parse_without_priority(line: &str) -> Message<'_> {
-    if let Some(message) = split_timestamp(line)
-        .and_then(|(timestamp, after)| parse_rfc3164(None, timestamp, after).ok())
+    if let Some(message) =
+        split_timestamp(line).and_then(|(timestamp, after)| parse_rfc3164(None, timestamp, after).ok())
     {
         return message;
     }
@@ -538,8 +516,7 @@ mod tests {
         }
     }
 
-    const KERNEL_MSG: &str =
-        "IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
+    const KERNEL_MSG: &str = "IPT_ICMP IN=veth0 OUT= MAC=aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:08:00 \
         SRC=10.0.0.2 DST=10.0.0.1 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=12345 DF PROTO=ICMP \
         TYPE=8 CODE=0 ID=4711 SEQ=1";
 
@@ -576,33 +553,18 @@ mod tests {
 
     #[test]
     fn rfc3164_zero_padded_and_unpadded_day() {
-        assert_eq!(
-            ok("<13>Nov 04 01:02:03 h a: x").timestamp,
-            Some("Nov 04 01:02:03")
-        );
-        assert_eq!(
-            ok("<13>Nov 4 01:02:03 h a: x").timestamp,
-            Some("Nov 4 01:02:03")
-        );
+        assert_eq!(ok("<13>Nov 04 01:02:03 h a: x").timestamp, Some("Nov 04 01:02:03"));
+        assert_eq!(ok("<13>Nov 4 01:02:03 h a: x").timestamp, Some("Nov 4 01:02:03"));
     }
 
     #[test]
     fn rfc3164_tag_forms() {
         let m = ok("<30>Jan  1 00:00:00 h app[123]: started");
-        assert_eq!(
-            (m.app_name, m.proc_id, m.msg),
-            (Some("app"), Some("123"), "started")
-        );
+        assert_eq!((m.app_name, m.proc_id, m.msg), (Some("app"), Some("123"), "started"));
         let m = ok("<30>Jan  1 00:00:00 h app[123] started");
-        assert_eq!(
-            (m.app_name, m.proc_id, m.msg),
-            (Some("app"), Some("123"), "started")
-        );
+        assert_eq!((m.app_name, m.proc_id, m.msg), (Some("app"), Some("123"), "started"));
         let m = ok("<4>Jan  1 00:00:00 h kernel [ 5.000001] IPT_X IN=");
-        assert_eq!(
-            (m.app_name, m.kernel_uptime, m.msg),
-            (Some("kernel"), Some("5.000001"), "IPT_X IN=")
-        );
+        assert_eq!((m.app_name, m.kernel_uptime, m.msg), (Some("kernel"), Some("5.000001"), "IPT_X IN="));
         let m = ok("<4>Jan  1 00:00:00 h kernel:");
         assert_eq!((m.app_name, m.msg), (Some("kernel"), ""));
     }
@@ -625,10 +587,7 @@ mod tests {
         assert_eq!(m.app_name, Some("root"));
         assert_eq!(m.msg, "hello world");
         let m = ok("<13>Nov 24 20:31:02 sshd[42]: hi");
-        assert_eq!(
-            (m.hostname, m.app_name, m.proc_id),
-            (None, Some("sshd"), Some("42"))
-        );
+        assert_eq!((m.hostname, m.app_name, m.proc_id), (None, Some("sshd"), Some("42")));
     }
 
     #[test]
@@ -646,16 +605,10 @@ mod tests {
         let m = ok("Nov 24 20:31:02 vm kernel: IPT_ICMP IN=x");
         assert_eq!(m.format, Format::Rfc3164);
         assert_eq!((m.facility, m.severity), (None, None));
-        assert_eq!(
-            (m.hostname, m.app_name, m.msg),
-            (Some("vm"), Some("kernel"), "IPT_ICMP IN=x")
-        );
+        assert_eq!((m.hostname, m.app_name, m.msg), (Some("vm"), Some("kernel"), "IPT_ICMP IN=x"));
         let m = ok("2026-11-24T20:19:25.710744+00:00 vm kernel: [ 9340.263393] IPT_ICMP IN=x");
         assert_eq!(m.format, Format::Rfc3164);
-        assert_eq!(
-            (m.kernel_uptime, m.msg),
-            (Some("9340.263393"), "IPT_ICMP IN=x")
-        );
+        assert_eq!((m.kernel_uptime, m.msg), (Some("9340.263393"), "IPT_ICMP IN=x"));
     }
 
     #[test]
@@ -667,14 +620,8 @@ mod tests {
         assert_eq!((m.facility, m.severity), (Some(20), Some(5)));
         assert_eq!(m.timestamp, Some("2026-11-24T20:31:02.123456+00:00"));
         assert_eq!(m.hostname, Some("host.example"));
-        assert_eq!(
-            (m.app_name, m.proc_id, m.msg_id),
-            (Some("app"), Some("42"), Some("ID47"))
-        );
-        assert_eq!(
-            m.structured_data,
-            Some("[exampleSDID@32473 iut=\"3\" eventSource=\"Application\"]")
-        );
+        assert_eq!((m.app_name, m.proc_id, m.msg_id), (Some("app"), Some("42"), Some("ID47")));
+        assert_eq!(m.structured_data, Some("[exampleSDID@32473 iut=\"3\" eventSource=\"Application\"]"));
         assert_eq!(m.msg, "An application event");
     }
 
@@ -683,23 +630,15 @@ mod tests {
         let m = ok("<6>1 - - - - - -");
         assert_eq!(m.format, Format::Rfc5424);
         assert_eq!((m.timestamp, m.hostname, m.app_name), (None, None, None));
-        assert_eq!(
-            (m.proc_id, m.msg_id, m.structured_data, m.msg),
-            (None, None, None, "")
-        );
+        assert_eq!((m.proc_id, m.msg_id, m.structured_data, m.msg), (None, None, None, ""));
         assert_eq!(ok("<6>1 - - - - - - x").msg, "x");
     }
 
     #[test]
     fn rfc5424_rsyslog_kernel_line() {
-        let line = format!(
-            "<6>1 2026-11-24T20:19:25.710744+00:00 vm kernel - - - [ 9340.263393] {KERNEL_MSG} \n"
-        );
+        let line = format!("<6>1 2026-11-24T20:19:25.710744+00:00 vm kernel - - - [ 9340.263393] {KERNEL_MSG} \n");
         let m = ok(&line);
-        assert_eq!(
-            (m.hostname, m.app_name, m.proc_id),
-            (Some("vm"), Some("kernel"), None)
-        );
+        assert_eq!((m.hostname, m.app_name, m.proc_id), (Some("vm"), Some("kernel"), None));
         assert_eq!(m.kernel_uptime, Some("9340.263393"));
         assert_eq!(m.msg.strip_suffix(' '), Some(KERNEL_MSG));
     }
@@ -748,35 +687,14 @@ mod tests {
             ("<14>1 2026-01-01T00:00:00Z h a - - -x", BadStructuredData),
             ("<14>1 2026-01-01T00:00:00Z h a - - [", BadStructuredData),
             ("<14>1 2026-01-01T00:00:00Z h a - - [id", BadStructuredData),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v",
-                BadStructuredData,
-            ),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\\",
-                BadStructuredData,
-            ),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\"",
-                BadStructuredData,
-            ),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id k=v] m",
-                BadStructuredData,
-            ),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v", BadStructuredData),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\\", BadStructuredData),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=\"v\"", BadStructuredData),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id k=v] m", BadStructuredData),
             ("<14>1 2026-01-01T00:00:00Z h a - - [] m", BadStructuredData),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id]x",
-                BadStructuredData,
-            ),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [id ] m",
-                BadStructuredData,
-            ),
-            (
-                "<14>1 2026-01-01T00:00:00Z h a - - [abcdefghijabcdefghijabcdefghijabc] m",
-                BadStructuredData,
-            ),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id]x", BadStructuredData),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [id ] m", BadStructuredData),
+            ("<14>1 2026-01-01T00:00:00Z h a - - [abcdefghijabcdefghijabcdefghijabc] m", BadStructuredData),
         ];
         for (line, want) in cases {
             assert_eq!(parse(line), Err(*want), "{line:?}");
@@ -792,25 +710,16 @@ mod tests {
         assert_eq!((m.kernel_uptime, m.msg), (Some("1234.567890"), KERNEL_MSG));
 
         let m = ok(KERNEL_MSG);
-        assert_eq!(
-            (m.format, m.kernel_uptime, m.msg),
-            (Format::Bare, None, KERNEL_MSG)
-        );
+        assert_eq!((m.format, m.kernel_uptime, m.msg), (Format::Bare, None, KERNEL_MSG));
 
         let m = ok("[123456.000001][  T1234] IPT_X SRC=1.2.3.4\n");
-        assert_eq!(
-            (m.kernel_uptime, m.msg),
-            (Some("123456.000001"), "IPT_X SRC=1.2.3.4")
-        );
+        assert_eq!((m.kernel_uptime, m.msg), (Some("123456.000001"), "IPT_X SRC=1.2.3.4"));
 
         // dmesg -r / /dev/kmsg style: a PRI and then straight the kernel text.
         let m = ok("<4>[    0.000000] Linux version");
         assert_eq!(m.format, Format::Bare);
         assert_eq!((m.facility, m.severity), (Some(0), Some(4)));
-        assert_eq!(
-            (m.kernel_uptime, m.msg),
-            (Some("0.000000"), "Linux version")
-        );
+        assert_eq!((m.kernel_uptime, m.msg), (Some("0.000000"), "Linux version"));
     }
 
     #[test]
@@ -829,9 +738,7 @@ mod tests {
         let m = ok("<191>Nov 24 20:31:02 h k: m");
         assert_eq!((m.facility, m.severity), (Some(23), Some(7)));
         assert_eq!(ok("<006>Nov 24 20:31:02 h k: m").severity, Some(6));
-        for bad in [
-            "<192>Nov", "<999>x", "<1000>x", "<>x", "<-1>x", "<1a>x", "<4", "<", "< 4>x", "<+4>x",
-        ] {
+        for bad in ["<192>Nov", "<999>x", "<1000>x", "<>x", "<-1>x", "<1a>x", "<4", "<", "< 4>x", "<+4>x"] {
             assert_eq!(parse(bad), Err(SyslogError::BadPriority), "{bad:?}");
         }
     }
@@ -863,10 +770,7 @@ mod tests {
         let m = ok("<4>Nov 24 20:31:02 myhost");
         assert_eq!((m.hostname, m.app_name, m.msg), (Some("myhost"), None, ""));
         let m = ok("<4>Nov 24 20:31:02 myhost kern");
-        assert_eq!(
-            (m.hostname, m.app_name, m.msg),
-            (Some("myhost"), None, "kern")
-        );
+        assert_eq!((m.hostname, m.app_name, m.msg), (Some("myhost"), None, "kern"));
         let m = ok("<4>Nov 24 20:31:02 myhost kernel: [ 12.5");
         assert_eq!((m.kernel_uptime, m.msg), (None, "[ 12.5"));
         let m = ok("<4>Nov 24 20:31:02 h app[12");
@@ -910,10 +814,7 @@ mod tests {
     #[test]
     fn reasons_are_distinct_snake_case() {
         for (i, a) in SyslogError::ALL.iter().enumerate() {
-            assert!(a
-                .reason()
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(a.reason().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(!a.to_string().is_empty());
             for b in &SyslogError::ALL[i + 1..] {
                 assert_ne!(a.reason(), b.reason());
@@ -923,18 +824,9 @@ mod tests {
 
     /// Every `&str` a message hands out.
     fn borrowed<'a>(m: &Message<'a>) -> impl Iterator<Item = &'a str> {
-        [
-            m.timestamp,
-            m.hostname,
-            m.app_name,
-            m.proc_id,
-            m.msg_id,
-            m.structured_data,
-            m.kernel_uptime,
-            Some(m.msg),
-        ]
-        .into_iter()
-        .flatten()
+        [m.timestamp, m.hostname, m.app_name, m.proc_id, m.msg_id, m.structured_data, m.kernel_uptime, Some(m.msg)]
+            .into_iter()
+            .flatten()
     }
 
     /// True if `part` is a subslice of `whole` (an empty one may sit at its end).
@@ -947,22 +839,15 @@ mod tests {
     #[test]
     fn every_field_borrows_from_the_input() {
         // Found by the fuzzer: an empty MSG used to be a static "".
-        for line in [
-            "<6>Nov 24 20:22:47 PI",
-            "<6>Nov 24 20:22:47 h k:",
-            "<6>1 - - - - - -",
-            "x",
-        ] {
+        for line in ["<6>Nov 24 20:22:47 PI", "<6>Nov 24 20:22:47 h k:", "<6>1 - - - - - -", "x"] {
             let m = ok(line);
             assert!(borrowed(&m).all(|part| is_within(line, part)), "{line:?}");
         }
     }
 
     fn syslogish() -> impl Strategy<Value = String> {
-        proptest::string::string_regex(
-            "(<[0-9]{0,4}>?)?(1 )?([A-Za-z0-9 :.+TZ\\[\\]\"\\\\=@-]|\u{FEFF}|é){0,120}",
-        )
-        .expect("valid regex")
+        proptest::string::string_regex("(<[0-9]{0,4}>?)?(1 )?([A-Za-z0-9 :.+TZ\\[\\]\"\\\\=@-]|\u{FEFF}|é){0,120}")
+            .expect("valid regex")
     }
 
     proptest! {

@@ -194,10 +194,7 @@ impl<'a> Reader<'a> {
         let (head, tail) = self.data.split_at(captured);
         self.data = tail;
         self.declared -= len;
-        Ok(Reader {
-            data: head,
-            declared: len,
-        })
+        Ok(Reader { data: head, declared: len })
     }
 
     /// A vector with a one-byte length prefix (`<0..2^8-1>` in RFC 8446).
@@ -237,16 +234,12 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     // capture of non-TLS data is NotHandshake rather than Truncated.
     match payload {
         [] => return Err(TlsError::Truncated),
-        [content_type, ..] if *content_type != CONTENT_TYPE_HANDSHAKE => {
-            return Err(TlsError::NotHandshake)
-        }
+        [content_type, ..] if *content_type != CONTENT_TYPE_HANDSHAKE => return Err(TlsError::NotHandshake),
         [_, major, ..] if *major != 0x03 => return Err(TlsError::NotHandshake),
         [_, _, minor, ..] if !(0x01..=0x04).contains(minor) => return Err(TlsError::NotHandshake),
         _ => {}
     }
-    let Some((&[_, _, _, len_high, len_low], after_header)) =
-        payload.split_first_chunk::<RECORD_HEADER_LEN>()
-    else {
+    let Some((&[_, _, _, len_high, len_low], after_header)) = payload.split_first_chunk::<RECORD_HEADER_LEN>() else {
         return Err(TlsError::Truncated);
     };
     let record_len = usize::from(u16::from_be_bytes([len_high, len_low]));
@@ -256,11 +249,7 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     // Bytes after the record (the next record, or more data) are ignored.
     let mut record = Reader::new(after_header, record_len);
 
-    if record
-        .data
-        .first()
-        .is_some_and(|&t| t != HANDSHAKE_CLIENT_HELLO)
-    {
+    if record.data.first().is_some_and(|&t| t != HANDSHAKE_CLIENT_HELLO) {
         return Err(TlsError::NotClientHello);
     }
     if record.declared < HANDSHAKE_HEADER_LEN {
@@ -299,19 +288,13 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello<'_>, TlsError> {
 
 /// Cipher suites, compression methods and extensions, filling in `hello` as
 /// it goes so that a `Truncated` return leaves what was found.
-fn parse_variable_part<'a>(
-    body: &mut Reader<'a>,
-    hello: &mut ClientHello<'a>,
-) -> Result<(), TlsError> {
+fn parse_variable_part<'a>(body: &mut Reader<'a>, hello: &mut ClientHello<'a>) -> Result<(), TlsError> {
     let mut suites = body.vec_u16()?;
     if suites.is_empty() || suites.declared % 2 != 0 {
         return Err(TlsError::BadLength);
     }
     let suites = suites.rest()?;
-    let count = suites
-        .chunks_exact(2)
-        .filter(|pair| !is_grease(u16::from_be_bytes([pair[0], pair[1]])))
-        .count();
+    let count = suites.chunks_exact(2).filter(|pair| !is_grease(u16::from_be_bytes([pair[0], pair[1]]))).count();
     // At most (2^16 - 1) / 2 suites fit the length field.
     hello.cipher_suite_count = u16::try_from(count).unwrap_or(u16::MAX);
 
@@ -384,9 +367,7 @@ fn is_dns_name(name: &[u8]) -> bool {
         && name.split(|&b| b == b'.').all(|label| {
             !label.is_empty()
                 && label.len() <= MAX_DNS_LABEL_LEN
-                && label
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -412,11 +393,7 @@ fn parse_supported_versions(data: &mut Reader<'_>) -> Result<Option<u16>, TlsErr
         return Err(TlsError::BadLength);
     }
     let versions = versions.rest()?;
-    Ok(versions
-        .chunks_exact(2)
-        .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
-        .filter(|&v| !is_grease(v))
-        .max())
+    Ok(versions.chunks_exact(2).map(|pair| u16::from_be_bytes([pair[0], pair[1]])).filter(|&v| !is_grease(v)).max())
 }
 
 /// Recognises the long header of a QUIC Initial packet (RFC 9000 §17.2.2,
@@ -548,12 +525,7 @@ mod tests {
     }
 
     fn record(version: u16, fragment: &[u8]) -> Vec<u8> {
-        [
-            &[CONTENT_TYPE_HANDSHAKE][..],
-            &version.to_be_bytes(),
-            &with_u16_len(fragment),
-        ]
-        .concat()
+        [&[CONTENT_TYPE_HANDSHAKE][..], &version.to_be_bytes(), &with_u16_len(fragment)].concat()
     }
 
     fn typical() -> Hello {
@@ -585,50 +557,26 @@ mod tests {
     #[test]
     fn record_versions() {
         for record_version in [TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3] {
-            let hello = Hello {
-                record_version,
-                ..typical()
-            };
+            let hello = Hello { record_version, ..typical() };
             assert!(parse_client_hello(&hello.bytes()).is_ok());
         }
         for record_version in [SSL_3_0, 0x0305, 0x0201, 0x0303 ^ 0x0100] {
-            let hello = Hello {
-                record_version,
-                ..typical()
-            };
-            assert_eq!(
-                parse_client_hello(&hello.bytes()),
-                Err(TlsError::NotHandshake)
-            );
+            let hello = Hello { record_version, ..typical() };
+            assert_eq!(parse_client_hello(&hello.bytes()), Err(TlsError::NotHandshake));
         }
     }
 
     #[test]
     fn not_tls() {
-        assert_eq!(
-            parse_client_hello(b"GET / HTTP/1.1\r\n"),
-            Err(TlsError::NotHandshake)
-        );
-        assert_eq!(
-            parse_client_hello(b"\x17\x03\x03\x00\x20"),
-            Err(TlsError::NotHandshake)
-        );
-        assert_eq!(
-            parse_client_hello(b"\x80\x2e\x01\x03\x01"),
-            Err(TlsError::NotHandshake)
-        );
+        assert_eq!(parse_client_hello(b"GET / HTTP/1.1\r\n"), Err(TlsError::NotHandshake));
+        assert_eq!(parse_client_hello(b"\x17\x03\x03\x00\x20"), Err(TlsError::NotHandshake));
+        assert_eq!(parse_client_hello(b"\x80\x2e\x01\x03\x01"), Err(TlsError::NotHandshake));
         // Decided on the first bytes, however short the capture.
         assert_eq!(parse_client_hello(b"G"), Err(TlsError::NotHandshake));
         assert_eq!(parse_client_hello(b"\x16\x02"), Err(TlsError::NotHandshake));
-        assert_eq!(
-            parse_client_hello(b"\x16\x03\x00"),
-            Err(TlsError::NotHandshake)
-        );
+        assert_eq!(parse_client_hello(b"\x16\x03\x00"), Err(TlsError::NotHandshake));
         assert_eq!(parse_client_hello(b""), Err(TlsError::Truncated));
-        assert_eq!(
-            parse_client_hello(b"\x16\x03\x01\x02"),
-            Err(TlsError::Truncated)
-        );
+        assert_eq!(parse_client_hello(b"\x16\x03\x01\x02"), Err(TlsError::Truncated));
     }
 
     #[test]
@@ -638,28 +586,16 @@ mod tests {
             let mut bytes = typical().bytes();
             bytes[RECORD_HEADER_LEN] = handshake_type;
             assert_eq!(parse_client_hello(&bytes), Err(TlsError::NotClientHello));
-            assert_eq!(
-                parse_client_hello(&bytes[..RECORD_HEADER_LEN + 1]),
-                Err(TlsError::NotClientHello)
-            );
+            assert_eq!(parse_client_hello(&bytes[..RECORD_HEADER_LEN + 1]), Err(TlsError::NotClientHello));
         }
     }
 
     #[test]
     fn bad_record_lengths() {
-        assert_eq!(
-            parse_client_hello(b"\x16\x03\x01\x00\x00"),
-            Err(TlsError::BadLength)
-        );
-        assert_eq!(
-            parse_client_hello(b"\x16\x03\x01\x40\x01\x01"),
-            Err(TlsError::BadLength)
-        );
+        assert_eq!(parse_client_hello(b"\x16\x03\x01\x00\x00"), Err(TlsError::BadLength));
+        assert_eq!(parse_client_hello(b"\x16\x03\x01\x40\x01\x01"), Err(TlsError::BadLength));
         // Too short for a handshake header.
-        assert_eq!(
-            parse_client_hello(b"\x16\x03\x01\x00\x03\x01\x00\x00"),
-            Err(TlsError::BadLength)
-        );
+        assert_eq!(parse_client_hello(b"\x16\x03\x01\x00\x03\x01\x00\x00"), Err(TlsError::BadLength));
     }
 
     #[test]
@@ -671,10 +607,7 @@ mod tests {
         assert_eq!(parse_client_hello(&short), Err(TlsError::BadLength));
 
         // Session id longer than 32.
-        let hello = Hello {
-            session_id: vec![1; 33],
-            ..typical()
-        };
+        let hello = Hello { session_id: vec![1; 33], ..typical() };
         assert_eq!(parse_client_hello(&hello.bytes()), Err(TlsError::BadLength));
 
         // Odd and empty cipher suite lists.
@@ -699,11 +632,7 @@ mod tests {
             let mut bytes = bytes.clone();
             let len = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as i32 + delta;
             bytes[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
-            assert_eq!(
-                parse_client_hello(&bytes),
-                Err(TlsError::BadLength),
-                "delta {delta}"
-            );
+            assert_eq!(parse_client_hello(&bytes), Err(TlsError::BadLength), "delta {delta}");
         }
 
         // An extension claiming more than the block holds.
@@ -725,41 +654,19 @@ mod tests {
             parse_client_hello(&bytes).map(|h| h.server_name.map(str::to_owned))
         };
         let found = |name: &[u8]| Ok(Some(String::from_utf8(name.to_vec()).expect("ascii")));
-        for name in [
-            &b"localhost"[..],
-            b"_dmarc.EXAMPLE-1.org",
-            b"192.0.2.1",
-            b"a",
-        ] {
+        for name in [&b"localhost"[..], b"_dmarc.EXAMPLE-1.org", b"192.0.2.1", b"a"] {
             assert_eq!(parse(name), found(name));
         }
-        let longest = [
-            &[b'a'; 63][..],
-            b".",
-            &[b'b'; 63],
-            b".",
-            &[b'c'; 63],
-            b".",
-            &[b'd'; 61],
-        ]
-        .concat();
+        let longest = [&[b'a'; 63][..], b".", &[b'b'; 63], b".", &[b'c'; 63], b".", &[b'd'; 61]].concat();
         assert_eq!(longest.len(), 253);
         assert_eq!(parse(&longest), found(&longest));
         let too_long = [&longest[..], b"d"].concat();
         assert_eq!(parse(&too_long), Err(TlsError::BadServerName));
         let long_label = [&[b'a'; 64][..], b".com"].concat();
         assert_eq!(parse(&long_label), Err(TlsError::BadServerName));
-        for bad in [
-            &b""[..],
-            b"example.com.",
-            b".example.com",
-            b"a..b",
-            b"a b",
-            b"a/b",
-            b"caf\xc3\xa9",
-            b"\x00",
-            b"a:443",
-        ] {
+        for bad in
+            [&b""[..], b"example.com.", b".example.com", b"a..b", b"a b", b"a/b", b"caf\xc3\xa9", b"\x00", b"a:443"]
+        {
             assert_eq!(parse(bad), Err(TlsError::BadServerName), "{bad:?}");
         }
     }
@@ -768,47 +675,23 @@ mod tests {
     fn server_name_list_edge_cases() {
         // Empty extension: no name, not an error.
         let hello = Hello::new(vec![extension(EXT_SERVER_NAME, &[])]);
-        assert_eq!(
-            parse_client_hello(&hello.bytes()).map(|h| h.server_name),
-            Ok(None)
-        );
+        assert_eq!(parse_client_hello(&hello.bytes()).map(|h| h.server_name), Ok(None));
         // An unknown name type before the host_name entry is skipped.
-        let entries = [
-            &[7u8][..],
-            &with_u16_len(b"xx"),
-            &[0],
-            &with_u16_len(b"b.example"),
-        ]
-        .concat();
+        let entries = [&[7u8][..], &with_u16_len(b"xx"), &[0], &with_u16_len(b"b.example")].concat();
         let hello = Hello::new(vec![extension(EXT_SERVER_NAME, &with_u16_len(&entries))]);
-        assert_eq!(
-            parse_client_hello(&hello.bytes()).map(|h| h.server_name),
-            Ok(Some("b.example"))
-        );
+        assert_eq!(parse_client_hello(&hello.bytes()).map(|h| h.server_name), Ok(Some("b.example")));
         // A duplicate extension does not replace the first.
-        let hello = Hello::new(vec![
-            sni_extension(b"first.example"),
-            sni_extension(b"second.example"),
-        ]);
-        assert_eq!(
-            parse_client_hello(&hello.bytes()).map(|h| h.server_name),
-            Ok(Some("first.example"))
-        );
+        let hello = Hello::new(vec![sni_extension(b"first.example"), sni_extension(b"second.example")]);
+        assert_eq!(parse_client_hello(&hello.bytes()).map(|h| h.server_name), Ok(Some("first.example")));
     }
 
     #[test]
     fn alpn_and_versions() {
         let alpn = |protocols: &[&[u8]]| {
             let bytes = Hello::new(vec![alpn_extension(protocols)]).bytes();
-            parse_client_hello(&bytes)
-                .expect("valid")
-                .alpn
-                .map(<[u8]>::to_vec)
+            parse_client_hello(&bytes).expect("valid").alpn.map(<[u8]>::to_vec)
         };
-        assert_eq!(
-            alpn(&[&[0x3a, 0x3a], b"http/1.1", b"h2"]),
-            Some(b"http/1.1".to_vec())
-        );
+        assert_eq!(alpn(&[&[0x3a, 0x3a], b"http/1.1", b"h2"]), Some(b"http/1.1".to_vec()));
         assert_eq!(alpn(&[&[0x3a, 0x3a]]), None);
         assert_eq!(alpn(&[b"h3"]), Some(b"h3".to_vec()));
 
@@ -817,10 +700,7 @@ mod tests {
             let hello = parse_client_hello(&bytes).expect("valid");
             (hello.supported_versions_max, hello.max_version())
         };
-        assert_eq!(
-            max_versions(&[TLS_1_2, 0xfafa, TLS_1_3, TLS_1_1]),
-            (Some(TLS_1_3), TLS_1_3)
-        );
+        assert_eq!(max_versions(&[TLS_1_2, 0xfafa, TLS_1_3, TLS_1_1]), (Some(TLS_1_3), TLS_1_3));
         assert_eq!(max_versions(&[0x2a2a]), (None, TLS_1_2));
     }
 
@@ -829,10 +709,7 @@ mod tests {
         let mut hello = typical();
         hello.cipher_suites = vec![0xdada, 0x1301, 0x1a1a, 0xc02b];
         let bytes = hello.bytes();
-        assert_eq!(
-            parse_client_hello(&bytes).map(|h| h.cipher_suite_count),
-            Ok(2)
-        );
+        assert_eq!(parse_client_hello(&bytes).map(|h| h.cipher_suite_count), Ok(2));
         assert!(is_grease(0x0a0a) && is_grease(0xfafa) && is_grease(0x5a5a));
         // The "0x?a?a" shorthand is stricter in the RFC: both bytes equal.
         assert!(!is_grease(0x1a2a) && !is_grease(0x0a0b) && !is_grease(0x0303));
@@ -873,11 +750,7 @@ mod tests {
         let hello = typical();
         let handshake = [&[HANDSHAKE_CLIENT_HELLO][..], &with_u24_len(&hello.body())].concat();
         let split = hello.fixed_len() - RECORD_HEADER_LEN + 60;
-        let bytes = [
-            record(TLS_1_0, &handshake[..split]),
-            record(TLS_1_0, &handshake[split..]),
-        ]
-        .concat();
+        let bytes = [record(TLS_1_0, &handshake[..split]), record(TLS_1_0, &handshake[split..])].concat();
         let parsed = parse_client_hello(&bytes).expect("first fragment holds the fixed part");
         assert!(parsed.truncated);
         assert_eq!(parsed.server_name, Some("www.example.com"));
@@ -897,23 +770,15 @@ mod tests {
             let parsed = parsed.unwrap_or_else(|e| panic!("cut {cut}: {e}"));
             assert!(parsed.truncated, "cut {cut}");
             assert_eq!(parsed.legacy_version, full.legacy_version);
-            for (found, expected) in [
-                (
-                    parsed.server_name.map(str::as_bytes),
-                    full.server_name.map(str::as_bytes),
-                ),
-                (parsed.alpn, full.alpn),
-            ] {
+            for (found, expected) in
+                [(parsed.server_name.map(str::as_bytes), full.server_name.map(str::as_bytes)), (parsed.alpn, full.alpn)]
+            {
                 assert!(found.is_none() || found == expected, "cut {cut}: {found:?}");
             }
             assert!(
-                parsed.supported_versions_max.is_none()
-                    || parsed.supported_versions_max == full.supported_versions_max
+                parsed.supported_versions_max.is_none() || parsed.supported_versions_max == full.supported_versions_max
             );
-            assert!(
-                parsed.cipher_suite_count == 0
-                    || parsed.cipher_suite_count == full.cipher_suite_count
-            );
+            assert!(parsed.cipher_suite_count == 0 || parsed.cipher_suite_count == full.cipher_suite_count);
         }
         assert_eq!(parse_client_hello(bytes).as_ref(), Ok(full));
     }
@@ -951,10 +816,7 @@ mod tests {
 
     fn curl_hello() -> Vec<u8> {
         let hex = CURL_HELLO_HEX.concat();
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
     }
 
     const CURL_PARSED: ClientHello<'static> = ClientHello {
@@ -980,17 +842,10 @@ mod tests {
     #[test]
     fn real_curl_hello_as_captured() {
         let bytes = curl_hello();
-        for len in [
-            crate::event::PAYLOAD_CAPTURE,
-            crate::event::PAYLOAD_CAPTURE - 1,
-        ] {
+        for len in [crate::event::PAYLOAD_CAPTURE, crate::event::PAYLOAD_CAPTURE - 1] {
             assert_eq!(
                 parse_client_hello(&bytes[..len]),
-                Ok(ClientHello {
-                    supported_versions_max: None,
-                    truncated: true,
-                    ..CURL_PARSED
-                }),
+                Ok(ClientHello { supported_versions_max: None, truncated: true, ..CURL_PARSED }),
                 "{len} bytes"
             );
         }
@@ -1044,56 +899,23 @@ mod tests {
     #[test]
     fn quic_initials() {
         // v1: packet type 0b00; low bits are protected, so any value.
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 8], &[])),
-            Some(QUIC_V1)
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc0, QUIC_V1, &[1; 20], &[2; 20])),
-            Some(QUIC_V1)
-        );
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 8], &[])), Some(QUIC_V1));
+        assert_eq!(is_quic_initial(&quic_long_header(0xc0, QUIC_V1, &[1; 20], &[2; 20])), Some(QUIC_V1));
         // v2: packet type 0b01 is Initial; 0b00 is 0-RTT.
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xd3, QUIC_V2, &[1; 8], &[2; 4])),
-            Some(QUIC_V2)
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, QUIC_V2, &[1; 8], &[2; 4])),
-            None
-        );
+        assert_eq!(is_quic_initial(&quic_long_header(0xd3, QUIC_V2, &[1; 8], &[2; 4])), Some(QUIC_V2));
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, QUIC_V2, &[1; 8], &[2; 4])), None);
         // v1 0-RTT, Handshake and Retry.
         for first in [0xd3, 0xe3, 0xf3] {
-            assert_eq!(
-                is_quic_initial(&quic_long_header(first, QUIC_V1, &[1; 8], &[])),
-                None
-            );
+            assert_eq!(is_quic_initial(&quic_long_header(first, QUIC_V1, &[1; 8], &[])), None);
         }
         // Short header, missing fixed bit, version negotiation, unknown version.
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0x43, QUIC_V1, &[1; 8], &[])),
-            None
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0x83, QUIC_V1, &[1; 8], &[])),
-            None
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, 0, &[1; 8], &[])),
-            None
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, 0xff00_001d, &[1; 8], &[])),
-            None
-        );
+        assert_eq!(is_quic_initial(&quic_long_header(0x43, QUIC_V1, &[1; 8], &[])), None);
+        assert_eq!(is_quic_initial(&quic_long_header(0x83, QUIC_V1, &[1; 8], &[])), None);
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, 0, &[1; 8], &[])), None);
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, 0xff00_001d, &[1; 8], &[])), None);
         // Connection ids longer than 20.
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 21], &[])),
-            None
-        );
-        assert_eq!(
-            is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 8], &[2; 21])),
-            None
-        );
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 21], &[])), None);
+        assert_eq!(is_quic_initial(&quic_long_header(0xc3, QUIC_V1, &[1; 8], &[2; 21])), None);
         // Cut before the end of the source connection id.
         let packet = quic_long_header(0xc3, QUIC_V1, &[1; 8], &[2; 4]);
         let header_len = 1 + 4 + 1 + 8 + 1 + 4;
@@ -1113,8 +935,7 @@ mod tests {
 
     fn protocol_name() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            prop::sample::select(vec![&b"h2"[..], b"http/1.1", b"h3", b"acme-tls/1"])
-                .prop_map(<[u8]>::to_vec),
+            prop::sample::select(vec![&b"h2"[..], b"http/1.1", b"h3", b"acme-tls/1"]).prop_map(<[u8]>::to_vec),
             prop::collection::vec(any::<u8>(), 1..20),
         ]
     }
@@ -1140,46 +961,24 @@ mod tests {
             prop::collection::vec(any::<u8>(), 0..=32),
             prop::collection::vec(prop_oneof![any::<u16>(), grease()], 1..60),
             prop::option::of(dns_name()),
-            prop::option::of((
-                prop::option::of(grease()),
-                prop::collection::vec(protocol_name(), 1..4),
-            )),
-            prop::option::of(prop::collection::vec(
-                prop_oneof![0x0300u16..=0x0304, grease()],
-                1..8,
-            )),
-            prop::collection::vec(
-                (any::<u16>(), prop::collection::vec(any::<u8>(), 0..40)),
-                0..5,
-            ),
+            prop::option::of((prop::option::of(grease()), prop::collection::vec(protocol_name(), 1..4))),
+            prop::option::of(prop::collection::vec(prop_oneof![0x0300u16..=0x0304, grease()], 1..8)),
+            prop::collection::vec((any::<u16>(), prop::collection::vec(any::<u8>(), 0..40)), 0..5),
         )
             .prop_flat_map(
-                |(
-                    record_version,
-                    legacy_version,
-                    session_id,
-                    cipher_suites,
-                    server_name,
-                    alpn,
-                    versions,
-                    others,
-                )| {
+                |(record_version, legacy_version, session_id, cipher_suites, server_name, alpn, versions, others)| {
                     let mut extensions = vec![];
                     if let Some(name) = &server_name {
                         extensions.push(sni_extension(name.as_bytes()));
                     }
                     let mut first_alpn = None;
                     if let Some((grease, names)) = alpn {
-                        let mut list: Vec<Vec<u8>> = grease
-                            .map(|g| g.to_be_bytes().to_vec())
-                            .into_iter()
-                            .collect();
+                        let mut list: Vec<Vec<u8>> = grease.map(|g| g.to_be_bytes().to_vec()).into_iter().collect();
                         list.extend(names);
                         let refs: Vec<&[u8]> = list.iter().map(Vec::as_slice).collect();
                         extensions.push(alpn_extension(&refs));
-                        first_alpn = list.into_iter().find(|n| {
-                            !(n.len() == 2 && is_grease(u16::from_be_bytes([n[0], n[1]])))
-                        });
+                        first_alpn =
+                            list.into_iter().find(|n| !(n.len() == 2 && is_grease(u16::from_be_bytes([n[0], n[1]]))));
                     }
                     let mut versions_max = None;
                     if let Some(versions) = versions {
@@ -1187,22 +986,13 @@ mod tests {
                         versions_max = versions.into_iter().filter(|&v| !is_grease(v)).max();
                     }
                     for (extension_type, data) in others {
-                        if ![EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS]
-                            .contains(&extension_type)
-                        {
+                        if ![EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS].contains(&extension_type) {
                             extensions.push(extension(extension_type, &data));
                         }
                     }
-                    let cipher_suite_count =
-                        cipher_suites.iter().filter(|&&s| !is_grease(s)).count() as u16;
+                    let cipher_suite_count = cipher_suites.iter().filter(|&&s| !is_grease(s)).count() as u16;
                     let generated = GeneratedHello {
-                        hello: Hello {
-                            record_version,
-                            legacy_version,
-                            session_id,
-                            cipher_suites,
-                            extensions: None,
-                        },
+                        hello: Hello { record_version, legacy_version, session_id, cipher_suites, extensions: None },
                         server_name,
                         alpn: first_alpn,
                         versions_max,

@@ -38,15 +38,8 @@ use std::net::IpAddr;
 use monitor_common::netfilter::{self, LogLine, Proto, TcpFlags};
 use monitor_common::syslog::{self, Format, Message};
 
-const PREFIXES: &[&str] = &[
-    "IPT_ICMP ",
-    "IPT_ICMP6 ",
-    "IPT_HTTP ",
-    "IPT_DROP ",
-    "IPT_DROP:",
-    "IPT_FRAG ",
-    "IPT_FRAG6 ",
-];
+const PREFIXES: &[&str] =
+    &["IPT_ICMP ", "IPT_ICMP6 ", "IPT_HTTP ", "IPT_DROP ", "IPT_DROP:", "IPT_FRAG ", "IPT_FRAG6 "];
 
 /// The transport part of an expectation.
 enum L4 {
@@ -57,11 +50,7 @@ enum L4 {
     /// Echo type, id, seq (code 0).
     Echo(u8, u16, u16),
     /// Error type and code, and the quoted packet's src, dst, proto, ports.
-    IcmpError(
-        u8,
-        u8,
-        (&'static str, &'static str, &'static str, Option<(u16, u16)>),
-    ),
+    IcmpError(u8, u8, (&'static str, &'static str, &'static str, Option<(u16, u16)>)),
     /// Ports and flags as the kernel lists them.
     Tcp(u16, u16, &'static str),
     /// Ports and the UDP length.
@@ -69,15 +58,7 @@ enum L4 {
 }
 
 /// Kernel uptime stamp, prefix, src, dst, PROTO=, fragment offset, transport.
-type Row = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<u16>,
-    L4,
-);
+type Row = (&'static str, &'static str, &'static str, &'static str, &'static str, Option<u16>, L4);
 
 /// Every line of `kernel_dmesg.txt`, by its uptime stamp. Written from the
 /// kernel text by hand (addresses compressed, so they are checked as
@@ -143,10 +124,7 @@ const KERNEL_LINES: &[Row] = &[
 const KERNEL_DMESG: &str = include_str!("golden/kernel_dmesg.txt");
 
 fn ip(text: &str) -> Option<IpAddr> {
-    Some(
-        text.parse()
-            .unwrap_or_else(|e| panic!("bad address {text:?} in the table: {e}")),
-    )
+    Some(text.parse().unwrap_or_else(|e| panic!("bad address {text:?} in the table: {e}")))
 }
 
 fn lines(golden: &str) -> impl Iterator<Item = &str> {
@@ -172,8 +150,7 @@ fn assert_row(line: &LogLine<'_>, row: &Row) {
     let v6 = line.src.is_some_and(|a| a.is_ipv6());
     assert_eq!(line.hop_limit.is_some(), v6, "{context}");
     assert_eq!(line.ttl.is_some(), !v6, "{context}");
-    let (mut icmp, mut echo, mut ports, mut flags, mut udp_len) =
-        (None, None, None, TcpFlags::empty(), None);
+    let (mut icmp, mut echo, mut ports, mut flags, mut udp_len) = (None, None, None, TcpFlags::empty(), None);
     match l4 {
         L4::None => {}
         L4::Icmp(kind, code) => icmp = Some((*kind, *code)),
@@ -187,21 +164,9 @@ fn assert_row(line: &LogLine<'_>, row: &Row) {
                 Some(Ok(inner)) => inner,
                 other => panic!("{context}: inner packet {other:?}"),
             };
-            assert_eq!(
-                (inner.src, inner.dst),
-                (ip(inner_src), ip(inner_dst)),
-                "{context}"
-            );
-            assert_eq!(
-                inner.proto.map(|p| p.name()),
-                Some(*inner_proto),
-                "{context}"
-            );
-            assert_eq!(
-                inner.src_port.zip(inner.dst_port),
-                *inner_ports,
-                "{context}"
-            );
+            assert_eq!((inner.src, inner.dst), (ip(inner_src), ip(inner_dst)), "{context}");
+            assert_eq!(inner.proto.map(|p| p.name()), Some(*inner_proto), "{context}");
+            assert_eq!(inner.src_port.zip(inner.dst_port), *inner_ports, "{context}");
         }
         L4::Tcp(spt, dpt, names) => {
             ports = Some((*spt, *dpt));
@@ -220,11 +185,7 @@ fn assert_row(line: &LogLine<'_>, row: &Row) {
     assert_eq!(line.src_port.zip(line.dst_port), ports, "{context}");
     assert_eq!(line.tcp_flags, flags, "{context}");
     assert_eq!(line.udp_len, udp_len, "{context}");
-    assert_eq!(
-        line.inner.is_some(),
-        matches!(l4, L4::IcmpError(..)),
-        "{context}"
-    );
+    assert_eq!(line.inner.is_some(), matches!(l4, L4::IcmpError(..)), "{context}");
 }
 
 /// Kernel lines from dmesg, parsed, with their uptime stamp and message.
@@ -240,19 +201,12 @@ fn kernel_lines() -> Vec<Kernel<'static>> {
         .map(|text| {
             let message = syslog_ok(text);
             assert_eq!(message.format, Format::Bare, "{text:?}");
-            let uptime = message
-                .kernel_uptime
-                .unwrap_or_else(|| panic!("no uptime: {text:?}"));
+            let uptime = message.kernel_uptime.unwrap_or_else(|| panic!("no uptime: {text:?}"));
             let row = KERNEL_LINES
                 .iter()
                 .find(|row| row.0 == uptime)
                 .unwrap_or_else(|| panic!("no expectation for {uptime}"));
-            Kernel {
-                uptime,
-                msg: message.msg,
-                line: netfilter_ok(&message),
-                row,
-            }
+            Kernel { uptime, msg: message.msg, line: netfilter_ok(&message), row }
         })
         .collect()
 }
@@ -271,10 +225,7 @@ fn assert_forwarded(kernel: &[Kernel<'_>], message: &Message<'_>) -> &'static st
         .unwrap_or_else(|| panic!("no kernel line for {message:?}"));
     assert_eq!(original.msg.trim_end(), text);
     let line = netfilter_ok(message);
-    assert_eq!(
-        line, original.line,
-        "forwarding changed the parse of {text:?}"
-    );
+    assert_eq!(line, original.line, "forwarding changed the parse of {text:?}");
     assert_row(&line, original.row);
     original.row.0
 }
@@ -289,8 +240,7 @@ fn severity_of(line: &LogLine<'_>) -> u8 {
 }
 
 fn is_rfc3339_utc(timestamp: Option<&str>) -> bool {
-    timestamp
-        .is_some_and(|ts| ts.starts_with("2026-11-24T") && ts.ends_with("+00:00") && ts.len() == 32)
+    timestamp.is_some_and(|ts| ts.starts_with("2026-11-24T") && ts.ends_with("+00:00") && ts.len() == 32)
 }
 
 fn is_bsd(timestamp: Option<&str>) -> bool {
@@ -306,52 +256,24 @@ fn kernel_dmesg() {
     }
     // Every expectation used exactly once.
     for row in KERNEL_LINES {
-        assert_eq!(
-            kernel.iter().filter(|k| k.uptime == row.0).count(),
-            1,
-            "{}",
-            row.0
-        );
+        assert_eq!(kernel.iter().filter(|k| k.uptime == row.0).count(), 1, "{}", row.0);
     }
     // Known extras on these real lines.
     let by_uptime = |uptime: &str| kernel.iter().find(|k| k.uptime == uptime).map(|k| k.line);
-    let Some(rst) = by_uptime("9482.101327") else {
-        panic!("RST line")
-    };
-    assert_eq!(
-        (rst.in_iface, rst.out_iface, rst.mac),
-        (None, Some("gold0"), None)
-    );
-    let Some(marked) = by_uptime("9482.113058") else {
-        panic!("marked line")
-    };
+    let Some(rst) = by_uptime("9482.101327") else { panic!("RST line") };
+    assert_eq!((rst.in_iface, rst.out_iface, rst.mac), (None, Some("gold0"), None));
+    let Some(marked) = by_uptime("9482.113058") else { panic!("marked line") };
     assert_eq!((marked.mac, marked.unknown_fields), (None, 4)); // MACSRC MACDST MACPROTO MARK
-    let Some(with_uid) = by_uptime("9496.852271") else {
-        panic!("uid line")
-    };
+    let Some(with_uid) = by_uptime("9496.852271") else { panic!("uid line") };
     assert_eq!(with_uid.unknown_fields, 4); // OPT (..) UID GID
-    let Some(first_fragment) = by_uptime("9482.119344") else {
-        panic!("fragment")
-    };
+    let Some(first_fragment) = by_uptime("9482.119344") else { panic!("fragment") };
     assert!(first_fragment.more_fragments && !first_fragment.dont_fragment);
-    let Some(v6_fragment) = by_uptime("9482.124122") else {
-        panic!("v6 fragment")
-    };
+    let Some(v6_fragment) = by_uptime("9482.124122") else { panic!("v6 fragment") };
     assert_eq!(v6_fragment.ip_id, Some(0x5222_19fa));
-    let Some(unreachable) = by_uptime("9341.104558") else {
-        panic!("unreachable")
-    };
-    assert_eq!(
-        (unreachable.prec, unreachable.ip_id, unreachable.len),
-        (Some(0xc0), Some(25750), Some(62))
-    );
-    let Some(echo6) = by_uptime("9340.671125") else {
-        panic!("echo6")
-    };
-    assert_eq!(
-        (echo6.len, echo6.tc, echo6.hop_limit, echo6.flow_label),
-        (Some(104), Some(0), Some(64), Some(54982))
-    );
+    let Some(unreachable) = by_uptime("9341.104558") else { panic!("unreachable") };
+    assert_eq!((unreachable.prec, unreachable.ip_id, unreachable.len), (Some(0xc0), Some(25750), Some(62)));
+    let Some(echo6) = by_uptime("9340.671125") else { panic!("echo6") };
+    assert_eq!((echo6.len, echo6.tc, echo6.hop_limit, echo6.flow_label), (Some(104), Some(0), Some(64), Some(54982)));
 }
 
 fn check_rsyslog(golden: &str, format: Format, expect_uptime: bool) -> usize {
@@ -362,10 +284,7 @@ fn check_rsyslog(golden: &str, format: Format, expect_uptime: bool) -> usize {
         assert_eq!(message.format, format, "{text:?}");
         assert_eq!(message.hostname, Some("vm"), "{text:?}");
         assert_eq!(message.app_name, Some("kernel"), "{text:?}");
-        assert_eq!(
-            (message.proc_id, message.msg_id, message.structured_data),
-            (None, None, None)
-        );
+        assert_eq!((message.proc_id, message.msg_id, message.structured_data), (None, None, None));
         assert_eq!(message.kernel_uptime.is_some(), expect_uptime, "{text:?}");
         match format {
             Format::Rfc3164 => assert!(is_bsd(message.timestamp), "{text:?}"),
@@ -373,10 +292,7 @@ fn check_rsyslog(golden: &str, format: Format, expect_uptime: bool) -> usize {
         }
         assert_forwarded(&kernel, &message);
         let line = netfilter_ok(&message);
-        assert_eq!(
-            (message.facility, message.severity),
-            (Some(0), Some(severity_of(&line)))
-        );
+        assert_eq!((message.facility, message.severity), (Some(0), Some(severity_of(&line))));
         count += 1;
     }
     count
@@ -384,38 +300,17 @@ fn check_rsyslog(golden: &str, format: Format, expect_uptime: bool) -> usize {
 
 #[test]
 fn rsyslog_3164() {
-    assert_eq!(
-        check_rsyslog(
-            include_str!("golden/rsyslog_3164.txt"),
-            Format::Rfc3164,
-            true
-        ),
-        41
-    );
+    assert_eq!(check_rsyslog(include_str!("golden/rsyslog_3164.txt"), Format::Rfc3164, true), 41);
 }
 
 #[test]
 fn rsyslog_5424() {
-    assert_eq!(
-        check_rsyslog(
-            include_str!("golden/rsyslog_5424.txt"),
-            Format::Rfc5424,
-            true
-        ),
-        41
-    );
+    assert_eq!(check_rsyslog(include_str!("golden/rsyslog_5424.txt"), Format::Rfc5424, true), 41);
 }
 
 #[test]
 fn rsyslog_3164_nostamp() {
-    assert_eq!(
-        check_rsyslog(
-            include_str!("golden/rsyslog_3164_nostamp.txt"),
-            Format::Rfc3164,
-            false
-        ),
-        7
-    );
+    assert_eq!(check_rsyslog(include_str!("golden/rsyslog_3164_nostamp.txt"), Format::Rfc3164, false), 7);
 }
 
 #[test]
@@ -436,10 +331,7 @@ fn rsyslog_file() {
             assert_eq!(message.format, Format::Rfc3164, "{text:?}");
             assert_eq!((message.facility, message.severity), (None, None));
             assert!(is_rfc3339_utc(message.timestamp), "{text:?}");
-            assert_eq!(
-                (message.hostname, message.app_name),
-                (Some("vm"), Some("kernel"))
-            );
+            assert_eq!((message.hostname, message.app_name), (Some("vm"), Some("kernel")));
             stamped += usize::from(message.kernel_uptime.is_some());
             assert_forwarded(&kernel, &message)
         })
@@ -494,9 +386,7 @@ fn logger_5424() {
         assert_eq!(message.format, Format::Rfc5424);
         assert!(is_rfc3339_utc(message.timestamp), "{text:?}");
         assert_eq!(message.hostname, Some("vm"));
-        assert!(message
-            .structured_data
-            .is_some_and(|sd| sd.starts_with("[timeQuality tzKnown=\"1\" ")));
+        assert!(message.structured_data.is_some_and(|sd| sd.starts_with("[timeQuality tzKnown=\"1\" ")));
         match message.app_name {
             Some("kernel") => {
                 assert_eq!((message.facility, message.severity), (Some(1), Some(6)));
@@ -504,15 +394,9 @@ fn logger_5424() {
             }
             Some("monitor-test") => {
                 assert_eq!((message.facility, message.severity), (Some(19), Some(4)));
-                assert_eq!(
-                    (message.proc_id, message.msg_id),
-                    (Some("11626"), Some("NFLOG"))
-                );
+                assert_eq!((message.proc_id, message.msg_id), (Some("11626"), Some("NFLOG")));
                 let sd = message.structured_data.unwrap_or_default();
-                assert!(
-                    sd.ends_with(r#"][nf@32473 rule="in \"x\" [a\]" chain="INPUT"]"#),
-                    "{sd}"
-                );
+                assert!(sd.ends_with(r#"][nf@32473 rule="in \"x\" [a\]" chain="INPUT"]"#), "{sd}");
             }
             other => panic!("app {other:?}"),
         }
@@ -520,15 +404,7 @@ fn logger_5424() {
     }
     assert_eq!(
         uptimes,
-        [
-            "9340.263393",
-            "9340.671125",
-            "9341.095632",
-            "9341.101264",
-            "9341.104558",
-            "9341.203292",
-            "9340.263393"
-        ]
+        ["9340.263393", "9340.671125", "9341.095632", "9341.101264", "9341.104558", "9341.203292", "9340.263393"]
     );
 }
 
@@ -559,15 +435,8 @@ fn logger_tcp() {
         .iter()
         .map(|(counted, frame)| {
             let message = syslog_ok(frame);
-            assert_eq!(
-                (message.hostname, message.app_name),
-                (Some("vm"), Some("kernel"))
-            );
-            (
-                *counted,
-                message.format,
-                assert_forwarded(&kernel, &message),
-            )
+            assert_eq!((message.hostname, message.app_name), (Some("vm"), Some("kernel")));
+            (*counted, message.format, assert_forwarded(&kernel, &message))
         })
         .collect();
     assert_eq!(

@@ -26,8 +26,8 @@ use monitor_common::{
     class::CLASS_COUNT,
     event::PAYLOAD_CAPTURE,
     maps::{
-        ClassCounter, PipelineCounter, RateWindow, SamplingConfig, SourceKey, SourceStats,
-        DEFAULT_RING_BYTES, DEFAULT_SOURCES_MAX, PIPELINE_COUNTER_COUNT, WINDOW_NS,
+        ClassCounter, PipelineCounter, RateWindow, SamplingConfig, SourceKey, SourceStats, DEFAULT_RING_BYTES,
+        DEFAULT_SOURCES_MAX, PIPELINE_COUNTER_COUNT, WINDOW_NS,
     },
     PacketEvent,
 };
@@ -235,14 +235,7 @@ fn wakeup_flag(wakeup_bytes: u32) -> u64 {
 }
 
 #[inline(always)]
-fn fill_event(
-    ctx: &XdpContext,
-    s: &Summary,
-    ev: *mut PacketEvent,
-    packet_len: u64,
-    weight: u64,
-    now: u64,
-) {
+fn fill_event(ctx: &XdpContext, s: &Summary, ev: *mut PacketEvent, packet_len: u64, weight: u64, now: u64) {
     // SAFETY: `ev` is a ring-buffer reservation of size_of::<PacketEvent>();
     // every field is written before submit.
     unsafe {
@@ -310,4 +303,3 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";
-

@@ -225,11 +225,7 @@ fn transport(ctx: &XdpContext, mut s: Summary, l4: usize, l4_len: usize) -> Summ
             s.class = if s.ip_version == 4 { Class::Icmp } else { Class::Icmpv6 };
             s.icmp_type = hdr[0];
             s.icmp_code = hdr[1];
-            let echo = if s.ip_version == 4 {
-                hdr[0] == 0 || hdr[0] == 8
-            } else {
-                hdr[0] == 128 || hdr[0] == 129
-            };
+            let echo = if s.ip_version == 4 { hdr[0] == 0 || hdr[0] == 8 } else { hdr[0] == 128 || hdr[0] == 129 };
             if echo {
                 s.icmp_id = u16::from_be_bytes([hdr[4], hdr[5]]);
                 s.icmp_seq = u16::from_be_bytes([hdr[6], hdr[7]]);

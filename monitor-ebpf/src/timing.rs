@@ -8,7 +8,7 @@
 //! bpf_skb_load_bytes (constant lengths), which copes with non-linear skbs.
 
 use aya_ebpf::{
-    bindings::{TC_ACT_OK, BPF_ANY},
+    bindings::{BPF_ANY, TC_ACT_OK},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
@@ -17,18 +17,19 @@ use aya_ebpf::{
 use monitor_common::{
     maps::{RateWindow, PORT_HTTP, WINDOW_NS},
     timing::{
-        latency_bucket, looks_like_request, looks_like_response, status_class, FlowKey,
-        HttpCounter, HttpResponseEvent, HttpTimingConfig, PendingRequest,
-        DEFAULT_HTTP_REQUESTS_MAX, HTTP_COUNTER_COUNT, LATENCY_BUCKETS, REQUEST_CAPTURE,
-        RESPONSE_CAPTURE, STATUS_CLASSES,
+        latency_bucket, looks_like_request, looks_like_response, status_class, FlowKey, HttpCounter, HttpResponseEvent,
+        HttpTimingConfig, PendingRequest, DEFAULT_HTTP_REQUESTS_MAX, HTTP_COUNTER_COUNT, LATENCY_BUCKETS,
+        REQUEST_CAPTURE, RESPONSE_CAPTURE, STATUS_CLASSES,
     },
 };
 
-use crate::{parse::{ptr_at, Summary}, PORTS, SAMPLING};
+use crate::{
+    parse::{ptr_at, Summary},
+    PORTS, SAMPLING,
+};
 
 #[map]
-static HTTP_REQUESTS: LruHashMap<FlowKey, PendingRequest> =
-    LruHashMap::with_max_entries(DEFAULT_HTTP_REQUESTS_MAX, 0);
+static HTTP_REQUESTS: LruHashMap<FlowKey, PendingRequest> = LruHashMap::with_max_entries(DEFAULT_HTTP_REQUESTS_MAX, 0);
 
 #[map]
 static HTTP_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(HTTP_COUNTER_COUNT, 0);
@@ -287,13 +288,12 @@ fn emit(ctx: &TcContext, r: &Response, request: *const PendingRequest, latency: 
         let offset = r.payload_offset as u32;
         // A bounded length (12..=64, known non-zero) the verifier accepts.
         let want = r.payload_len.min(RESPONSE_CAPTURE) as u32;
-        let copied = if (12..=RESPONSE_CAPTURE as u32).contains(&want)
-            && bpf_skb_load_bytes(skb, offset, out, want) == 0
-        {
-            want as usize
-        } else {
-            0
-        };
+        let copied =
+            if (12..=RESPONSE_CAPTURE as u32).contains(&want) && bpf_skb_load_bytes(skb, offset, out, want) == 0 {
+                want as usize
+            } else {
+                0
+            };
         (*ev).response_len = copied.min(r.payload_len) as u16;
     }
     entry.submit(0);

@@ -178,8 +178,7 @@ impl Aggregate {
     /// O(n) scan happens once per n/10 new sources, not per event.
     fn evict_oldest_sources(&mut self) {
         let drop = (self.limits.sources / 10).max(1);
-        let mut by_age: Vec<(u64, IpAddr)> =
-            self.sources.iter().map(|(ip, s)| (s.last_seen_ms, *ip)).collect();
+        let mut by_age: Vec<(u64, IpAddr)> = self.sources.iter().map(|(ip, s)| (s.last_seen_ms, *ip)).collect();
         by_age.select_nth_unstable(drop - 1);
         for (_, ip) in by_age.into_iter().take(drop) {
             self.sources.remove(&ip);
@@ -232,12 +231,8 @@ impl Aggregate {
         for s in self.sources.values() {
             let Some(geo) = &s.geo else { continue };
             let Some(asn) = geo.asn else { continue };
-            let entry = by.entry(asn).or_insert_with(|| AsnCount {
-                asn,
-                as_org: geo.as_org.clone(),
-                packets: 0,
-                sources: 0,
-            });
+            let entry =
+                by.entry(asn).or_insert_with(|| AsnCount { asn, as_org: geo.as_org.clone(), packets: 0, sources: 0 });
             entry.packets += s.xdp_packets + s.syslog_packets;
             entry.sources += 1;
         }

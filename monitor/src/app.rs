@@ -18,9 +18,9 @@ use crate::{
     aggregate::{Aggregate, Limits},
     cli::Cli,
     event::{Event, EventSink, KernelEventContext, Published, SinkCounters},
+    geo::{self, Geo, GeoConfig},
     http_timing::HttpTiming,
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
-    geo::{self, Geo, GeoConfig},
     server::{self, AuthConfig},
     syslog::{self, Allowlist, Ingest, IngestConfig},
 };
@@ -95,11 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ..Default::default()
     };
     if !cli.no_xdp {
-        let ifaces = if cli.ifaces.is_empty() {
-            vec![kernel::default_route_interface()?]
-        } else {
-            cli.ifaces.clone()
-        };
+        let ifaces = if cli.ifaces.is_empty() { vec![kernel::default_route_interface()?] } else { cli.ifaces.clone() };
         let mut obs = Observer::load(&kernel_config(&cli))?;
         obs.attach(&ifaces, cli.xdp_mode, cli.netns.as_deref())?;
         if cli.no_http_timing {
@@ -108,9 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             obs.attach_http_timing(cli.netns.as_deref());
         }
         http_status = obs.http_timing().clone();
-        let context = Arc::new(KernelEventContext::new(
-            obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone())),
-        ));
+        let context = Arc::new(KernelEventContext::new(obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone()))));
         let ring = obs.take_events()?;
         tasks.push(
             kernel::spawn_ring_reader(ring, kernel::RingKind::Packets, context.clone(), sink.clone())
@@ -192,9 +186,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_graceful_shutdown(shutdown_signal())
                 .await
         }
-        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await,
+        None => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
     }
     .context("HTTP server failed")?;
 
@@ -222,11 +218,8 @@ fn kernel_config(cli: &Cli) -> KernelConfig {
 }
 
 fn ingest_config(cli: &Cli) -> IngestConfig {
-    let allowlist = if cli.syslog_allow.is_empty() {
-        Allowlist::local_default()
-    } else {
-        Allowlist::new(cli.syslog_allow.clone())
-    };
+    let allowlist =
+        if cli.syslog_allow.is_empty() { Allowlist::local_default() } else { Allowlist::new(cli.syslog_allow.clone()) };
     IngestConfig {
         prefixes: cli.syslog_prefixes.clone(),
         allowlist,
@@ -336,17 +329,24 @@ fn log_counters(counters: &KernelCounters) {
     let p = &counters.pipeline;
     let c = &counters.classes;
     tracing::info!(
-        icmp = c[0].packets, icmpv6 = c[1].packets, http = c[2].packets, https = c[3].packets,
-        other_v4 = c[4].packets, other_v6 = c[5].packets, non_ip = c[6].packets,
-        malformed = c[7].packets, events = p.event_submitted,
-        suppressed = p.suppressed_source + p.suppressed_global, ring_full = p.ring_full,
+        icmp = c[0].packets,
+        icmpv6 = c[1].packets,
+        http = c[2].packets,
+        https = c[3].packets,
+        other_v4 = c[4].packets,
+        other_v6 = c[5].packets,
+        non_ip = c[6].packets,
+        malformed = c[7].packets,
+        events = p.event_submitted,
+        suppressed = p.suppressed_source + p.suppressed_global,
+        ring_full = p.ring_full,
         "kernel counters"
     );
 }
 
 fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --auth-token-file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read --auth-token-file {}", path.display()))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     anyhow::ensure!(!token.is_empty(), "--auth-token-file {} is empty", path.display());
     Ok(token)

@@ -59,7 +59,8 @@ fn file_args(path: &Path, matches: &clap::ArgMatches) -> Result<Vec<OsString>, C
         if given {
             continue;
         }
-        let bad = |message: &str| ConfigError::BadValue { path: shown.clone(), key: key.clone(), message: message.into() };
+        let bad =
+            |message: &str| ConfigError::BadValue { path: shown.clone(), key: key.clone(), message: message.into() };
         let flag = format!("--{long}");
         if matches!(arg.get_action(), ArgAction::SetTrue) {
             match value {

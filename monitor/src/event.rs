@@ -190,12 +190,8 @@ impl KernelEventContext {
         };
         match class {
             Class::Icmp | Class::Icmpv6 => {
-                event.icmp = Some(IcmpInfo {
-                    type_: raw.icmp_type,
-                    code: raw.icmp_code,
-                    id: raw.icmp_id,
-                    seq: raw.icmp_seq,
-                });
+                event.icmp =
+                    Some(IcmpInfo { type_: raw.icmp_type, code: raw.icmp_code, id: raw.icmp_id, seq: raw.icmp_seq });
             }
             _ => {
                 event.src_port = Some(raw.src_port);
@@ -287,10 +283,8 @@ fn describe_payload(event: &mut Event, payload: &[u8]) {
         });
     } else if let Ok(hello) = tls::parse_client_hello(payload) {
         let version = hello.supported_versions_max.unwrap_or(hello.legacy_version);
-        event.tls = Some(TlsInfo {
-            sni: hello.server_name.map(str::to_owned),
-            version: Some(tls::version_name(version)),
-        });
+        event.tls =
+            Some(TlsInfo { sni: hello.server_name.map(str::to_owned), version: Some(tls::version_name(version)) });
     }
 }
 

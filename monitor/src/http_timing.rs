@@ -110,12 +110,8 @@ pub fn summarize(latency: &[u64], status: &[u64; STATUS_CLASSES]) -> Summary {
 }
 
 fn minus(a: &HttpKernelCounters, b: &HttpKernelCounters) -> (Vec<u64>, [u64; STATUS_CLASSES]) {
-    let latency = a
-        .latency
-        .iter()
-        .enumerate()
-        .map(|(i, n)| n.saturating_sub(b.latency.get(i).copied().unwrap_or(0)))
-        .collect();
+    let latency =
+        a.latency.iter().enumerate().map(|(i, n)| n.saturating_sub(b.latency.get(i).copied().unwrap_or(0))).collect();
     let mut status = [0; STATUS_CLASSES];
     for (i, s) in status.iter_mut().enumerate() {
         *s = a.status[i].saturating_sub(b.status[i]);
@@ -154,14 +150,10 @@ impl HttpTiming {
         };
         self.events += 1;
         let weight = u64::from(event.weight);
-        let host = event
-            .http
-            .as_ref()
-            .and_then(|h| h.host.clone())
-            .unwrap_or_else(|| match event.dst_port {
-                Some(port) => std::net::SocketAddr::new(event.dst, port).to_string(),
-                None => event.dst.to_string(),
-            });
+        let host = event.http.as_ref().and_then(|h| h.host.clone()).unwrap_or_else(|| match event.dst_port {
+            Some(port) => std::net::SocketAddr::new(event.dst, port).to_string(),
+            None => event.dst.to_string(),
+        });
         let path = event.http.as_ref().map_or_else(|| "(unknown)".to_owned(), |h| path_of(&h.target));
         for (map, key) in [(&mut self.hosts, host), (&mut self.paths, path)] {
             if !map.contains_key(&key) && map.len() >= BREAKDOWN_MAX {
@@ -179,8 +171,7 @@ impl HttpTiming {
     /// still pending: pushed out of the full LRU table.
     pub fn evicted_at_least(&self) -> u64 {
         self.latest.as_ref().map_or(0, |k| {
-            k.requests_recorded
-                .saturating_sub(k.responses_matched + k.requests_replaced + self.expired + self.pending)
+            k.requests_recorded.saturating_sub(k.responses_matched + k.requests_replaced + self.expired + self.pending)
         })
     }
 
@@ -224,8 +215,8 @@ impl HttpTiming {
         });
         let since_start = self.latest.as_ref().map(|k| {
             let mut s = json!(summarize(&k.latency, &k.status));
-            s["mean_ms"] = json!((k.responses_matched > 0)
-                .then(|| k.latency_sum_ns as f64 / k.responses_matched as f64 / 1e6));
+            s["mean_ms"] =
+                json!((k.responses_matched > 0).then(|| k.latency_sum_ns as f64 / k.responses_matched as f64 / 1e6));
             s["buckets"] = json!(k
                 .latency
                 .iter()

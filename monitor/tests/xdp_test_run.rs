@@ -34,8 +34,8 @@ impl Harness {
     }
 
     fn with(config: KernelConfig) -> Self {
-        let mut observer = Observer::load(&config)
-            .expect("loading the XDP program (these tests must run as root: cargo xtask test)");
+        let mut observer =
+            Observer::load(&config).expect("loading the XDP program (these tests must run as root: cargo xtask test)");
         let ring = observer.take_events().expect("ring buffer");
         Harness { observer, ring }
     }
@@ -99,10 +99,7 @@ fn icmp6_echo(id: u16, seq: u16) -> Vec<u8> {
 }
 
 fn tcp4(dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    build(
-        |out, p| eth_ipv4().tcp(40_000, dst_port, 1, 64_240).psh().ack(1).write(out, p).expect("build"),
-        payload,
-    )
+    build(|out, p| eth_ipv4().tcp(40_000, dst_port, 1, 64_240).psh().ack(1).write(out, p).expect("build"), payload)
 }
 
 fn v4(addr: [u8; 4]) -> IpAddr {
@@ -324,7 +321,7 @@ fn client_hello(sni: &str) -> Vec<u8> {
 fn other_tcp_udp_and_quic() {
     let mut h = Harness::new();
     h.run(&tcp4(22, b"SSH-2.0-x\r\n"));
-    h.run(&build(|o, p| eth_ipv4().udp(5353, 53, ).write(o, p).expect("build"), &[0; 20]));
+    h.run(&build(|o, p| eth_ipv4().udp(5353, 53).write(o, p).expect("build"), &[0; 20]));
     h.run(&build(|o, p| eth_ipv6().udp(5353, 53).write(o, p).expect("build"), &[0; 20]));
     h.run(&build(|o, p| eth_ipv4().udp(50_000, 443).write(o, p).expect("build"), &[0xc3; 40]));
     let c = h.counters();
@@ -434,11 +431,7 @@ fn frames_shorter_than_ethernet_are_refused_by_the_kernel() {
 
 #[test]
 fn per_source_sampling_suppresses_and_carries_weight() {
-    let mut h = Harness::with(KernelConfig {
-        events_per_source: 3,
-        events_per_sec: 0,
-        ..KernelConfig::default()
-    });
+    let mut h = Harness::with(KernelConfig { events_per_source: 3, events_per_sec: 0, ..KernelConfig::default() });
     h.run_n(&icmp4_echo(1, 1), 10);
     let c = h.counters();
     assert_eq!(c.classes[Class::Icmp as usize].packets, 10, "every packet is counted");
@@ -455,11 +448,7 @@ fn per_source_sampling_suppresses_and_carries_weight() {
 fn global_budget_suppresses_beyond_the_per_cpu_share() {
     let cpus = aya::util::nr_cpus().expect("cpus") as u64;
     // One event per second per CPU; test_run runs on a single CPU.
-    let mut h = Harness::with(KernelConfig {
-        events_per_source: 0,
-        events_per_sec: cpus,
-        ..KernelConfig::default()
-    });
+    let mut h = Harness::with(KernelConfig { events_per_source: 0, events_per_sec: cpus, ..KernelConfig::default() });
     h.run_n(&icmp4_echo(1, 1), 5);
     let p = h.counters().pipeline;
     assert_eq!((p.event_eligible, p.event_submitted, p.suppressed_global), (5, 1, 4));

@@ -69,11 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Run { args } => {
             cargo(&root, &["build", "--release", "-p", "monitor"])?;
             let binary = root.join("target/release/monitor");
-            let mut cmd = if args.iter().any(|a| a == "--no-xdp") {
-                Command::new(&binary)
-            } else {
-                as_root(&binary)?
-            };
+            let mut cmd = if args.iter().any(|a| a == "--no-xdp") { Command::new(&binary) } else { as_root(&binary)? };
             cmd.args(&args);
             status(&mut cmd)
         }
@@ -122,9 +118,7 @@ fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
         })
         .unwrap_or(false)
 }

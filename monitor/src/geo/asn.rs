@@ -2,13 +2,7 @@
 //! (`start,end,asn,organisation`) that setup.sh installs, loaded into sorted
 //! tables for binary search.
 
-use std::{
-    collections::HashMap,
-    fs,
-    net::IpAddr,
-    path::Path,
-    sync::Arc,
-};
+use std::{collections::HashMap, fs, net::IpAddr, path::Path, sync::Arc};
 
 use maxminddb::{Mmap, Reader};
 use serde::Deserialize;
@@ -36,10 +30,7 @@ impl AsnDb {
     pub fn open(path: &Path) -> Result<Self, GeoError> {
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             let text = fs::read_to_string(path).map_err(|e| GeoError::open(path, e))?;
-            let table = RangeTable::parse(&text).map_err(|line| GeoError::Csv {
-                path: path.to_owned(),
-                line,
-            })?;
+            let table = RangeTable::parse(&text).map_err(|line| GeoError::Csv { path: path.to_owned(), line })?;
             let status = DatabaseStatus::from_file(path, "ip-location-db ASN (CSV)");
             return Ok(AsnDb::Ranges { table, status });
         }
@@ -159,7 +150,6 @@ fn unquote(field: &str) -> String {
         None => field.to_owned(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -89,12 +89,8 @@ impl CityDb {
     pub fn lookup(&self, ip: IpAddr) -> Result<Option<CityInfo>, GeoError> {
         let record: Option<CityRecord> = mmdb::lookup(&self.reader, ip.to_canonical())?;
         Ok(record.map(|r| {
-            let mut info = CityInfo {
-                country_code: r.country_code,
-                lat: r.latitude,
-                lon: r.longitude,
-                ..CityInfo::default()
-            };
+            let mut info =
+                CityInfo { country_code: r.country_code, lat: r.latitude, lon: r.longitude, ..CityInfo::default() };
             if let Some(country) = r.country {
                 info.country_code = info.country_code.or(country.iso_code.clone());
                 info.country = country.english();

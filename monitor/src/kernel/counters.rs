@@ -3,13 +3,12 @@
 use aya::maps::{HashMap, PerCpuArray};
 use monitor_common::{
     class::CLASS_COUNT,
-    timing::{
-        FlowKey, HttpCounter, PendingRequest, LATENCY_BUCKETS, MAP_HTTP_COUNTERS, MAP_HTTP_LATENCY,
-        MAP_HTTP_REQUESTS, MAP_HTTP_STATUS, STATUS_CLASSES,
-    },
     maps::{
-        ClassCounter, PipelineCounter, SourceKey, SourceStats, MAP_CLASS_COUNTERS,
-        MAP_PIPELINE_COUNTERS, MAP_SOURCES,
+        ClassCounter, PipelineCounter, SourceKey, SourceStats, MAP_CLASS_COUNTERS, MAP_PIPELINE_COUNTERS, MAP_SOURCES,
+    },
+    timing::{
+        FlowKey, HttpCounter, PendingRequest, LATENCY_BUCKETS, MAP_HTTP_COUNTERS, MAP_HTTP_LATENCY, MAP_HTTP_REQUESTS,
+        MAP_HTTP_STATUS, STATUS_CLASSES,
     },
 };
 use serde::Serialize;
@@ -54,12 +53,9 @@ impl Observer {
                 slot.bytes += cpu.bytes;
             }
         }
-        let pipeline: PerCpuArray<_, u64> = PerCpuArray::try_from(
-            ebpf.map(MAP_PIPELINE_COUNTERS).ok_or(missing(MAP_PIPELINE_COUNTERS))?,
-        )?;
-        let sum = |c: PipelineCounter| -> Result<u64, KernelError> {
-            Ok(pipeline.get(&(c as u32), 0)?.iter().sum())
-        };
+        let pipeline: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(ebpf.map(MAP_PIPELINE_COUNTERS).ok_or(missing(MAP_PIPELINE_COUNTERS))?)?;
+        let sum = |c: PipelineCounter| -> Result<u64, KernelError> { Ok(pipeline.get(&(c as u32), 0)?.iter().sum()) };
         out.pipeline = PipelineCounts {
             event_eligible: sum(PipelineCounter::EventEligible)?,
             event_submitted: sum(PipelineCounter::EventSubmitted)?,
@@ -121,9 +117,7 @@ impl Observer {
         let array = |name: &'static str| -> Result<PerCpuArray<_, u64>, KernelError> {
             Ok(PerCpuArray::try_from(ebpf.map(name).ok_or(missing(name))?)?)
         };
-        let sum = |map: &PerCpuArray<_, u64>, i: u32| -> Result<u64, KernelError> {
-            Ok(map.get(&i, 0)?.iter().sum())
-        };
+        let sum = |map: &PerCpuArray<_, u64>, i: u32| -> Result<u64, KernelError> { Ok(map.get(&i, 0)?.iter().sum()) };
         let counters = array(MAP_HTTP_COUNTERS)?;
         let c = |k: HttpCounter| sum(&counters, k as u32);
         let mut out = HttpKernelCounters {
@@ -161,9 +155,8 @@ impl Observer {
         // SAFETY: valid clock id and out pointer.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-        let mut map: HashMap<_, FlowKey, PendingRequest> = HashMap::try_from(
-            self.ebpf_mut().map_mut(MAP_HTTP_REQUESTS).ok_or(missing(MAP_HTTP_REQUESTS))?,
-        )?;
+        let mut map: HashMap<_, FlowKey, PendingRequest> =
+            HashMap::try_from(self.ebpf_mut().map_mut(MAP_HTTP_REQUESTS).ok_or(missing(MAP_HTTP_REQUESTS))?)?;
         let old: Vec<FlowKey> = map
             .iter()
             .filter_map(Result::ok)

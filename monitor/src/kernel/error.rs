@@ -24,17 +24,10 @@ pub enum KernelError {
     InterfaceBusy { iface: String },
 
     #[error("attaching XDP to {iface:?} in {mode} mode failed: {cause}")]
-    Attach {
-        iface: String,
-        mode: &'static str,
-        cause: aya::programs::ProgramError,
-    },
+    Attach { iface: String, mode: &'static str, cause: aya::programs::ProgramError },
 
     #[error("cannot enter network namespace {netns:?}: {cause} (see `ip netns list`)")]
-    Netns {
-        netns: String,
-        cause: std::io::Error,
-    },
+    Netns { netns: String, cause: std::io::Error },
 
     #[error("configuration out of range: {0}")]
     Config(String),

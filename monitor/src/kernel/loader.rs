@@ -7,8 +7,7 @@ use aya::{
 };
 use monitor_common::{
     maps::{
-        SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS,
-        PORT_QUIC, PROGRAM_XDP,
+        SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS, PORT_QUIC, PROGRAM_XDP,
     },
     timing::{HttpTimingConfig, MAP_HTTP_CONFIG, MAP_HTTP_EVENTS, MAP_HTTP_REQUESTS, PROGRAM_TC_HTTP},
 };
@@ -264,11 +263,9 @@ pub(super) fn missing(name: &str) -> KernelError {
 fn configure_ports(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), KernelError> {
     let mut table: Array<_, u8> = Array::try_from(ebpf.map_mut(MAP_PORTS).ok_or(missing(MAP_PORTS))?)?;
     let mut flags = std::collections::BTreeMap::<u16, u8>::new();
-    for (list, flag) in [
-        (&config.http_ports, PORT_HTTP),
-        (&config.https_ports, PORT_HTTPS),
-        (&config.quic_ports, PORT_QUIC),
-    ] {
+    for (list, flag) in
+        [(&config.http_ports, PORT_HTTP), (&config.https_ports, PORT_HTTPS), (&config.quic_ports, PORT_QUIC)]
+    {
         for &port in &list.0 {
             *flags.entry(port).or_default() |= flag;
         }

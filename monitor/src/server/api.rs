@@ -68,7 +68,10 @@ pub struct HistoryQuery {
     minutes: Option<usize>,
 }
 
-pub async fn history(State(state): State<Arc<AppState>>, q: QueryResult<HistoryQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    q: QueryResult<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
     let minutes = query(q)?.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes must be 1..=60"));
@@ -85,10 +88,8 @@ pub async fn http(State(state): State<Arc<AppState>>, q: QueryResult<TopQuery>) 
 }
 
 pub async fn lookup(State(state): State<Arc<AppState>>, Path(ip): Path<String>) -> Result<Json<Value>, ApiError> {
-    let addr: IpAddr = ip
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IPv4 or IPv6 address")))?;
+    let addr: IpAddr =
+        ip.trim().parse().map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IPv4 or IPv6 address")))?;
     let geo = state.geo.lookup(addr);
     let seen = lock(&state.aggregate).source(&addr).cloned();
     let kernel = state.kernel.as_ref().and_then(|k| lock(k).source(addr).ok().flatten()).map(|s| {
@@ -154,7 +155,10 @@ pub async fn events(State(state): State<Arc<AppState>>, q: QueryResult<EventsQue
 
 /// NDJSON: one event per line as they arrive; a `{"skipped": N}` line when
 /// this reader fell behind and missed N events.
-pub async fn event_stream(State(state): State<Arc<AppState>>, q: QueryResult<EventsQuery>) -> Result<Response, ApiError> {
+pub async fn event_stream(
+    State(state): State<Arc<AppState>>,
+    q: QueryResult<EventsQuery>,
+) -> Result<Response, ApiError> {
     let q = query(q)?;
     if q.limit.is_some() {
         return Err(ApiError::bad_request("limit does not apply to the stream"));

@@ -41,7 +41,8 @@ impl EventFilter {
         };
         let countries = match list(country) {
             Some(codes) => {
-                if let Some(bad) = codes.iter().find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic())) {
+                if let Some(bad) = codes.iter().find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+                {
                     return Err(format!("invalid country code {bad:?} (want two letters, e.g. DE)"));
                 }
                 Some(codes.iter().map(|c| c.to_ascii_uppercase()).collect())

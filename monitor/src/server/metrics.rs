@@ -31,13 +31,23 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         ] {
             let _ = writeln!(out, "monitor_xdp_events_total{{outcome=\"{outcome}\"}} {n}");
         }
-        family(&mut out, "monitor_xdp_sources_inserted_total", "counter", "New entries in the kernel per-source table.");
+        family(
+            &mut out,
+            "monitor_xdp_sources_inserted_total",
+            "counter",
+            "New entries in the kernel per-source table.",
+        );
         let _ = writeln!(out, "monitor_xdp_sources_inserted_total {}", p.source_inserted);
     }
     http_metrics(&mut out, &state);
     family(&mut out, "monitor_events_received_total", "counter", "Events that reached the daemon's aggregator.");
     let _ = writeln!(out, "monitor_events_received_total {}", lock(&state.aggregate).events_total);
-    family(&mut out, "monitor_pipeline_dropped_total", "counter", "Events the daemon dropped because its queue was full.");
+    family(
+        &mut out,
+        "monitor_pipeline_dropped_total",
+        "counter",
+        "Events the daemon dropped because its queue was full.",
+    );
     let _ = writeln!(out, "monitor_pipeline_dropped_total {}", state.sink.dropped_queue_full.load(Relaxed));
     {
         let syslog = lock(&state.syslog.counters);
@@ -69,8 +79,12 @@ fn http_metrics(out: &mut String, state: &AppState) {
     use monitor_common::timing::{bucket_upper_us, LATENCY_BUCKETS};
     let http = lock(&state.http);
     let Some(k) = http.latest() else { return };
-    family(out, "monitor_http_response_seconds", "histogram",
-        "HTTP response time (request in to first response packet out), from the kernel's log2 buckets.");
+    family(
+        out,
+        "monitor_http_response_seconds",
+        "histogram",
+        "HTTP response time (request in to first response packet out), from the kernel's log2 buckets.",
+    );
     let mut cumulative = 0;
     for (b, n) in k.latency.iter().enumerate().take(LATENCY_BUCKETS - 1) {
         cumulative += n;
@@ -84,8 +98,12 @@ fn http_metrics(out: &mut String, state: &AppState) {
     for (class, n) in crate::event::STATUS_CLASS_NAMES.iter().zip(k.status.iter()) {
         let _ = writeln!(out, "monitor_http_responses_total{{class=\"{class}\"}} {n}");
     }
-    family(out, "monitor_http_unmatched_responses_total", "counter",
-        "HTTP responses with no recorded request (started before the monitor, evicted or expired).");
+    family(
+        out,
+        "monitor_http_unmatched_responses_total",
+        "counter",
+        "HTTP responses with no recorded request (started before the monitor, evicted or expired).",
+    );
     let _ = writeln!(out, "monitor_http_unmatched_responses_total {}", k.responses_unmatched);
     family(out, "monitor_http_requests_total", "counter", "HTTP requests by fate in the kernel's pending table.");
     for (outcome, n) in [
@@ -97,12 +115,15 @@ fn http_metrics(out: &mut String, state: &AppState) {
     ] {
         let _ = writeln!(out, "monitor_http_requests_total{{outcome=\"{outcome}\"}} {n}");
     }
-    family(out, "monitor_http_events_total", "counter", "Fate of HTTP response events: submitted, suppressed, ring full.");
-    for (outcome, n) in [
-        ("submitted", k.event_submitted),
-        ("suppressed", k.event_suppressed),
-        ("ring_full", k.event_ring_full),
-    ] {
+    family(
+        out,
+        "monitor_http_events_total",
+        "counter",
+        "Fate of HTTP response events: submitted, suppressed, ring full.",
+    );
+    for (outcome, n) in
+        [("submitted", k.event_submitted), ("suppressed", k.event_suppressed), ("ring_full", k.event_ring_full)]
+    {
         let _ = writeln!(out, "monitor_http_events_total{{outcome=\"{outcome}\"}} {n}");
     }
 }

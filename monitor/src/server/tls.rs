@@ -30,12 +30,13 @@ pub fn load_config(cert: &Path, key: &Path) -> anyhow::Result<ServerConfig> {
     anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate (--tls-cert)", cert.display());
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read a private key in {} (--tls-key, PEM)", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the TLS certificate and key do not go together")?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("the TLS certificate and key do not go together")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

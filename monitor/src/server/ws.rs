@@ -191,7 +191,8 @@ impl Client {
     fn snapshot(&self) -> Value {
         let recent: Vec<Arc<Event>> = {
             let recent = lock(&self.state.aggregate).recent(usize::MAX);
-            let mut kept: Vec<_> = recent.into_iter().rev().filter(|e| self.filter.matches(e)).take(SNAPSHOT_EVENTS).collect();
+            let mut kept: Vec<_> =
+                recent.into_iter().rev().filter(|e| self.filter.matches(e)).take(SNAPSHOT_EVENTS).collect();
             kept.reverse();
             kept
         };
@@ -232,11 +233,8 @@ impl Client {
 
     fn rates(&self) -> Value {
         let latest = lock(&self.state.aggregate).history.latest();
-        let map: serde_json::Map<_, _> = crate::history::SERIES
-            .iter()
-            .zip(latest)
-            .map(|(name, v)| (name.to_string(), json!(v)))
-            .collect();
+        let map: serde_json::Map<_, _> =
+            crate::history::SERIES.iter().zip(latest).map(|(name, v)| (name.to_string(), json!(v))).collect();
         json!(map)
     }
 
@@ -296,10 +294,7 @@ impl Drained {
     }
 }
 
-async fn send(
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    frame: Value,
-) -> Result<(), ()> {
+async fn send(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, frame: Value) -> Result<(), ()> {
     send_text(tx, frame.to_string()).await
 }
 

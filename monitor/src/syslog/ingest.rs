@@ -186,12 +186,7 @@ impl Ingest {
                     .chars()
                     .take(SAMPLE_CHARS)
                     .collect();
-                counters.last_rejected.push_back(Rejected {
-                    ts_ms: now_ms(),
-                    sender,
-                    reason: reason.label(),
-                    sample,
-                });
+                counters.last_rejected.push_back(Rejected { ts_ms: now_ms(), sender, reason: reason.label(), sample });
                 None
             }
         }
@@ -211,12 +206,7 @@ impl Ingest {
             netfilter::NetfilterError::NoPrefix => RejectReason::NoPrefix,
             other => RejectReason::Netfilter(other.reason()),
         })?;
-        let rule = self
-            .config
-            .prefixes
-            .iter()
-            .find(|r| r.prefix.trim_end() == line.prefix)
-            .and_then(|r| r.class);
+        let rule = self.config.prefixes.iter().find(|r| r.prefix.trim_end() == line.prefix).and_then(|r| r.class);
         Ok(self.event(sender, message.hostname, &line, rule))
     }
 
@@ -225,12 +215,9 @@ impl Ingest {
         let dst = line.dst.unwrap_or(src);
         let class = class.unwrap_or_else(|| self.classify(line, src));
         let icmp = match (line.icmp_type, line.icmp_code) {
-            (Some(type_), Some(code)) => Some(IcmpInfo {
-                type_,
-                code,
-                id: line.icmp_id.unwrap_or(0),
-                seq: line.icmp_seq.unwrap_or(0),
-            }),
+            (Some(type_), Some(code)) => {
+                Some(IcmpInfo { type_, code, id: line.icmp_id.unwrap_or(0), seq: line.icmp_seq.unwrap_or(0) })
+            }
             _ => None,
         };
         let mut event = Event {
@@ -239,11 +226,7 @@ impl Ingest {
             class,
             src,
             dst,
-            origin: Origin::Syslog {
-                sender,
-                hostname: hostname.map(str::to_owned),
-                prefix: line.prefix.to_owned(),
-            },
+            origin: Origin::Syslog { sender, hostname: hostname.map(str::to_owned), prefix: line.prefix.to_owned() },
             weight: 1,
             len: line.len.unwrap_or(0),
             icmp,

@@ -15,11 +15,7 @@ use crate::event::EventSink;
 
 const MAX_TCP_CONNECTIONS: usize = 256;
 
-pub async fn spawn_tcp_listener(
-    addr: SocketAddr,
-    ingest: Arc<Ingest>,
-    sink: EventSink,
-) -> io::Result<JoinHandle<()>> {
+pub async fn spawn_tcp_listener(addr: SocketAddr, ingest: Arc<Ingest>, sink: EventSink) -> io::Result<JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(%addr, "syslog TCP listening");
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
@@ -55,12 +51,7 @@ pub async fn spawn_tcp_listener(
 /// Reads frames until EOF. Octet counting ("LEN SP MSG") when a frame starts
 /// with a digit, else one message per line. The buffer never exceeds
 /// MAX_LINE plus a read's worth: longer frames are skipped and counted.
-async fn read_frames(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    ingest: &Ingest,
-    sink: &EventSink,
-) -> io::Result<()> {
+async fn read_frames(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, sink: &EventSink) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut framer = Framer::default();

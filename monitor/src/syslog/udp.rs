@@ -194,7 +194,13 @@ fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
     let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: getsockopt writes one int.
     unsafe {
-        libc::getsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, (&mut granted as *mut i32).cast(), &mut len)
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut granted as *mut i32).cast(),
+            &mut len,
+        )
     };
     // The kernel reports twice what it accounts for payload (its overhead).
     usize::try_from(granted).unwrap_or(0) / 2

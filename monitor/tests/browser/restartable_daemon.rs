@@ -56,7 +56,12 @@ impl RestartableDaemon {
         let daemon = RestartableDaemon {
             api: format!("http://127.0.0.1:{port}"),
             syslog: format!("127.0.0.1:{syslog}"),
-            log, pid_file, stop, starts, thread: Some(thread) };
+            log,
+            pid_file,
+            stop,
+            starts,
+            thread: Some(thread),
+        };
         daemon.wait_healthy();
         daemon
     }
@@ -64,7 +69,11 @@ impl RestartableDaemon {
     pub fn wait_healthy(&self) {
         let health = format!("{}/healthz", self.api);
         poll("the daemon to answer /healthz", Duration::from_secs(60), || {
-            assert!(self.starts.load(Ordering::Relaxed) <= MAX_STARTS, "the daemon keeps exiting:\n{}", self.log_text());
+            assert!(
+                self.starts.load(Ordering::Relaxed) <= MAX_STARTS,
+                "the daemon keeps exiting:\n{}",
+                self.log_text()
+            );
             ureq::get(&health).call().ok().map(|_| ())
         });
     }
@@ -112,7 +121,9 @@ fn supervise(args: &[String], log: &Path, pid_file: &Path, stop: &AtomicBool, st
             if stop.load(Ordering::Relaxed) {
                 // SAFETY: kill with our child's pid and a valid signal.
                 unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-                let _ = poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || child.try_wait().ok().flatten());
+                let _ = poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || {
+                    child.try_wait().ok().flatten()
+                });
                 return;
             }
             if let Ok(Some(_)) = child.try_wait() {

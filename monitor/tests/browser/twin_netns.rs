@@ -47,7 +47,13 @@ impl TwinNet {
         must("ip", &["netns", "add", &net.tx_ns]);
         // Created inside the receiver's namespace with the peer straight in
         // the sender's: neither end ever exists in the root namespace.
-        must("ip", &["-n", &net.rx_ns, "link", "add", &net.rx_if, "type", "veth", "peer", "name", &net.tx_if, "netns", &net.tx_ns]);
+        must(
+            "ip",
+            &[
+                "-n", &net.rx_ns, "link", "add", &net.rx_if, "type", "veth", "peer", "name", &net.tx_if, "netns",
+                &net.tx_ns,
+            ],
+        );
         let rx = |args: &[&str]| must("ip", &[&["-n", net.rx_ns.as_str()], args].concat());
         let tx = |args: &[&str]| must("ip", &[&["-n", net.tx_ns.as_str()], args].concat());
         rx(&["addr", "add", &format!("{}/24", net.rx_v4), "dev", &net.rx_if]);

@@ -103,14 +103,9 @@ impl Writer {
 
     /// Maps `network` ("81.2.69.0/24", "2001:218::/32") to `value`.
     pub fn insert(&mut self, network: &str, value: Value) -> &mut Self {
-        let (addr, len) = network
-            .split_once('/')
-            .unwrap_or_else(|| panic!("{network}: not addr/len"));
+        let (addr, len) = network.split_once('/').unwrap_or_else(|| panic!("{network}: not addr/len"));
         let len: u32 = len.parse().unwrap_or_else(|_| panic!("{network}: bad prefix length"));
-        let (bits, width, len) = match addr
-            .parse::<IpAddr>()
-            .unwrap_or_else(|_| panic!("{network}: bad address"))
-        {
+        let (bits, width, len) = match addr.parse::<IpAddr>().unwrap_or_else(|_| panic!("{network}: bad address")) {
             IpAddr::V4(a) if self.ip_version == 4 => (u128::from(u32::from(a)), 32, len),
             IpAddr::V4(a) => (u128::from(u32::from(a)), 128, 96 + len),
             IpAddr::V6(_) if self.ip_version == 4 => {
@@ -192,11 +187,7 @@ impl Writer {
                 Record::Node(child) => number[child].expect("numbered") as u64,
                 Record::Data(offset) => node_count + 16 + offset as u64,
             };
-            assert!(
-                v >> self.record_size == 0,
-                "record {v} does not fit in {} bits",
-                self.record_size
-            );
+            assert!(v >> self.record_size == 0, "record {v} does not fit in {} bits", self.record_size);
             v
         };
         let mut out = Vec::new();
@@ -227,22 +218,11 @@ impl Writer {
             ("record_size", Value::U16(self.record_size)),
             ("ip_version", Value::U16(self.ip_version)),
             ("database_type", self.database_type.as_str().into()),
-            (
-                "languages",
-                Value::Array(self.languages.iter().map(|l| l.as_str().into()).collect()),
-            ),
+            ("languages", Value::Array(self.languages.iter().map(|l| l.as_str().into()).collect())),
             ("binary_format_major_version", Value::U16(2)),
             ("binary_format_minor_version", Value::U16(0)),
             ("build_epoch", Value::U64(self.build_epoch)),
-            (
-                "description",
-                Value::Map(
-                    self.description
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().into()))
-                        .collect(),
-                ),
-            ),
+            ("description", Value::Map(self.description.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect())),
         ]);
         // No pointers in the metadata: it is decoded on its own.
         encode(&metadata, &mut out, &mut |_, _| None);

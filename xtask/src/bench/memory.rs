@@ -80,16 +80,23 @@ pub fn run(ctx: &Ctx) -> Section {
                     if v["kernel"].is_null() {
                         "-".into()
                     } else {
-                        format!("{} / {}", int(num(v, "kernel/pipeline/source_inserted")), int(num(v, "kernel/sources_capacity")))
+                        format!(
+                            "{} / {}",
+                            int(num(v, "kernel/pipeline/source_inserted")),
+                            int(num(v, "kernel/sources_capacity"))
+                        )
                     }
                 }),
-                stats.map_or("-".into(), |v| format!("{} / {}", int(num(v, "sources/tracked")), int(num(v, "sources/evicted")))),
+                stats.map_or("-".into(), |v| {
+                    format!("{} / {}", int(num(v, "sources/tracked")), int(num(v, "sources/evicted")))
+                }),
             ]);
         };
 
         // Without databases, syslog only: the floor.
         {
-            let args: &[&str] = if ctx.quick { &["--no-xdp"] } else { &["--no-xdp", "--geo-city", "none", "--geo-asn", "none"] };
+            let args: &[&str] =
+                if ctx.quick { &["--no-xdp"] } else { &["--no-xdp", "--geo-city", "none", "--geo-asn", "none"] };
             let d = Daemon::start(ctx, "mem-bare", args)?;
             sys::sleep(1.0);
             let st = d.stats()?;
@@ -110,20 +117,28 @@ pub fn run(ctx: &Ctx) -> Section {
         // XDP flood: distinct IPv6 sources (a ULA /64), each sent once.
         let mut halves = Vec::new();
         for half in 0..2u64 {
-            let g = net::generate(ctx, &GenSpec {
-                ns: &net.gen,
-                iface: &net.gen_if,
-                dst_mac: net::OTHER_MAC,
-                src: &offset_v6(net::SRC_V6, half * flood / 2),
-                dst: net::DST_V6,
-                sources: flood / 2,
-                rate: 0,
-                seconds: 60.0,
-                count: flood / 2,
-            })?;
+            let g = net::generate(
+                ctx,
+                &GenSpec {
+                    ns: &net.gen,
+                    iface: &net.gen_if,
+                    dst_mac: net::OTHER_MAC,
+                    src: &offset_v6(net::SRC_V6, half * flood / 2),
+                    dst: net::DST_V6,
+                    sources: flood / 2,
+                    rate: 0,
+                    seconds: 60.0,
+                    count: flood / 2,
+                },
+            )?;
             let st = d.settle(|v| num(v, "events/received"), Duration::from_millis(1500), Duration::from_secs(30))?;
             let sn = snap(d.pid());
-            row(&mut t, &format!("after XDP flood, {} sources ({} pps)", int(((half + 1) * flood / 2) as f64), si(g.pps)), &sn, Some(&st));
+            row(
+                &mut t,
+                &format!("after XDP flood, {} sources ({} pps)", int(((half + 1) * flood / 2) as f64), si(g.pps)),
+                &sn,
+                Some(&st),
+            );
             halves.push(sn.anon);
         }
         let xdp_growth = (halves[1] as f64 - halves[0] as f64) / 1024.0;
@@ -136,12 +151,21 @@ pub fn run(ctx: &Ctx) -> Section {
                 .args(["--sources", &flood.to_string(), "--count", &(flood / 2).to_string()])
                 .args(["--first", &(half * flood / 2).to_string()])
                 .args(["--rate", if ctx.quick { "20000" } else { "150000" }, "--seconds", "60"]);
-            let out = Proc::spawn("monitor-bench syslog-send", &mut cmd, Some(&ctx.out_dir.join("syslog-send.log")))?.wait_output()?;
+            let out = Proc::spawn("monitor-bench syslog-send", &mut cmd, Some(&ctx.out_dir.join("syslog-send.log")))?
+                .wait_output()?;
             let g = sys::last_json(&out)?;
             let st = d.settle(|v| num(v, "syslog/received"), Duration::from_millis(1500), Duration::from_secs(30))?;
             let sn = snap(d.pid());
-            row(&mut t, &format!("after syslog flood, {} public sources ({} lines/s)", int(((half + 1) * flood / 2) as f64), si(num(&g, "pps"))),
-                &sn, Some(&st));
+            row(
+                &mut t,
+                &format!(
+                    "after syslog flood, {} public sources ({} lines/s)",
+                    int(((half + 1) * flood / 2) as f64),
+                    si(num(&g, "pps"))
+                ),
+                &sn,
+                Some(&st),
+            );
             halves.push(sn.anon);
         }
         let syslog_growth = (halves[1] as f64 - halves[0] as f64) / 1024.0;

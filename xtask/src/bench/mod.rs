@@ -97,7 +97,11 @@ fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => {
             let d = PathBuf::from(d);
-            if d.is_absolute() { d } else { root.join(d) }
+            if d.is_absolute() {
+                d
+            } else {
+                root.join(d)
+            }
         }
         None => root.join("target"),
     }
@@ -147,10 +151,8 @@ pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
 
     let out_dir = target.join("bench");
     std::fs::create_dir_all(&out_dir)?;
-    let out_file = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| out_dir.join(if opts.quick { "report-quick.md" } else { "report.md" }));
+    let out_file =
+        opts.out.clone().unwrap_or_else(|| out_dir.join(if opts.quick { "report-quick.md" } else { "report.md" }));
     let mut invocation = String::from("cargo xtask bench");
     if opts.quick {
         invocation.push_str(" --quick");
@@ -238,7 +240,8 @@ pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
     println!("{}", summary.markdown());
     eprintln!("==> report written to {}", out_file.display());
 
-    let failed: Vec<String> = done.iter().filter(|s| s.error.is_some()).map(|s| format!("{}. {}", s.number, s.title)).collect();
+    let failed: Vec<String> =
+        done.iter().filter(|s| s.error.is_some()).map(|s| format!("{}. {}", s.number, s.title)).collect();
     if !failed.is_empty() {
         bail!("sections failed: {}", failed.join(", "));
     }

@@ -116,8 +116,13 @@ impl XdpNet {
         let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
         let obs = Netns::new(format!("{NS_PREFIX}o{}-{n}", ctx.tag))?;
         let (gen_if, obs_if) = (format!("mbg{tag}"), format!("mbo{tag}"));
-        sys::run("ip", &["link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth",
-                         "peer", "name", &obs_if, "netns", &obs.name, "address", HOST_MAC])?;
+        sys::run(
+            "ip",
+            &[
+                "link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth", "peer", "name",
+                &obs_if, "netns", &obs.name, "address", HOST_MAC,
+            ],
+        )?;
         let net = XdpNet { gen, obs, gen_if, obs_if };
         net.obs.exec(&["ip", "link", "set", &net.obs_if, "up"])?;
         net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
@@ -144,8 +149,13 @@ impl LogNet {
         let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
         let recv = Netns::new(format!("{NS_PREFIX}r{}-{n}", ctx.tag))?;
         let (gen_if, recv_if) = (format!("mbl{tag}"), format!("mbr{tag}"));
-        sys::run("ip", &["link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth",
-                         "peer", "name", &recv_if, "netns", &recv.name, "address", RECV_MAC])?;
+        sys::run(
+            "ip",
+            &[
+                "link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth", "peer", "name",
+                &recv_if, "netns", &recv.name, "address", RECV_MAC,
+            ],
+        )?;
         let net = LogNet { gen, recv, gen_if, recv_if };
         net.recv.exec(&["ip", "addr", "add", &format!("{RECV_V4}/16"), "dev", &net.recv_if])?;
         net.recv.exec(&["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])?;
@@ -427,10 +437,17 @@ pub fn other_kernel_log_readers(ours: u32) -> Vec<String> {
     found
 }
 
-
 /// Starts WebSocket clients (or the /api/events poller when `poll`) and
 /// waits until they are connected. They run until `finish()` or `seconds`.
-pub fn ws_clients(ctx: &Ctx, daemon: &Daemon, clients: usize, probes: usize, slow: usize, seconds: f64, poll: bool) -> anyhow::Result<sys::Ready> {
+pub fn ws_clients(
+    ctx: &Ctx,
+    daemon: &Daemon,
+    clients: usize,
+    probes: usize,
+    slow: usize,
+    seconds: f64,
+    poll: bool,
+) -> anyhow::Result<sys::Ready> {
     let mut cmd = Command::new(&ctx.bin_bench);
     cmd.args(["ws", "--stdin-stop", "--addr", &daemon.api.to_string()])
         .args(["--clients", &clients.to_string(), "--probes", &probes.to_string(), "--slow", &slow.to_string()])
@@ -467,10 +484,13 @@ impl Window {
     pub fn start(pids: &[u32]) -> Window {
         Window {
             cpu: sys::CpuTimes::now(),
-            ksoftirqd: ksoftirqd_pids().into_iter().map(|p| {
-                let (u, s) = sys::proc_cpu(p);
-                (p, u + s)
-            }).collect(),
+            ksoftirqd: ksoftirqd_pids()
+                .into_iter()
+                .map(|p| {
+                    let (u, s) = sys::proc_cpu(p);
+                    (p, u + s)
+                })
+                .collect(),
             procs: pids.iter().map(|&p| (p, sys::proc_cpu(p))).collect(),
             softnet: sys::softnet_drops(),
             start: std::time::Instant::now(),
@@ -488,10 +508,14 @@ impl Window {
                 let c = sys::CpuTimes::now().since(&self.cpu);
                 c.system + c.irq + c.softirq
             },
-            ksoftirqd: self.ksoftirqd.iter().map(|&(p, c)| {
-                let (u, s) = sys::proc_cpu(p);
-                (u + s - c).max(0.0)
-            }).sum(),
+            ksoftirqd: self
+                .ksoftirqd
+                .iter()
+                .map(|&(p, c)| {
+                    let (u, s) = sys::proc_cpu(p);
+                    (u + s - c).max(0.0)
+                })
+                .sum(),
             procs: self
                 .procs
                 .iter()

@@ -19,7 +19,11 @@ const EVENTS_PER_SEC: u64 = 20_000;
 const RATIO_TARGET: f64 = 20.0;
 
 fn rate_label(rate: u64) -> String {
-    if rate == 0 { "max".into() } else { si(rate as f64) }
+    if rate == 0 {
+        "max".into()
+    } else {
+        si(rate as f64)
+    }
 }
 
 /// Kernel CPU per packet of the topology without any observer.
@@ -53,14 +57,20 @@ fn latency(v: &Value) -> Option<(f64, f64, usize)> {
 
 fn lat_cell(s: &Step) -> String {
     match s.lat {
-        Some((p50, p99, n)) => format!("{} / {} (n={}{})", fix(p50, 1), fix(p99, 1), si(n as f64),
-                                       if s.lat_mode == "poll" { ", polled" } else { "" }),
+        Some((p50, p99, n)) => format!(
+            "{} / {} (n={}{})",
+            fix(p50, 1),
+            fix(p99, 1),
+            si(n as f64),
+            if s.lat_mode == "poll" { ", polled" } else { "" }
+        ),
         None => "-".into(),
     }
 }
 
 pub fn run(ctx: &Ctx) -> Section {
-    let section = Section::new(2, "Pipeline capacity: iptables LOG + rsyslog vs XDP + ring buffer", ctx.command_for("pipeline"));
+    let section =
+        Section::new(2, "Pipeline capacity: iptables LOG + rsyslog vs XDP + ring buffer", ctx.command_for("pipeline"));
     guarded(section, |s| {
         if !needs_root(ctx, s) {
             return Ok(());
@@ -108,7 +118,10 @@ pub fn run(ctx: &Ctx) -> Section {
         // Under the event budget every packet is also an event, and the
         // daemon's per-event work dominates both paths; above it, events
         // are sampled and the kernel counts the rest.
-        for (sampled, label) in [(true, "rates above the event budget (events sampled)"), (false, "rates within the event budget (one event per packet)")] {
+        for (sampled, label) in [
+            (true, "rates above the event budget (events sampled)"),
+            (false, "rates within the event budget (one event per packet)"),
+        ] {
             let min = ratios.iter().filter(|r| r.0 == sampled).map(|r| r.1).fold(f64::INFINITY, f64::min);
             s.perf_target(
                 ctx.quick,
@@ -119,8 +132,12 @@ pub fn run(ctx: &Ctx) -> Section {
         }
         if let Some(top) = xdp.iter().max_by(|a, b| a.pps.total_cmp(&b.pps)) {
             s.target(
-                format!("XDP path counts every packet at the highest rate the generator reached ({} pps: {} of {} counted)",
-                        int(top.pps), int(top.counted), int(top.sent)),
+                format!(
+                    "XDP path counts every packet at the highest rate the generator reached ({} pps: {} of {} counted)",
+                    int(top.pps),
+                    int(top.counted),
+                    int(top.sent)
+                ),
                 Some(top.ok_counted),
             );
         }
@@ -315,7 +332,10 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
     let rsyslog = Rsyslog::start(ctx, daemon.syslog_port, &prefix)?;
     let others = net::other_kernel_log_readers(rsyslog.pid());
     if !others.is_empty() {
-        s.note(format!("Other kernel log readers were running and may have taken lines from rsyslogd: {}", others.join(", ")));
+        s.note(format!(
+            "Other kernel log readers were running and may have taken lines from rsyslogd: {}",
+            others.join(", ")
+        ));
     }
     // rsyslogd first forwards the kernel log's backlog: let it drain.
     rsyslog.settle(Duration::from_secs(60));
@@ -415,7 +435,11 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
             lat_cell(&step),
         ]);
         if d.softnet_drops > 0 {
-            s.note(format!("LOG path at {}: {} packets dropped by the input backlog (softnet) before netfilter", rate_label(rate), d.softnet_drops));
+            s.note(format!(
+                "LOG path at {}: {} packets dropped by the input backlog (softnet) before netfilter",
+                rate_label(rate),
+                d.softnet_drops
+            ));
         }
         steps.push(step);
     }

@@ -32,7 +32,11 @@ pub fn run_quiet(cmd: &str, args: &[&str]) {
 
 pub fn have(cmd: &str) -> bool {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).any(|d| d.join(cmd).is_file()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                .any(|d| d.join(cmd).is_file())
+        })
         .unwrap_or(false)
 }
 
@@ -88,7 +92,10 @@ fn start_time(pid: u32) -> String {
 
 fn record_pid(pid: u32) {
     if let Some(dir) = STATE_DIR.get() {
-        let _ = std::fs::write(dir.join("pids").join(pid.to_string()), format!("{}\n{}", std::process::id(), start_time(pid)));
+        let _ = std::fs::write(
+            dir.join("pids").join(pid.to_string()),
+            format!("{}\n{}", std::process::id(), start_time(pid)),
+        );
     }
 }
 
@@ -316,7 +323,11 @@ impl Ready {
 pub fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
 }
 
 /// Machine-wide CPU time in seconds, from the first line of /proc/stat.
@@ -394,9 +405,7 @@ pub fn udp_socket_drops(port: u16) -> u64 {
 /// Packets dropped by the per-CPU input backlog (second column of softnet_stat), all CPUs.
 pub fn softnet_drops() -> u64 {
     let text = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok()))
-        .sum()
+    text.lines().filter_map(|l| l.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok())).sum()
 }
 
 // ---------------------------------------------------------------- HTTP
