@@ -147,7 +147,8 @@ impl Aggregate {
         } else {
             self.xdp_event_packets[class] += weight;
         }
-        if !self.sources.contains_key(&event.src) && self.sources.len() >= self.limits.sources {
+        // The length first: the extra hash lookup only when the table is full.
+        if self.sources.len() >= self.limits.sources && !self.sources.contains_key(&event.src) {
             self.evict_oldest_sources();
         }
         let source = self.sources.entry(event.src).or_default();
