@@ -343,8 +343,10 @@ pub struct SinkCounters {
     pub malformed_records: AtomicU64,
 }
 
-/// The non-blocking entry into the pipeline. Producers never wait: an event
-/// that does not fit is dropped and counted.
+/// The entry into the pipeline. The kernel ring readers never wait: an
+/// event that does not fit is dropped and counted. Syslog receivers wait
+/// instead, so a backlog stays in the socket (UDP: counted drops when its
+/// buffer is full; TCP: flow control slows the sender).
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<Event>,
@@ -363,6 +365,25 @@ impl EventSink {
             Ok(()) => self.counters.accepted.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed),
         };
+    }
+
+    /// Waits while the queue is full (only from a thread outside the async
+    /// runtime); false once the pipeline has shut down.
+    pub fn offer_waiting(&self, event: Event) -> bool {
+        let sent = self.tx.blocking_send(event).is_ok();
+        if sent {
+            self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// Waits while the queue is full; false once the pipeline has shut down.
+    pub async fn send(&self, event: Event) -> bool {
+        let sent = self.tx.send(event).await.is_ok();
+        if sent {
+            self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     pub fn count_malformed_record(&self) {

@@ -104,9 +104,7 @@ impl Rsyslogd {
             .expect("start rsyslogd (apt-get install rsyslog; setup.sh does)");
         Rsyslogd { child, dir }
     }
-}
 
-impl Rsyslogd {
     /// Running, or how it ended and what it said.
     fn state(&mut self) -> String {
         match self.child.try_wait() {
@@ -121,9 +119,7 @@ impl Rsyslogd {
             Err(e) => format!("unknown: {e}"),
         }
     }
-}
 
-impl Rsyslogd {
     /// What rsyslogd logged about itself (start, errors, suspended actions).
     fn own_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("rsyslogd.log")).unwrap_or_else(|e| format!("(none: {e})"))

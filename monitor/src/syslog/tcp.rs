@@ -59,23 +59,25 @@ async fn read_frames(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, s
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             if !buf.is_empty() && !framer.skipping() {
-                handle(ingest, sink, peer, &buf);
+                handle(ingest, sink, peer, &buf).await;
             }
             return Ok(());
         }
         buf.extend_from_slice(&chunk[..n]);
         while let Some(frame) = framer.next(&mut buf) {
             match frame {
-                Frame::Message(msg) => handle(ingest, sink, peer, &msg),
+                Frame::Message(msg) => handle(ingest, sink, peer, &msg).await,
                 Frame::Oversized => ingest.handle_oversized(peer.ip(), b""),
             }
         }
     }
 }
 
-fn handle(ingest: &Ingest, sink: &EventSink, peer: SocketAddr, line: &[u8]) {
+/// Waits while the pipeline is full: TCP's own flow control then slows the
+/// sender (rsyslog queues), rather than the daemon dropping lines.
+async fn handle(ingest: &Ingest, sink: &EventSink, peer: SocketAddr, line: &[u8]) {
     if let Some(event) = ingest.handle(peer.ip(), line) {
-        sink.offer(event);
+        sink.send(event).await;
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! A dedicated thread drains each socket with `recvmmsg`: up to BATCH
 //! datagrams per system call, and no wait behind the async runtime's other
-//! work (WebSocket fan-out, aggregation), which is what lets a burst overflow
-//! the receive buffer. What the kernel still drops on the socket is read back
-//! (SO_MEMINFO) and reported, so no loss is silent.
+//! work (WebSocket fan-out, aggregation). When the pipeline falls behind the
+//! thread waits for it, so a backlog queues in the socket's receive buffer
+//! and nowhere else; what the kernel drops when that buffer is full is read
+//! back (SO_MEMINFO) and reported, so no loss is silent.
 
 use std::{
     io,
@@ -40,6 +41,11 @@ pub fn spawn_udp_listener(
     let granted = grow_receive_buffer(&socket, rcvbuf);
     socket.set_read_timeout(Some(IDLE_WAKE))?;
     tracing::info!(%addr, receive_buffer = granted, "syslog UDP listening");
+    if granted < rcvbuf {
+        tracing::warn!(%addr, asked = rcvbuf, granted,
+                       "syslog UDP receive buffer capped by net.core.rmem_max (raising it needs CAP_NET_ADMIN); \
+                        datagrams a burst drops are counted as syslog.socket_drops");
+    }
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new().name(format!("syslog-udp-{}", addr.port())).spawn(move || {
         let error = receive(&socket, &ingest, &sink);
@@ -61,14 +67,28 @@ fn receive(socket: &UdpSocket, ingest: &Ingest, sink: &EventSink) -> io::Error {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => 0,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return e,
+            // The socket itself is gone or unusable: nothing more will come.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK | libc::EINVAL | libc::EFAULT)) => {
+                return e
+            }
+            // Anything else (a pending ICMP error, memory pressure) is
+            // about one datagram or one moment: note it and go on.
+            Err(error) => {
+                tracing::debug!(%error, "syslog UDP receive error");
+                std::thread::sleep(Duration::from_millis(1));
+                0
+            }
         };
         for i in 0..received {
             let (sender, bytes, truncated) = batch.datagram(i);
             if truncated {
                 ingest.handle_oversized(sender, bytes);
             } else if let Some(event) = ingest.handle(sender, bytes) {
-                sink.offer(event);
+                // Waiting here when the pipeline is behind leaves the backlog
+                // in the socket buffer, whose overflow is counted below.
+                if !sink.offer_waiting(event) {
+                    return io::Error::other("the event pipeline has shut down");
+                }
             }
         }
         // The kernel's counter is a u32 that wraps; count the difference.
