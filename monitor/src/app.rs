@@ -25,8 +25,11 @@ use crate::{
     syslog::{self, Allowlist, Ingest, IngestConfig},
 };
 
-/// Capacity of the queue between the producers and the aggregator.
-const PIPELINE_QUEUE: usize = 65_536;
+/// Capacity of the queue between the producers and the aggregator: most of
+/// a second at the default kernel event budget. Larger backlogs wait in the
+/// kernel (the ring buffer, a syslog socket's buffer), not in the daemon's
+/// heap, whose high-water mark this bounds.
+const PIPELINE_QUEUE: usize = 16_384;
 /// Capacity of the fan-out channel to live consumers (WebSocket, NDJSON).
 const FANOUT_QUEUE: usize = 16_384;
 

@@ -1,5 +1,9 @@
 //! A bounded lookup cache: two generations, so memory is capped at twice
 //! the capacity and eviction is O(1) amortised, with no per-entry bookkeeping.
+//! Each generation's table is sized for the capacity up front: a table that
+//! grew by doubling would leave a trail of freed smaller tables behind it,
+//! and the daemon's memory would keep creeping up to the allocator's
+//! high-water mark.
 
 use std::{collections::HashMap, hash::Hash};
 
@@ -11,7 +15,8 @@ pub struct GenerationalCache<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
     pub fn new(capacity: usize) -> Self {
-        GenerationalCache { capacity: capacity.max(1), hot: HashMap::new(), cold: HashMap::new() }
+        let capacity = capacity.max(1);
+        GenerationalCache { capacity, hot: HashMap::with_capacity(capacity), cold: HashMap::new() }
     }
 
     pub fn get(&mut self, key: &K) -> Option<V> {
@@ -25,14 +30,16 @@ impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
 
     pub fn insert(&mut self, key: K, value: V) {
         if self.hot.len() >= self.capacity {
-            self.cold = std::mem::take(&mut self.hot);
+            // The old cold table is dropped; the new hot one is allocated at
+            // full size once.
+            self.cold = std::mem::replace(&mut self.hot, HashMap::with_capacity(self.capacity));
         }
         self.hot.insert(key, value);
     }
 
     pub fn clear(&mut self) {
         self.hot.clear();
-        self.cold.clear();
+        self.cold = HashMap::new();
     }
 
     pub fn len(&self) -> usize {

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// Each flood comes in PARTS parts of `part_size` distinct sources.
-const PARTS: u64 = 3;
+const PARTS: u64 = 4;
 /// Growth allowed over the last part of a flood: the bounded structures
 /// (geo cache, pipeline queue, source table) are full after the earlier ones.
 const LAST_PART_BUDGET_MIB: f64 = 16.0;
@@ -182,7 +182,7 @@ pub fn run(ctx: &Ctx) -> Section {
         s.note(
             "Bounds: kernel per-source LRU map `--sources-max` (default 65,536 entries, kernel memory); the daemon's source \
              table (10,000) and recent events (2,000); the geo cache `--geo-cache` (default 100,000 addresses); the \
-             pipeline queue (65,536 events), which the syslog flood fills when geolocating new sources falls behind: \
+             pipeline queue (16,384 events), which the syslog flood fills when geolocating new sources falls behind: \
              the UDP receiver then waits, and the backlog stays in its socket buffer (kernel memory). The city \
              databases are memory-mapped: they count in RssFile only as far as lookups touched their pages (and the kernel \
              may drop those pages under pressure).",
