@@ -201,8 +201,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         task.abort();
     }
     // Dropping the observer closes the bpf_link fds: XDP is detached.
+    let had_xdp = state.kernel.is_some();
     drop(state);
-    tracing::info!("stopped; XDP detached");
+    if had_xdp {
+        tracing::info!("stopped; XDP detached");
+    } else {
+        tracing::info!("stopped");
+    }
     Ok(())
 }
 

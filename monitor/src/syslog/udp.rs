@@ -48,8 +48,10 @@ pub fn spawn_udp_listener(
     }
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new().name(format!("syslog-udp-{}", addr.port())).spawn(move || {
-        let error = receive(&socket, &ingest, &sink);
-        tracing::error!(%addr, %error, "syslog UDP socket failed");
+        match receive(&socket, &ingest, &sink) {
+            Some(error) => tracing::error!(%addr, %error, "syslog UDP socket failed"),
+            None => tracing::debug!(%addr, "syslog UDP receiver stopped with the pipeline"),
+        }
         let _ = done_tx.send(());
     })?;
     Ok(tokio::spawn(async move {
@@ -57,8 +59,9 @@ pub fn spawn_udp_listener(
     }))
 }
 
-/// Receives until the socket fails; returns the error.
-fn receive(socket: &UdpSocket, ingest: &Ingest, sink: &EventSink) -> io::Error {
+/// Receives until the socket fails (its error) or the pipeline shuts down
+/// (None).
+fn receive(socket: &UdpSocket, ingest: &Ingest, sink: &EventSink) -> Option<io::Error> {
     let fd = socket.as_raw_fd();
     let mut batch = Batch::new();
     let mut drops_seen = 0u32;
@@ -69,7 +72,7 @@ fn receive(socket: &UdpSocket, ingest: &Ingest, sink: &EventSink) -> io::Error {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // The socket itself is gone or unusable: nothing more will come.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK | libc::EINVAL | libc::EFAULT)) => {
-                return e
+                return Some(e)
             }
             // Anything else (a pending ICMP error, memory pressure) is
             // about one datagram or one moment: note it and go on.
@@ -87,7 +90,7 @@ fn receive(socket: &UdpSocket, ingest: &Ingest, sink: &EventSink) -> io::Error {
                 // Waiting here when the pipeline is behind leaves the backlog
                 // in the socket buffer, whose overflow is counted below.
                 if !sink.offer_waiting(event) {
-                    return io::Error::other("the event pipeline has shut down");
+                    return None;
                 }
             }
         }
