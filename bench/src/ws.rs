@@ -217,31 +217,9 @@ fn slow_was_closed(mut s: TcpStream) -> bool {
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no HTTP header end")?;
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let mut body = raw[end + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    Ok(serde_json::from_slice(&body)?)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(p) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..p]).trim(), 16).unwrap_or(0);
-        if size == 0 || b.len() < p + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&b[p + 2..p + 2 + size]);
-        b = &b[(p + 4 + size).min(b.len())..];
-    }
-    out
+    let agent =
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(Duration::from_secs(10)).build();
+    Ok(agent.get(&format!("http://{addr}{path}")).call().with_context(|| format!("GET {path}"))?.into_json()?)
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {

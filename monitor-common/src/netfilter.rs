@@ -320,7 +320,7 @@ impl<'a> LogLine<'a> {
 /// match, the longest wins. A prefix that ends in a letter or digit must be
 /// followed by a space or by `IN=`, so `IPT_ICMP` does not match
 /// `IPT_ICMP6 IN=...`. Empty prefixes are ignored.
-pub fn parse<'a>(msg: &'a str, prefixes: &[&str]) -> Result<LogLine<'a>, NetfilterError> {
+pub fn parse<'a, P: AsRef<str>>(msg: &'a str, prefixes: &[P]) -> Result<LogLine<'a>, NetfilterError> {
     let (_, text) = crate::syslog::split_kernel_uptime(msg.trim_start());
     let (prefix, rest) = match_prefix(text, prefixes).ok_or(NetfilterError::NoPrefix)?;
     let mut line = parse_packet(rest)?;
@@ -355,9 +355,10 @@ pub fn parse_packet(text: &str) -> Result<LogLine<'_>, NetfilterError> {
 }
 
 /// The longest matching prefix and the text after it.
-fn match_prefix<'a>(text: &'a str, prefixes: &[&str]) -> Option<(&'a str, &'a str)> {
+fn match_prefix<'a, P: AsRef<str>>(text: &'a str, prefixes: &[P]) -> Option<(&'a str, &'a str)> {
     let mut longest = 0;
     for prefix in prefixes {
+        let prefix = prefix.as_ref();
         let Some(rest) = text.strip_prefix(prefix) else {
             continue;
         };
@@ -805,7 +806,7 @@ mod tests {
     fn prefix_matching() {
         assert_eq!(parse("IPT_FOO SRC=1.1.1.1", PREFIXES), Err(NetfilterError::NoPrefix));
         assert_eq!(parse("", PREFIXES), Err(NetfilterError::NoPrefix));
-        assert_eq!(parse("IPT_ICMP SRC=1.1.1.1", &[]), Err(NetfilterError::NoPrefix));
+        assert_eq!(parse::<&str>("IPT_ICMP SRC=1.1.1.1", &[]), Err(NetfilterError::NoPrefix));
         assert_eq!(parse("IPT_ICMP SRC=1.1.1.1", &[""]), Err(NetfilterError::NoPrefix));
         // Prefixes match exactly as configured, case included.
         assert_eq!(parse("ipt_icmp SRC=1.1.1.1", PREFIXES), Err(NetfilterError::NoPrefix));

@@ -10,7 +10,10 @@ mod mmdb;
 use std::{
     net::IpAddr,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, SystemTime},
 };
 
@@ -931,16 +934,18 @@ fn no_stale_answers_after_a_concurrent_reload() {
     for round in 0..20u32 {
         let cc = if round % 2 == 0 { "BB" } else { "AA" };
         replace(&path, &fixture(cc));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let lookups = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..2u32)
             .map(|t| {
-                let (geo, stop) = (geo.clone(), stop.clone());
+                let (geo, stop, lookups) = (geo.clone(), stop.clone(), lookups.clone());
                 std::thread::spawn(move || {
                     let mut seen = Vec::new();
                     let mut n = 0u32;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         let addr = IpAddr::from([1, (t * 100 + round) as u8, (n >> 8) as u8, n as u8]);
                         geo.lookup(addr);
+                        lookups.fetch_add(1, Ordering::Relaxed);
                         seen.push(addr);
                         n = (n + 1) % 65_536;
                     }
@@ -948,10 +953,16 @@ fn no_stale_answers_after_a_concurrent_reload() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(20));
+        // The reload lands in the middle of the lookups: some before, some after.
+        let lookups_reach = |n: usize| {
+            while lookups.load(Ordering::Relaxed) < n {
+                std::thread::yield_now();
+            }
+        };
+        lookups_reach(1_000);
         geo.reload();
-        std::thread::sleep(Duration::from_millis(5));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        lookups_reach(lookups.load(Ordering::Relaxed) + 1_000);
+        stop.store(true, Ordering::Relaxed);
         for w in workers {
             for addr in w.join().expect("no panic") {
                 if geo.lookup(addr).country_code.as_deref() != Some(cc) {

@@ -9,7 +9,7 @@ use aya::{
     maps::{MapData, RingBuf},
     programs::{TestRun as _, TestRunOptions},
 };
-use etherparse::PacketBuilder;
+use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
 use monitor::{
     event::KernelEventContext,
     kernel::{HttpKernelCounters, KernelConfig, Observer},
@@ -77,26 +77,17 @@ impl Harness {
 }
 
 fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC)
-        .ipv4(src, dst, 64)
-        .tcp(sport, dport, 1, 64_240)
-        .psh()
-        .ack(1)
-        .write(&mut out, payload)
-        .expect("build");
-    out
+    tcp(PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC).ipv4(src, dst, 64), sport, dport, payload)
 }
 
 fn tcp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    tcp(PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC).ipv6(src, dst, 64), sport, dport, payload)
+}
+
+/// A PSH+ACK segment carrying `payload` over the given IP layer.
+fn tcp(ip: PacketBuilderStep<IpHeaders>, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC)
-        .ipv6(src, dst, 64)
-        .tcp(sport, dport, 1, 64_240)
-        .psh()
-        .ack(1)
-        .write(&mut out, payload)
-        .expect("build");
+    ip.tcp(sport, dport, 1, 64_240).psh().ack(1).write(&mut out, payload).expect("build");
     out
 }
 

@@ -201,8 +201,7 @@ impl Ingest {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| RejectReason::InvalidUtf8)?;
         let message = syslog::parse(text).map_err(|e| RejectReason::Syslog(e.reason()))?;
-        let prefixes: Vec<&str> = self.prefixes.iter().map(String::as_str).collect();
-        let line = netfilter::parse(message.msg, &prefixes).map_err(|e| match e {
+        let line = netfilter::parse(message.msg, &self.prefixes).map_err(|e| match e {
             netfilter::NetfilterError::NoPrefix => RejectReason::NoPrefix,
             other => RejectReason::Netfilter(other.reason()),
         })?;

@@ -251,7 +251,7 @@ impl Daemon {
             if proc.exited().is_some() {
                 return Some(false);
             }
-            sys::http_get(api, "/healthz").ok().filter(|(s, _)| *s == 200).map(|_| true)
+            sys::http_ok(api, "/healthz").then_some(true)
         });
         if ok != Some(true) {
             bail!("the daemon did not come up ({:?}):\n{}", cmd, proc.log_tail());

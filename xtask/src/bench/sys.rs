@@ -1,8 +1,8 @@
 //! Processes, /proc readings and a minimal HTTP client for the benchmark.
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    io::{BufRead as _, BufReader, Read as _},
+    net::{SocketAddr, TcpListener, UdpSocket},
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     time::{Duration, Instant},
@@ -410,39 +410,16 @@ pub fn softnet_drops() -> u64 {
 
 // ---------------------------------------------------------------- HTTP
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(p) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..p]).trim(), 16).unwrap_or(0);
-        if size == 0 || b.len() < p + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&b[p + 2..p + 2 + size]);
-        b = &b[(p + 4 + size).min(b.len())..];
-    }
-    out
-}
-
-/// GET over HTTP/1.1 (Connection: close); returns (status, body).
-pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(15)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no HTTP header end")?;
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw[end + 4..].to_vec();
-    Ok((status, if head.contains("transfer-encoding: chunked") { dechunk(&body) } else { body }))
-}
-
+/// GET `path` of the daemon's API as JSON; an HTTP error status is an error.
 pub fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
-    let (status, body) = http_get(addr, path)?;
-    if status != 200 {
-        bail!("GET {path}: HTTP {status}");
-    }
-    Ok(serde_json::from_slice(&body)?)
+    let agent =
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(Duration::from_secs(15)).build();
+    Ok(agent.get(&format!("http://{addr}{path}")).call().with_context(|| format!("GET {path}"))?.into_json()?)
+}
+
+/// True if `path` answers 200.
+pub fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    ureq::get(&format!("http://{addr}{path}")).timeout(Duration::from_secs(5)).call().is_ok_and(|r| r.status() == 200)
 }
 
 /// A JSON number at a `/`-separated path, 0 when absent.
