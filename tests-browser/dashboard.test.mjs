@@ -154,11 +154,19 @@ describe('dashboard', { skip: noUrl }, () => {
     assert.ok(text.includes(env.testSrc));
     for (const k of ['country_code', 'city']) if (truth.geo?.[k]) assert.ok(text.includes(truth.geo[k]), `${k} ${truth.geo[k]} shown`);
     if (truth.geo?.asn) assert.ok(text.includes(`AS${truth.geo.asn}`), 'ASN shown');
-    // Clicking an address in the feed opens its lookup too.
+    // Clicking an address in the feed opens its lookup too. Paused, as a
+    // person would: live rows shift under the pointer as new ones arrive.
     await page.fill('#lookup-ip', '');
-    await feedRowsOf(page, env.testSrc).first().locator('button.ip').click();
-    await page.waitForFunction((ip) => document.getElementById('lookup-ip').value === ip
-      && document.querySelector('#lookup dl[data-part="counters"]'), env.testSrc, { timeout: 10000 });
+    await page.click('#pause');
+    await page.waitForSelector('#pause[aria-pressed="true"]', { timeout: 5000 });
+    try {
+      await feedRowsOf(page, env.testSrc).first().locator('button.ip').click();
+      await page.waitForFunction((ip) => document.getElementById('lookup-ip').value === ip
+        && document.querySelector('#lookup dl[data-part="counters"]'), env.testSrc, { timeout: 10000 });
+    } finally {
+      await page.click('#pause');
+      await page.waitForSelector('#pause[aria-pressed="false"]', { timeout: 5000 });
+    }
   });
 
   test('the lookup of not-an-ip shows the daemon\'s 400 message', async () => {
