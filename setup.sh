@@ -203,9 +203,13 @@ declare -A APT_WHY=(
     [bsdutils]="logger: injecting syslog lines in tests"
     [procps]="ps/pgrep/sysctl used by the scripts and tests"
     [python3]="helper scripts and test tooling"
+    [qemu-system-x86]="QEMU (tests): boots the kernel matrix's Debian kernels (cargo xtask kernels)"
+    [busybox-static]="busybox (tests): the shell and tools of the kernel matrix's initramfs"
 )
 readonly APT_BASE=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping
     iptables rsyslog bsdutils procps python3)
+# Only for --tests.
+readonly APT_TESTS=(qemu-system-x86 busybox-static)
 
 ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
     local p missing=()
@@ -746,6 +750,8 @@ cmd_install() {  # cmd_install [tests]
     log "Checking the GeoIP data in $GEO_DIR"
     ensure_geo
     if [[ ${1:-} == tests ]]; then
+        log "Checking the tests' apt packages"
+        ensure_apt_packages "${APT_TESTS[@]}"
         log "Checking the browser for browser tests"
         ensure_browser
         ensure_browser_test_modules
@@ -958,6 +964,8 @@ install (default) installs:
                  missing or MONITOR_GEO_REFRESH=1.
 
 --tests installs all of the above, plus what only the tests need:
+  apt packages   qemu-system-x86 and busybox-static (the kernel matrix: Debian
+                 kernels booted in QEMU, cargo xtask kernels)
   chromium       headless browser for the browser tests (Debian: chromium;
                  Ubuntu: chromium-browser only if it is a real .deb, not the
                  snap wrapper - otherwise a warning)
