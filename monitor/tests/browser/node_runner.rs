@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-const SETUP_HINT: &str = "run ./setup.sh (it installs node, chromium and runs `npm ci` in tests-browser/)";
+const SETUP_HINT: &str = "run ./setup.sh --tests (it installs node, chromium and runs `npm ci` in tests-browser/)";
 
 pub struct BrowserTools {
     pub node: PathBuf,
@@ -18,7 +18,23 @@ pub struct BrowserTools {
 impl BrowserTools {
     /// Finds node, Chromium and tests-browser/node_modules, or panics saying how to get them.
     pub fn find(workspace: &Path) -> Self {
+        // The first node in PATH, as in a shell: setup.sh's fallback build is
+        // /usr/local/bin/node (a wrapper that also sets NODE_EXTRA_CA_CERTS),
+        // found before a distribution's older /usr/bin/node.
         let node = which("node").unwrap_or_else(|| panic!("node is not installed: {SETUP_HINT}"));
+        let version = Command::new(&node)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| panic!("{} does not run: {SETUP_HINT}", node.display()));
+        let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        assert!(
+            major >= 18,
+            "{} is {version}, the browser tests need Node.js >= 18 (is /usr/local/bin before /usr/bin in PATH?): {SETUP_HINT}",
+            node.display()
+        );
         let candidates = [
             std::env::var_os("MONITOR_CHROMIUM").map(PathBuf::from),
             Some("/usr/bin/chromium".into()),
