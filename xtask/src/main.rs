@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod fuzz;
+mod kernels;
 
 use std::{
     path::{Path, PathBuf},
@@ -50,6 +51,10 @@ enum Task {
     /// The live dashboard with synthetic traffic from a few hundred public
     /// addresses, in namespaces of its own (needs root). Ctrl-C stops it.
     Demo(demo::Options),
+    /// The kernel matrix: the BPF_PROG_TEST_RUN suites, `monitor
+    /// --check-kernel` and an end-to-end check inside QEMU guests running
+    /// Debian's 5.10 and 6.1 cloud kernels (part of `test`).
+    Kernels(kernels::Options),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cargo(&root, &test)?;
             if args.is_empty() {
                 fuzz::run(&root, 30)?;
+                kernels::run(&root, &kernels::Options::default())?;
             }
             // The benchmark's smoke run, so the bench cannot rot (skipped
             // when the tests were filtered).
@@ -93,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Bench(opts) => bench::run(&root, opts),
         Task::Fuzz { seconds } => fuzz::run(&root, seconds),
         Task::Demo(opts) => demo::run(&root, &opts),
+        Task::Kernels(opts) => kernels::run(&root, &opts),
     }
 }
 
