@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, RwLock,
@@ -21,7 +21,7 @@ use crate::{
     geo::{self, Geo, GeoConfig},
     http_timing::HttpTiming,
     kernel::{self, AttachedInterface, KernelConfig, KernelCounters, Observer},
-    server::{self, AuthConfig},
+    server::{self, AuthConfig, HostAllowlist},
     syslog::{self, Allowlist, Ingest, IngestConfig},
 };
 
@@ -50,7 +50,8 @@ pub struct AppState {
     pub syslog: Arc<Ingest>,
     pub geo: Arc<Geo>,
     pub auth: AuthConfig,
-    pub allowed_origins: Vec<String>,
+    /// Names this dashboard answers to (Host, WebSocket Origin).
+    pub hosts: HostAllowlist,
     /// Dashboard viewers connected over the WebSocket.
     pub viewers: Mutex<HashMap<u64, Viewer>>,
     next_viewer: AtomicU64,
@@ -89,6 +90,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(server::tls::load_config(cert, key)?),
         _ => None,
     };
+    // The names the dashboard answers to (Host, WebSocket Origin).
+    let hosts = HostAllowlist::new(cli.listen, &cli.public_names, &cli.allowed_origins).map_err(anyhow::Error::msg)?;
     let (sink, rx, sink_counters) = EventSink::new(PIPELINE_QUEUE);
     let mut tasks = Vec::new();
 
@@ -162,7 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         syslog: ingest,
         geo,
         auth,
-        allowed_origins: cli.allowed_origins.clone(),
+        hosts,
         viewers: Mutex::new(HashMap::new()),
         next_viewer: AtomicU64::new(0),
         top: RwLock::new(Arc::new(serde_json::Value::Null)),
@@ -180,22 +183,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
     let app = server::router(state.clone());
     drop(sink);
-    match tls {
-        Some(config) => {
-            use server::tls::{connect_info, TlsListener, TlsPeer};
-            let listener = TlsListener::new(listener, config).context("TLS listener")?;
-            let app = app.layer(axum::middleware::map_request(connect_info));
-            axum::serve(listener, app.into_make_service_with_connect_info::<TlsPeer>())
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-        }
-        None => {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-        }
-    }
-    .context("HTTP server failed")?;
+    let max_connections = server::conn::connection_limit();
+    let tls = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    server::conn::serve(listener, tls, app, max_connections, shutdown_signal()).await;
 
     for task in tasks {
         task.abort();

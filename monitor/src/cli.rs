@@ -144,10 +144,19 @@ pub struct Cli {
     #[arg(long, env = "MONITOR_NO_AUTH", conflicts_with_all = ["auth_token", "auth_token_file"])]
     pub no_auth: bool,
 
-    /// Extra Origin allowed to open the WebSocket (e.g. a reverse proxy's
-    /// https://monitor.example.com); the dashboard's own origin always is.
+    /// Extra Origin allowed to open the WebSocket, exactly (e.g.
+    /// https://dash.example.com:8443). Origins on an allowed host name
+    /// (--public-name, loopback) always are.
     #[arg(long = "allow-origin", env = "MONITOR_ALLOW_ORIGIN", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Host name (or address) this dashboard is reached by, besides
+    /// localhost, loopback addresses and the --listen address (every local
+    /// address when listening on 0.0.0.0 or [::]); repeat for several.
+    /// Requests with any other Host are refused (DNS rebinding). For a
+    /// reverse proxy, the name it forwards as Host.
+    #[arg(long = "public-name", env = "MONITOR_PUBLIC_NAME", value_delimiter = ',')]
+    pub public_names: Vec<String>,
 
     /// How often to log the counters at info level.
     #[arg(long, default_value = "10s", value_parser = parse_duration, env = "MONITOR_STATS_INTERVAL")]
@@ -174,6 +183,17 @@ pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "monitor=debug".
     #[arg(long, default_value = "info", env = "RUST_LOG")]
     pub log: String,
+
+    /// Log line format: text (colours only on a terminal) or json (one
+    /// object per line, for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "MONITOR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A listening address, or "none" (parsed as `None`).

@@ -1,6 +1,9 @@
-use std::process::ExitCode;
+use std::{io::IsTerminal as _, process::ExitCode};
 
-use monitor::config_file::{self, ConfigError};
+use monitor::{
+    cli::LogFormat,
+    config_file::{self, ConfigError},
+};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -14,7 +17,7 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(e) => return fail(&anyhow::anyhow!("invalid --log filter {:?}: {e}", cli.log)),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    init_logging(filter, cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
@@ -22,6 +25,19 @@ fn main() -> ExitCode {
     match runtime.block_on(monitor::app::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// Plain lines unless stdout is a terminal (journald, files and pipes get
+/// no escape codes; NO_COLOR turns colours off everywhere); or JSON.
+fn init_logging(filter: EnvFilter, format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => {
+            let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(ansi).init();
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::{rejection::PathRejection, Path, Query, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{filter::EventFilter, stats, Authorized};
+use super::{filter::EventFilter, hosts::sample, stats, Authorized};
 use crate::{
     app::{lock, AppState},
     event::{wall_ms_from_monotonic_ns, SCHEMA_VERSION},
@@ -28,9 +28,12 @@ impl ApiError {
     }
 }
 
+/// Error messages are short, whatever client input they quote.
+const MAX_ERROR_CHARS: usize = 300;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(json!({ "error": sample(&self.1, MAX_ERROR_CHARS) }))).into_response()
     }
 }
 
@@ -87,9 +90,15 @@ pub async fn http(State(state): State<Arc<AppState>>, q: QueryResult<TopQuery>) 
     Ok(Json(stats::http(&state, n)))
 }
 
-pub async fn lookup(State(state): State<Arc<AppState>>, Path(ip): Path<String>) -> Result<Json<Value>, ApiError> {
-    let addr: IpAddr =
-        ip.trim().parse().map_err(|_| ApiError::bad_request(format!("{ip:?} is not an IPv4 or IPv6 address")))?;
+pub async fn lookup(
+    State(state): State<Arc<AppState>>,
+    ip: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(ip) = ip.map_err(|e| ApiError::bad_request(format!("bad address in the path: {}", e.body_text())))?;
+    let addr: IpAddr = ip
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{:?} is not an IPv4 or IPv6 address", sample(&ip, 60))))?;
     let geo = state.geo.lookup(addr);
     let seen = lock(&state.aggregate).source(&addr).cloned();
     let kernel = state.kernel.as_ref().and_then(|k| lock(k).source(addr).ok().flatten()).map(|s| {
@@ -181,4 +190,35 @@ pub async fn event_stream(
 
 pub async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md".into())
+}
+
+/// Middleware, outermost: every error response is `{"error": ...}` JSON,
+/// also those the framework makes itself (405 with an empty body, a path
+/// or query it cannot decode, a missing WebSocket upgrade, ...).
+pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" if status == StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("GET");
+            format!("method not allowed: this endpoint answers {allow}")
+        }
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_owned(),
+    };
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut fixed = ApiError(status, message).into_response();
+    for (name, value) in parts.headers.drain().filter_map(|(n, v)| Some((n?, v))) {
+        fixed.headers_mut().entry(name).or_insert(value);
+    }
+    fixed
 }

@@ -31,7 +31,7 @@ fn serve(path: &str) -> Response {
             file.data,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => super::ApiError(StatusCode::NOT_FOUND, "no such file in the dashboard".into()).into_response(),
     }
 }
 

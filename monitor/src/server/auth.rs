@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{FromRequestParts, Request, State},
-    http::{header, request::Parts, StatusCode},
+    http::{header, request::Parts, StatusCode, Uri},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -97,23 +97,49 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Middleware of the authenticated routes: checks the token, then takes
+/// `token` out of the query string so that no handler sees it (every route
+/// accepts `?token=` alike).
 pub async fn require(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    if !state.auth.check(presented_token(&parts).as_deref()) {
+    let (mut parts, body) = request.into_parts();
+    let presented = presented_token(&parts);
+    if !state.auth.check(presented.as_deref()) {
         return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong token: send Authorization: Bearer TOKEN".into())
             .into_response();
     }
+    let may_see_viewers = state.auth.may_see_viewers(presented.as_deref());
+    if let Some(uri) = without_token(&parts.uri) {
+        parts.uri = uri;
+    }
+    parts.extensions.insert(Authorized(may_see_viewers));
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Extractor: whether this request may see the viewers list.
+/// The URI without its `token` query parameter; None when it has none.
+fn without_token(uri: &Uri) -> Option<Uri> {
+    let query = uri.query()?;
+    let is_token = |kv: &&str| kv.split_once('=').map_or(*kv, |(k, _)| k) == "token";
+    if !query.split('&').any(|kv| is_token(&kv)) {
+        return None;
+    }
+    let rest: Vec<&str> = query.split('&').filter(|kv| !is_token(kv)).collect();
+    let path_and_query =
+        if rest.is_empty() { uri.path().to_owned() } else { format!("{}?{}", uri.path(), rest.join("&")) };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// Extractor: whether this request may see the viewers list (decided by
+/// the auth middleware; false on routes without it).
+#[derive(Clone, Copy)]
 pub struct Authorized(pub bool);
 
 impl FromRequestParts<Arc<AppState>> for Authorized {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        Ok(Authorized(state.auth.may_see_viewers(presented_token(parts).as_deref())))
+    async fn from_request_parts(parts: &mut Parts, _state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Authorized>().copied().unwrap_or(Authorized(false)))
     }
 }
 
@@ -139,5 +165,15 @@ mod tests {
         assert!(!auth.check(None));
         assert_eq!(percent_decode("a%2Bb%20c"), "a+b c");
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn the_token_is_taken_out_of_the_query() {
+        let strip = |u: &str| without_token(&u.parse().expect("uri")).map(|u| u.to_string());
+        assert_eq!(strip("/api/events?token=x&limit=5").as_deref(), Some("/api/events?limit=5"));
+        assert_eq!(strip("/ws?class=icmp&token=a%20b").as_deref(), Some("/ws?class=icmp"));
+        assert_eq!(strip("/metrics?token").as_deref(), Some("/metrics"));
+        assert_eq!(strip("/api/events?tokens=1"), None);
+        assert_eq!(strip("/api/stats"), None);
     }
 }

@@ -3,6 +3,7 @@
 use ipnet::IpNet;
 use monitor_common::Class;
 
+use super::hosts::sample;
 use crate::event::Event;
 
 /// Longest free-text filter accepted.
@@ -34,7 +35,7 @@ impl EventFilter {
             Some(names) => Some(
                 names
                     .iter()
-                    .map(|n| Class::from_name(n).ok_or_else(|| format!("unknown class {n:?}")))
+                    .map(|n| Class::from_name(n).ok_or_else(|| format!("unknown class {:?}", sample(n, 40))))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             None => None,
@@ -43,14 +44,14 @@ impl EventFilter {
             Some(codes) => {
                 if let Some(bad) = codes.iter().find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
                 {
-                    return Err(format!("invalid country code {bad:?} (want two letters, e.g. DE)"));
+                    return Err(format!("invalid country code {:?} (want two letters, e.g. DE)", sample(bad, 40)));
                 }
                 Some(codes.iter().map(|c| c.to_ascii_uppercase()).collect())
             }
             None => None,
         };
         let cidr = match cidr.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(c) => Some(parse_net(c).ok_or_else(|| format!("invalid CIDR {c:?}"))?),
+            Some(c) => Some(parse_net(c).ok_or_else(|| format!("invalid CIDR {:?}", sample(c, 60)))?),
             None => None,
         };
         let text = match text.map(str::trim).filter(|t| !t.is_empty()) {

@@ -3,7 +3,9 @@
 mod api;
 mod assets;
 mod auth;
+pub mod conn;
 mod filter;
+pub mod hosts;
 mod metrics;
 mod stats;
 pub mod tls;
@@ -16,6 +18,7 @@ use axum::{middleware, routing::get, Router};
 pub use api::ApiError;
 pub use auth::{AuthConfig, Authorized};
 pub use filter::EventFilter;
+pub use hosts::HostAllowlist;
 
 use crate::app::AppState;
 
@@ -42,5 +45,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{*path}", get(assets::asset))
         .merge(protected)
         .fallback(api::not_found)
+        // Outermost last: the Host check comes before any handler or
+        // upgrade, and every error leaves as JSON.
+        .layer(middleware::from_fn_with_state(state.clone(), hosts::require))
+        .layer(middleware::from_fn(api::json_errors))
         .with_state(state)
 }

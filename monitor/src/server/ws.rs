@@ -11,6 +11,8 @@ use std::{
 
 use axum::{
     extract::{
+        rejection::QueryRejection,
+        ws::rejection::WebSocketUpgradeRejection,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
         ConnectInfo, Query, State,
     },
@@ -22,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::TryRecvError;
 
-use super::{filter::EventFilter, stats, ApiError, Authorized};
+use super::{filter::EventFilter, hosts::sample, stats, ApiError, Authorized};
 use crate::{
     app::{lock, AppState, Viewer},
     event::{now_ms, Event, Published, SCHEMA_VERSION},
@@ -38,6 +40,11 @@ const MAX_EVENTS_PER_FRAME: usize = 2_000;
 /// Consecutive update frames with skipped events before we give up on a client.
 const MAX_LAGGING_FRAMES: u32 = 50;
 const SNAPSHOT_EVENTS: usize = 500;
+/// Largest message a client may send (its pings and filters are tiny); a
+/// larger one closes the connection (1009, message too big).
+pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
+/// Client input quoted in an error frame, at most (characters).
+const ERROR_SAMPLE: usize = 80;
 
 /// An update frame; the events are the shared, already serialized JSON.
 #[derive(serde::Serialize)]
@@ -57,47 +64,53 @@ pub struct WsQuery {
     class: Option<String>,
     country: Option<String>,
     cidr: Option<String>,
-    /// Consumed by the auth layer.
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Authorized(may_see_viewers): Authorized,
     headers: HeaderMap,
-    Query(q): Query<WsQuery>,
+    q: Result<Query<WsQuery>, QueryRejection>,
 ) -> Response {
-    if !origin_allowed(&headers, &state.allowed_origins) {
-        return ApiError(StatusCode::FORBIDDEN, "WebSocket Origin does not match this dashboard".into())
+    // Browsers always send Origin on WebSocket requests: it must name this
+    // dashboard (the Host allowlist) or be listed with --allow-origin, so
+    // another site cannot read the stream. Non-browser clients send none
+    // and are governed by the Host check and the token.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        if !state.hosts.allows_origin(&origin) {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "WebSocket Origin {:?} is not this dashboard; an operator can allow it with --allow-origin",
+                    sample(&origin, 64)
+                ),
+            )
             .into_response();
+        }
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError(rejection.status(), format!("{} (this endpoint is a WebSocket)", rejection.body_text()))
+                .into_response()
+        }
+    };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
     let filter = match EventFilter::parse(q.class.as_deref(), q.country.as_deref(), q.cidr.as_deref(), None) {
         Ok(f) => f,
         Err(e) => return ApiError::bad_request(e).into_response(),
     };
-    ws.on_upgrade(move |socket| async move {
+    ws.max_message_size(MAX_MESSAGE_BYTES).max_frame_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| async move {
         let id = state.register_viewer(Viewer { addr: peer.ip(), since_ms: now_ms() });
         Client { state: state.clone(), filter, may_see_viewers }.run(socket).await;
         lock(&state.viewers).remove(&id);
     })
-}
-
-/// Browsers always send Origin on WebSocket requests: it must name this
-/// host (or a configured origin), so another site cannot read the stream.
-/// Non-browser clients send none and are governed by the token alone.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    if allowed.iter().any(|a| a == origin) {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
 struct Client {
@@ -181,7 +194,17 @@ impl Client {
                             }
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "WebSocket read failed");
+                        // Most likely a message over the limit; say so, briefly.
+                        let close = Message::Close(Some(CloseFrame {
+                            code: 1009,
+                            reason: Utf8Bytes::from_static("message too big or malformed (limit 16 KiB)"),
+                        }));
+                        let _ = tokio::time::timeout(SEND_TIMEOUT, tx.send(close)).await;
+                        return;
+                    }
                     Some(Ok(_)) => last_pong = Instant::now(),
                 },
             }
@@ -272,12 +295,18 @@ impl Client {
                         self.filter = filter;
                         None
                     }
-                    Err(e) => Some(json!({ "type": "error", "schema": SCHEMA_VERSION, "error": e })),
+                    Err(e) => Some(error_frame(&e)),
                 }
             }
-            Err(e) => Some(json!({ "type": "error", "schema": SCHEMA_VERSION, "error": format!("bad message: {e}") })),
+            Err(e) => Some(error_frame(&format!("bad message: {e}"))),
         }
     }
+}
+
+/// An error frame: the message, cut to a short sample of whatever client
+/// input it quotes.
+fn error_frame(message: &str) -> Value {
+    json!({ "type": "error", "schema": SCHEMA_VERSION, "error": sample(message, ERROR_SAMPLE * 2) })
 }
 
 enum Drained {

@@ -38,6 +38,12 @@ impl Allowlist {
 
 /// The subnets of the addresses configured on local interfaces (getifaddrs).
 pub fn local_subnets() -> Vec<IpNet> {
+    local_interface_nets().into_iter().map(|net| net.trunc()).collect()
+}
+
+/// The addresses configured on local interfaces, each with its prefix
+/// length (getifaddrs).
+pub fn local_interface_nets() -> Vec<IpNet> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
@@ -54,7 +60,7 @@ pub fn local_subnets() -> Vec<IpNet> {
                 IpAddr::V6(m) => u128::from(m).count_ones() as u8,
             };
             if let Ok(net) = IpNet::new(addr, prefix) {
-                out.push(net.trunc());
+                out.push(net);
             }
         }
         cursor = entry.ifa_next;

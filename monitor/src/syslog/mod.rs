@@ -6,7 +6,7 @@ mod ingest;
 mod tcp;
 mod udp;
 
-pub use allowlist::{local_subnets, Allowlist};
+pub use allowlist::{local_interface_nets, local_subnets, Allowlist};
 pub use ingest::{Ingest, IngestConfig, PrefixRule, RejectReason, SyslogCounters};
 pub use tcp::spawn_tcp_listener;
 pub use udp::spawn_udp_listener;
