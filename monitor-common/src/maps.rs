@@ -19,9 +19,43 @@ pub const MAP_SAMPLING: &str = "SAMPLING";
 pub const MAP_GLOBAL_WINDOW: &str = "GLOBAL_WINDOW";
 /// Ring buffer of [`crate::PacketEvent`].
 pub const MAP_EVENTS: &str = "EVENTS";
+/// Program array of the XDP observer's later stages, indexed by [`Stage`].
+pub const MAP_STAGES: &str = "STAGES";
+
+/// `static` in the XDP object, set by the daemon before load: 1 when the
+/// kernel has `bpf_ktime_get_coarse_ns` (Linux 5.11), else 0. The verifier
+/// prunes the branch not taken, so an older kernel never sees the helper.
+pub const GLOBAL_COARSE_CLOCK: &str = "COARSE_CLOCK";
 
 /// Name of the XDP program in the object file.
 pub const PROGRAM_XDP: &str = "monitor_xdp";
+/// The XDP observer's stages, reached by tail call from [`PROGRAM_XDP`]:
+/// each is verified on its own, so the verifier never walks the header
+/// parser's paths times the event writer's.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Writes a sampled event (header fields and payload) to the ring.
+    Event = 0,
+    /// Records an HTTP request's arrival for response timing, then goes on
+    /// to [`Stage::Event`] when the packet is also sampled.
+    HttpRequest = 1,
+}
+
+pub const STAGE_COUNT: u32 = 2;
+
+impl Stage {
+    pub const ALL: [Stage; STAGE_COUNT as usize] = [Stage::Event, Stage::HttpRequest];
+
+    /// The program's name in the object file.
+    pub const fn program(self) -> &'static str {
+        match self {
+            Stage::Event => "monitor_xdp_event",
+            Stage::HttpRequest => "monitor_xdp_request",
+        }
+    }
+}
+
 /// Name of the trivial XDP_PASS program used as the benchmark baseline.
 pub const PROGRAM_BASELINE: &str = "baseline_xdp";
 
@@ -62,9 +96,12 @@ pub enum PipelineCounter {
     SourceInserted = 5,
     /// Source entries that could not be inserted.
     SourceInsertFailed = 6,
+    /// Events lost because a later stage could not be reached (a tail call
+    /// failed: never expected once the daemon has filled [`MAP_STAGES`]).
+    StageFailed = 7,
 }
 
-pub const PIPELINE_COUNTER_COUNT: u32 = 7;
+pub const PIPELINE_COUNTER_COUNT: u32 = 8;
 
 impl PipelineCounter {
     pub const ALL: [PipelineCounter; PIPELINE_COUNTER_COUNT as usize] = [
@@ -75,6 +112,7 @@ impl PipelineCounter {
         PipelineCounter::RingFull,
         PipelineCounter::SourceInserted,
         PipelineCounter::SourceInsertFailed,
+        PipelineCounter::StageFailed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -86,6 +124,7 @@ impl PipelineCounter {
             PipelineCounter::RingFull => "ring_full",
             PipelineCounter::SourceInserted => "source_inserted",
             PipelineCounter::SourceInsertFailed => "source_insert_failed",
+            PipelineCounter::StageFailed => "stage_failed",
         }
     }
 }

@@ -1,58 +1,44 @@
-//! Monitor's XDP observer: counts every ingress packet by class, keeps
-//! per-source statistics, and samples events into a ring buffer with honest
-//! accounting. It always returns `XDP_PASS`: it observes, never changes.
+//! Monitor's XDP observer and HTTP timing programs. The observer counts
+//! every ingress packet by class, keeps per-source statistics, and samples
+//! events into a ring buffer with honest accounting; it always returns
+//! `XDP_PASS`: it observes, never changes.
 //!
-//! Only helpers available on Linux 5.15 are used.
+//! The observer is three programs, so that each old verifier (Linux 5.10,
+//! 6.1) walks each part on its own instead of every header path times every
+//! event path: [`monitor_xdp`] parses and counts, then tail-calls
+//! [`event::monitor_xdp_event`] for a sampled packet and
+//! [`timing::monitor_xdp_request`] for an HTTP request. Only helpers of
+//! Linux 5.10 are used, or ones the daemon enables by kernel (see clock.rs).
 #![no_std]
 #![no_main]
 // The BPF target has no atomic RMW in `core::sync::atomic`; the intrinsic
 // lowers to BPF_XADD, which every kernel we support has.
 #![feature(core_intrinsics)]
-#![allow(internal_features)]
+#![allow(internal_features, reason = "core_intrinsics, for atomic_xadd")]
 
+mod budget;
+mod clock;
+mod copy;
+mod event;
+mod maps;
 mod parse;
+mod stash;
 mod timing;
 
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
-    macros::{map, xdp},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    bindings::{xdp_action, BPF_NOEXIST},
+    macros::xdp,
     programs::XdpContext,
 };
 use monitor_common::{
-    class::CLASS_COUNT,
-    event::PAYLOAD_CAPTURE,
-    maps::{
-        ClassCounter, PipelineCounter, RateWindow, SamplingConfig, SourceKey, SourceStats, DEFAULT_RING_BYTES,
-        DEFAULT_SOURCES_MAX, PIPELINE_COUNTER_COUNT, WINDOW_NS,
-    },
-    PacketEvent,
+    maps::{PipelineCounter, SourceKey, SourceStats, Stage},
+    Class,
 };
-use parse::{ptr_at, Summary};
+use parse::Summary;
 
-#[map]
-static CLASS_COUNTERS: PerCpuArray<ClassCounter> = PerCpuArray::with_max_entries(CLASS_COUNT as u32, 0);
-
-#[map]
-static PIPELINE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PIPELINE_COUNTER_COUNT, 0);
-
-#[map]
-static SOURCES: LruHashMap<SourceKey, SourceStats> = LruHashMap::with_max_entries(DEFAULT_SOURCES_MAX, 0);
-
-#[map]
-pub(crate) static PORTS: Array<u8> = Array::with_max_entries(65_536, 0);
-
-#[map]
-pub(crate) static SAMPLING: Array<SamplingConfig> = Array::with_max_entries(1, 0);
-
-#[map]
-static GLOBAL_WINDOW: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
-
-#[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+use crate::maps::{CLASS_COUNTERS, GLOBAL_WINDOW, PIPELINE_COUNTERS, SAMPLING, SOURCES, STAGES};
 
 #[xdp]
 pub fn monitor_xdp(ctx: XdpContext) -> u32 {
@@ -62,12 +48,14 @@ pub fn monitor_xdp(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn observe(ctx: &XdpContext) {
+    let Some(stash) = stash::get() else {
+        return;
+    };
     let packet_len = (ctx.data_end() - ctx.data()) as u64;
-    let summary = parse::summarize(ctx);
+    let summary = stash::forget(stash, parse::summarize(ctx, stash));
     let class = summary.class as u32;
     if let Some(counter) = CLASS_COUNTERS.get_ptr_mut(class) {
-        // SAFETY: per-CPU value, only this CPU writes it, and XDP runs with
-        // preemption disabled.
+        // SAFETY: per-CPU value, see maps::add.
         unsafe {
             (*counter).packets += 1;
             (*counter).bytes += packet_len;
@@ -76,18 +64,44 @@ fn observe(ctx: &XdpContext) {
     if !summary.class.is_tracked() {
         return;
     }
-    // The coarse clock (one tick's resolution) is a fraction of the cost of
-    // the precise one and ample for rate windows and first/last seen; the
-    // HTTP request time that responses are measured against stays precise.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    if summary.class == monitor_common::Class::Http {
-        timing::record_request(ctx, &summary, unsafe { bpf_ktime_get_ns() });
-    }
+    let now = clock::coarse_now();
+    let http_request = summary.class == Class::Http && timing::is_request(ctx, &summary);
     let Some(source) = update_source(&summary, class as usize, packet_len, now) else {
         return;
     };
-    if event_worthy(&summary) {
-        sample(ctx, &summary, source, packet_len, now);
+    let weight = if event_worthy(&summary) { sample(source, now) } else { 0 };
+    if weight == 0 && !http_request {
+        return;
+    }
+    // SAFETY: this CPU's stash; see stash.rs. The summary is there already.
+    unsafe {
+        (*stash).packet_len = packet_len;
+        (*stash).now = now;
+        (*stash).weight = weight;
+    }
+    let next = if http_request { Stage::HttpRequest } else { Stage::Event };
+    // SAFETY: a tail call does not return when it succeeds.
+    unsafe { STAGES.tail_call(ctx, next as u32) };
+    stage_failed(&summary, weight);
+}
+
+/// A tail call failed (the daemon has not filled the stage table): the
+/// event is lost, and counted; its weight goes back to its source.
+#[inline(always)]
+pub(crate) fn stage_failed(s: &Summary, weight: u64) {
+    bump(PipelineCounter::StageFailed);
+    give_back(s, weight);
+}
+
+/// Returns an event's weight to its source, to ride on its next event.
+#[inline(always)]
+pub(crate) fn give_back(s: &Summary, weight: u64) {
+    if weight == 0 {
+        return;
+    }
+    if let Some(stats) = SOURCES.get_ptr_mut(&SourceKey { addr: s.src }) {
+        // SAFETY: map value pointer from a successful lookup.
+        atomic_add(unsafe { &raw mut (*stats).pending_weight }, weight);
     }
 }
 
@@ -96,15 +110,12 @@ fn observe(ctx: &XdpContext) {
 #[inline(always)]
 fn event_worthy(s: &Summary) -> bool {
     const SYN: u8 = 0x02;
-    s.protocol != 6 || s.tcp_flags & SYN != 0 || s.payload_len > 0
+    s.protocol != parse::IPPROTO_TCP || s.tcp_flags & SYN != 0 || s.payload_len > 0
 }
 
 #[inline(always)]
-fn bump(counter: PipelineCounter) {
-    if let Some(v) = PIPELINE_COUNTERS.get_ptr_mut(counter as u32) {
-        // SAFETY: per-CPU value, see observe().
-        unsafe { *v += 1 };
-    }
+pub(crate) fn bump(counter: PipelineCounter) {
+    maps::add(&PIPELINE_COUNTERS, counter as u32, 1);
 }
 
 #[inline(always)]
@@ -117,19 +128,10 @@ fn atomic_add(target: *mut u64, value: u64) {
 /// Adds the packet to its source's statistics; returns the entry.
 #[inline(always)]
 fn update_source(s: &Summary, class: usize, packet_len: u64, now: u64) -> Option<*mut SourceStats> {
-    let class = class & 3;
+    let class = class % monitor_common::class::TRACKED_CLASS_COUNT;
     let key = SourceKey { addr: s.src };
     if let Some(stats) = SOURCES.get_ptr_mut(&key) {
-        // SAFETY: map value pointer from a successful lookup; fields are
-        // plain integers and `class` is masked to the array length.
-        unsafe {
-            atomic_add(&raw mut (*stats).packets[class], 1);
-            atomic_add(&raw mut (*stats).bytes[class], packet_len);
-            if (*stats).first_seen_ns[class] == 0 {
-                (*stats).first_seen_ns[class] = now;
-            }
-            (*stats).last_seen_ns[class] = now;
-        }
+        add_to_source(stats, class, packet_len, now);
         return Some(stats);
     }
     let mut fresh = SourceStats::default();
@@ -137,161 +139,66 @@ fn update_source(s: &Summary, class: usize, packet_len: u64, now: u64) -> Option
     fresh.bytes[class] = packet_len;
     fresh.first_seen_ns[class] = now;
     fresh.last_seen_ns[class] = now;
-    match SOURCES.insert(&key, &fresh, BPF_NOEXIST as u64) {
-        Ok(()) => bump(PipelineCounter::SourceInserted),
-        Err(_) => {
-            // Another CPU inserted it first: add to its entry instead.
-            let Some(stats) = SOURCES.get_ptr_mut(&key) else {
-                bump(PipelineCounter::SourceInsertFailed);
-                return None;
-            };
-            // SAFETY: as above.
-            unsafe {
-                atomic_add(&raw mut (*stats).packets[class], 1);
-                atomic_add(&raw mut (*stats).bytes[class], packet_len);
-                (*stats).last_seen_ns[class] = now;
-            }
-            return Some(stats);
-        }
+    if SOURCES.insert(&key, &fresh, u64::from(BPF_NOEXIST)).is_ok() {
+        bump(PipelineCounter::SourceInserted);
+        return SOURCES.get_ptr_mut(&key);
     }
-    SOURCES.get_ptr_mut(&key)
+    // Another CPU inserted it first: add to its entry instead.
+    let Some(stats) = SOURCES.get_ptr_mut(&key) else {
+        bump(PipelineCounter::SourceInsertFailed);
+        return None;
+    };
+    add_to_source(stats, class, packet_len, now);
+    Some(stats)
 }
 
-/// True if the window still has budget; rolls the window over when due.
 #[inline(always)]
-fn take_budget(window: *mut RateWindow, limit: u64, now: u64) -> bool {
-    // SAFETY: `window` is a map value pointer. Concurrent updates of a shared
-    // source window may race; that can only let a few extra events through,
-    // and every event or suppression is still counted exactly per CPU.
+fn add_to_source(stats: *mut SourceStats, class: usize, packet_len: u64, now: u64) {
+    // SAFETY: map value pointer from a successful lookup; fields are plain
+    // integers and `class` is below the arrays' length.
     unsafe {
-        if now.wrapping_sub((*window).start_ns) >= WINDOW_NS {
-            (*window).start_ns = now;
-            (*window).count = 0;
+        atomic_add(&raw mut (*stats).packets[class], 1);
+        atomic_add(&raw mut (*stats).bytes[class], packet_len);
+        if (*stats).first_seen_ns[class] == 0 {
+            (*stats).first_seen_ns[class] = now;
         }
-        if limit != 0 && (*window).count >= limit {
-            return false;
-        }
-        (*window).count += 1;
+        (*stats).last_seen_ns[class] = now;
     }
-    true
 }
 
+/// The sampling decision: the event's weight (itself plus the packets of
+/// its source suppressed since its last event), or 0 when the per-source or
+/// global budget is spent (the packet then adds to the pending weight).
 #[inline(always)]
-fn sample(ctx: &XdpContext, s: &Summary, source: *mut SourceStats, packet_len: u64, now: u64) {
+fn sample(source: *mut SourceStats, now: u64) -> u64 {
     let Some(config) = SAMPLING.get(0) else {
-        return;
+        return 0;
     };
     if config.events_enabled == 0 {
-        return;
+        return 0;
     }
     bump(PipelineCounter::EventEligible);
     // SAFETY: `source` is a live map value pointer from update_source.
     let pending = unsafe { &raw mut (*source).pending_weight };
-    if !take_budget(unsafe { &raw mut (*source).window }, config.per_source_per_sec, now) {
+    if !budget::take(unsafe { &raw mut (*source).window }, config.per_source_per_sec, now) {
         bump(PipelineCounter::SuppressedSource);
         atomic_add(pending, 1);
-        return;
+        return 0;
     }
     let Some(global) = GLOBAL_WINDOW.get_ptr_mut(0) else {
-        return;
+        return 0;
     };
-    if !take_budget(global, config.global_per_cpu_per_sec, now) {
+    if !budget::take(global, config.global_per_cpu_per_sec, now) {
         bump(PipelineCounter::SuppressedGlobal);
         atomic_add(pending, 1);
-        return;
+        return 0;
     }
-    let Some(mut entry) = EVENTS.reserve::<PacketEvent>(0) else {
-        bump(PipelineCounter::RingFull);
-        atomic_add(pending, 1);
-        return;
-    };
-    // SAFETY: plain reads/writes of a map value; see take_budget on races.
-    let weight = unsafe {
-        let w = *pending + 1;
-        *pending = 0;
-        w
-    };
-    fill_event(ctx, s, entry.as_mut_ptr(), packet_len, weight, now);
-    entry.submit(wakeup_flag(config.wakeup_bytes));
-    bump(PipelineCounter::EventSubmitted);
-}
-
-/// Bytes one event takes in the ring: the record plus its 8-byte header.
-const RING_RECORD: u64 = (core::mem::size_of::<PacketEvent>() as u64 + 8 + 7) & !7;
-
-/// Wakes the reader only when this record takes the unread data across
-/// `wakeup_bytes`; the reader drains on its own timer otherwise. Waking on
-/// every record costs microseconds each, and so would waking on every record
-/// while the reader is behind.
-#[inline(always)]
-fn wakeup_flag(wakeup_bytes: u32) -> u64 {
-    let unread = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    let threshold = u64::from(wakeup_bytes);
-    if unread >= threshold && unread < threshold + RING_RECORD {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
-    }
-}
-
-#[inline(always)]
-fn fill_event(ctx: &XdpContext, s: &Summary, ev: *mut PacketEvent, packet_len: u64, weight: u64, now: u64) {
-    // SAFETY: `ev` is a ring-buffer reservation of size_of::<PacketEvent>();
-    // every field is written before submit.
+    // SAFETY: plain read and reset of a map value; see budget::take on races.
     unsafe {
-        (*ev).timestamp_ns = now;
-        (*ev).src = s.src;
-        (*ev).dst = s.dst;
-        (*ev).ifindex = ctx.ingress_ifindex() as u32;
-        (*ev).packet_len = packet_len as u32;
-        (*ev).weight = weight.min(u32::MAX as u64) as u32;
-        (*ev).class = s.class as u8;
-        (*ev).ip_version = s.ip_version;
-        (*ev).icmp_type = s.icmp_type;
-        (*ev).icmp_code = s.icmp_code;
-        (*ev).icmp_id = s.icmp_id;
-        (*ev).icmp_seq = s.icmp_seq;
-        (*ev).src_port = s.src_port;
-        (*ev).dst_port = s.dst_port;
-        (*ev).tcp_flags = s.tcp_flags;
-        (*ev).protocol = s.protocol;
-        (*ev)._pad = 0;
-        let copied = copy_payload(ctx, s.payload_offset, &mut (*ev).payload);
-        (*ev).payload_len = copied.min(s.payload_len) as u16;
+        let weight = *pending + 1;
+        *pending = 0;
+        weight
     }
-}
-
-/// Copies up to PAYLOAD_CAPTURE bytes from `offset` and returns how many
-/// were copied: 8-byte chunks, then one 4-byte and one 2-byte chunk, each
-/// read bounds-checked. A payload's final odd byte is not captured: a
-/// one-byte bounds check is a shape the verifier cannot follow (see parse.rs),
-/// and a byte loop multiplies its states.
-#[inline(always)]
-fn copy_payload(ctx: &XdpContext, offset: usize, out: &mut [u8; PAYLOAD_CAPTURE]) -> usize {
-    let mut copied = copy_chunks::<8>(ctx, offset, out, 0, PAYLOAD_CAPTURE);
-    copied = copy_chunks::<4>(ctx, offset, out, copied, copied + 4);
-    copy_chunks::<2>(ctx, offset, out, copied, copied + 2)
-}
-
-/// Copies N-byte chunks from `offset + copied` while they fit in the packet
-/// and below `limit` (at most PAYLOAD_CAPTURE); returns the new `copied`.
-#[inline(always)]
-fn copy_chunks<const N: usize>(
-    ctx: &XdpContext,
-    offset: usize,
-    out: &mut [u8; PAYLOAD_CAPTURE],
-    mut copied: usize,
-    limit: usize,
-) -> usize {
-    while copied + N <= limit && copied + N <= PAYLOAD_CAPTURE {
-        let Some(src) = ptr_at::<[u8; N]>(ctx, offset + copied) else {
-            break;
-        };
-        // SAFETY: bounds checked by ptr_at; copied + N <= PAYLOAD_CAPTURE.
-        unsafe { out.as_mut_ptr().add(copied).cast::<[u8; N]>().write_unaligned(*src) };
-        copied += N;
-    }
-    copied
 }
 
 #[cfg(not(test))]

@@ -12,22 +12,26 @@ use monitor_common::{
     Class,
 };
 
-use crate::PORTS;
+use crate::{
+    maps::port_flags,
+    stash::{self, Stash},
+};
 
-const ETH_HLEN: usize = 14;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const MAX_VLAN_TAGS: usize = 2;
 const MAX_IPV6_EXT_HEADERS: usize = 6;
 
 const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
 
 /// What the walk learnt about one packet.
+#[derive(Clone, Copy)]
 pub struct Summary {
     pub class: Class,
     pub ip_version: u8,
@@ -68,9 +72,17 @@ impl Summary {
     }
 }
 
+/// Largest offset read from. Offsets that come through the stash are
+/// unknown to the verifier but for this bound (which it needs before adding
+/// them to a packet pointer); for constant offsets the check folds away.
+pub const MAX_OFFSET: usize = 0x7fff;
+
 /// Pointer to a `T` at `offset`, if the whole `T` lies inside the packet.
 #[inline(always)]
 pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
+    if offset > MAX_OFFSET {
+        return None;
+    }
     let start = ctx.data();
     let end = ctx.data_end();
     if start + offset + size_of::<T>() > end {
@@ -95,7 +107,11 @@ fn be16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
 
 /// Classifies the packet; never fails: what cannot be parsed is `Malformed`.
 #[inline(always)]
-pub fn summarize(ctx: &XdpContext) -> Summary {
+///
+/// `stash` is where offsets go through to be blurred (see [`stash::blur`]):
+/// after the VLAN tags and after each IPv6 extension header, so the paths
+/// that led there are verified as one.
+pub fn summarize(ctx: &XdpContext, stash: *mut Stash) -> Summary {
     let Some(mut ethertype) = be16_at(ctx, 12) else {
         return Summary::new(Class::Malformed);
     };
@@ -111,8 +127,8 @@ pub fn summarize(ctx: &XdpContext) -> Summary {
         offset += 4;
     }
     match ethertype {
-        ETH_P_IP => ipv4(ctx, offset),
-        ETH_P_IPV6 => ipv6(ctx, offset),
+        ETH_P_IP => ipv4(ctx, stash::blur(stash, offset)),
+        ETH_P_IPV6 => ipv6(ctx, stash::blur(stash, offset), stash),
         // A third VLAN tag is deeper than we look: not malformed, just not IP
         // as far as we are concerned.
         _ => Summary::new(Class::NonIp),
@@ -154,7 +170,7 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Summary {
 }
 
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, l3: usize) -> Summary {
+fn ipv6(ctx: &XdpContext, l3: usize, stash: *mut Stash) -> Summary {
     let Some(hdr) = ptr_at::<[u8; 40]>(ctx, l3) else {
         return Summary::new(Class::Malformed);
     };
@@ -195,7 +211,7 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Summary {
             _ => (len as usize + 1) * 8,
         };
         next = following;
-        offset += len;
+        offset = stash::blur(stash, offset + len);
         ext_len += len;
     }
     s.protocol = next;
@@ -275,9 +291,4 @@ fn transport(ctx: &XdpContext, mut s: Summary, l4: usize, l4_len: usize) -> Summ
         _ => {}
     }
     s
-}
-
-#[inline(always)]
-fn port_flags(port: u16) -> u8 {
-    PORTS.get(port as u32).copied().unwrap_or(0)
 }

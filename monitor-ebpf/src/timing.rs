@@ -1,110 +1,85 @@
-//! HTTP response timing. The XDP program records when a request arrives
-//! ([`record_request`]); the TC egress program [`monitor_tc`] matches the
-//! response leaving on the reversed flow, counts its status class and
-//! latency bucket exactly, and samples an event. Both only observe: the
-//! classifier always returns TC_ACT_OK and never writes to the packet.
+//! HTTP response timing. The XDP observer's stage [`monitor_xdp_request`]
+//! records when a request arrives; the TC egress program [`monitor_tc`]
+//! matches the response leaving on the reversed flow, counts its status
+//! class and latency bucket exactly, and samples an event. Both only
+//! observe: the classifier always returns TC_ACT_OK and never writes to the
+//! packet.
 //!
-//! Only helpers available on Linux 5.15; packet bytes in TC are read with
+//! Only helpers available on Linux 5.10; packet bytes in TC are read with
 //! bpf_skb_load_bytes (constant lengths), which copes with non-linear skbs.
 
 use aya_ebpf::{
-    bindings::{BPF_ANY, TC_ACT_OK},
-    helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes},
-    macros::{classifier, map},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    bindings::{xdp_action, BPF_ANY, TC_ACT_OK},
+    helpers::bpf_skb_load_bytes,
+    macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
 use monitor_common::{
-    maps::{RateWindow, PORT_HTTP, WINDOW_NS},
+    maps::PORT_HTTP,
     timing::{
         latency_bucket, looks_like_request, looks_like_response, status_class, FlowKey, HttpCounter, HttpResponseEvent,
-        HttpTimingConfig, PendingRequest, DEFAULT_HTTP_REQUESTS_MAX, HTTP_COUNTER_COUNT, LATENCY_BUCKETS,
-        REQUEST_CAPTURE, RESPONSE_CAPTURE, STATUS_CLASSES,
+        PendingRequest, REQUEST_CAPTURE, RESPONSE_CAPTURE,
     },
 };
 
 use crate::{
-    parse::{ptr_at, Summary},
-    PORTS, SAMPLING,
+    budget, clock, copy, event,
+    maps::{
+        add, port_flags, HTTP_CONFIG, HTTP_COUNTERS, HTTP_EVENTS, HTTP_LATENCY, HTTP_REQUESTS, HTTP_STATUS,
+        HTTP_WINDOW, SAMPLING,
+    },
+    parse::{ptr_at, Summary, ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP},
+    stash,
 };
-
-#[map]
-static HTTP_REQUESTS: LruHashMap<FlowKey, PendingRequest> = LruHashMap::with_max_entries(DEFAULT_HTTP_REQUESTS_MAX, 0);
-
-#[map]
-static HTTP_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(HTTP_COUNTER_COUNT, 0);
-
-#[map]
-static HTTP_STATUS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STATUS_CLASSES as u32, 0);
-
-#[map]
-static HTTP_LATENCY: PerCpuArray<u64> = PerCpuArray::with_max_entries(LATENCY_BUCKETS as u32, 0);
-
-#[map]
-static HTTP_CONFIG: Array<HttpTimingConfig> = Array::with_max_entries(1, 0);
-
-#[map]
-static HTTP_WINDOW: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
-
-#[map]
-static HTTP_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 18, 0);
-
-const ETH_HLEN: usize = 14;
-
-#[inline(always)]
-fn add(map: &PerCpuArray<u64>, index: u32, value: u64) {
-    if let Some(v) = map.get_ptr_mut(index) {
-        // SAFETY: per-CPU value; XDP and TC egress both run with bottom
-        // halves disabled, so nothing else on this CPU writes it meanwhile.
-        unsafe { *v += value };
-    }
-}
 
 #[inline(always)]
 fn bump(counter: HttpCounter) {
     add(&HTTP_COUNTERS, counter as u32, 1);
 }
 
-/// Called by the XDP program for TCP to an HTTP port: remembers when a
-/// request started, keyed by its connection.
+/// True for TCP to an HTTP port whose payload starts like a request, while
+/// the daemon has timing on: the packet goes to [`monitor_xdp_request`].
 #[inline(always)]
-pub fn record_request(ctx: &XdpContext, s: &Summary, now: u64) {
-    if s.protocol != 6 || s.payload_len < 8 {
-        return;
+pub fn is_request(ctx: &XdpContext, s: &Summary) -> bool {
+    if s.protocol != IPPROTO_TCP || s.payload_len < 8 {
+        return false;
     }
-    match HTTP_CONFIG.get(0) {
-        Some(c) if c.enabled != 0 => {}
-        _ => return,
+    if !HTTP_CONFIG.get(0).is_some_and(|c| c.enabled != 0) {
+        return false;
     }
-    let Some(first) = ptr_at::<[u8; 8]>(ctx, s.payload_offset) else {
-        return;
-    };
     // SAFETY: bounds checked by ptr_at.
-    if !looks_like_request(unsafe { &*first }) {
-        return;
+    ptr_at::<[u8; 8]>(ctx, s.payload_offset).is_some_and(|first| looks_like_request(unsafe { &*first }))
+}
+
+/// Stage of the XDP observer: remembers when a request started, keyed by
+/// its connection, then writes the packet's event if it was sampled.
+#[xdp]
+pub fn monitor_xdp_request(ctx: XdpContext) -> u32 {
+    if let Some(stash) = stash::get() {
+        // SAFETY: this CPU's stash, written by the stage that called us.
+        let stash = unsafe { &*stash };
+        record_request(&ctx, &stash.summary);
+        event::emit(&ctx, stash);
     }
+    xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn record_request(ctx: &XdpContext, s: &Summary) {
     let key = FlowKey { client: s.src, server: s.dst, client_port: s.src_port, server_port: s.dst_port };
     if HTTP_REQUESTS.get_ptr(&key).is_some() {
         bump(HttpCounter::RequestsReplaced);
     }
     let mut pending = PendingRequest {
-        ts_ns: now,
+        ts_ns: clock::precise_now(),
         ifindex: ctx.ingress_ifindex() as u32,
         request_len: 0,
         _pad: 0,
         request: [0; REQUEST_CAPTURE],
     };
-    let mut copied = 0usize;
-    while copied + 8 <= REQUEST_CAPTURE {
-        let Some(src) = ptr_at::<[u8; 8]>(ctx, s.payload_offset + copied) else {
-            break;
-        };
-        // SAFETY: bounds checked by ptr_at; copied + 8 <= REQUEST_CAPTURE.
-        unsafe { pending.request.as_mut_ptr().add(copied).cast::<[u8; 8]>().write_unaligned(*src) };
-        copied += 8;
-    }
+    let copied = copy::packet_bytes(ctx, s.payload_offset, &mut pending.request);
     pending.request_len = copied.min(s.payload_len) as u16;
-    match HTTP_REQUESTS.insert(&key, &pending, BPF_ANY as u64) {
+    match HTTP_REQUESTS.insert(&key, &pending, u64::from(BPF_ANY)) {
         Ok(()) => bump(HttpCounter::RequestsRecorded),
         Err(_) => bump(HttpCounter::RequestInsertFailed),
     }
@@ -148,7 +123,7 @@ fn observe_response(ctx: &TcContext) {
         bump(HttpCounter::ResponsesUnmatched);
         return;
     };
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::precise_now();
     // SAFETY: map value pointer from a successful lookup.
     let latency = now.saturating_sub(unsafe { (*request).ts_ns });
     let status = status_class(&first);
@@ -173,12 +148,12 @@ fn walk(ctx: &TcContext) -> Option<Response> {
         payload_len: 0,
     };
     let (l4, l4_len) = match ethertype {
-        0x0800 => {
+        ETH_P_IP => {
             let hdr = ctx.load::<[u8; 20]>(ETH_HLEN).ok()?;
             let header_len = ((hdr[0] & 0x0f) as usize) * 4;
             let total_len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
             let fragment_offset = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
-            if hdr[0] >> 4 != 4 || header_len < 20 || total_len < header_len || hdr[9] != 6 || fragment_offset != 0 {
+            if hdr[0] >> 4 != 4 || header_len < 20 || total_len < header_len || hdr[9] != IPPROTO_TCP || fragment_offset != 0 {
                 return None;
             }
             r.ip_version = 4;
@@ -190,11 +165,11 @@ fn walk(ctx: &TcContext) -> Option<Response> {
             r.client[12..16].copy_from_slice(&hdr[16..20]);
             (ETH_HLEN + header_len, total_len - header_len)
         }
-        0x86dd => {
+        ETH_P_IPV6 => {
             let hdr = ctx.load::<[u8; 40]>(ETH_HLEN).ok()?;
             // Extension headers are not walked on egress: a local TCP
             // response carries none.
-            if hdr[0] >> 4 != 6 || hdr[6] != 6 {
+            if hdr[0] >> 4 != 6 || hdr[6] != IPPROTO_TCP {
                 return None;
             }
             r.ip_version = 6;
@@ -211,7 +186,7 @@ fn walk(ctx: &TcContext) -> Option<Response> {
     if data_offset < 20 || l4_len < data_offset {
         return None;
     }
-    if PORTS.get(r.server_port as u32).copied().unwrap_or(0) & PORT_HTTP == 0 {
+    if port_flags(r.server_port) & PORT_HTTP == 0 {
         return None;
     }
     r.payload_offset = l4 + data_offset;
@@ -219,26 +194,6 @@ fn walk(ctx: &TcContext) -> Option<Response> {
     let in_skb = (ctx.len() as usize).saturating_sub(r.payload_offset);
     r.payload_len = (l4_len - data_offset).min(in_skb);
     Some(r)
-}
-
-/// True if the per-CPU window still has budget; rolls it over when due.
-#[inline(always)]
-fn take_budget(limit: u64, now: u64) -> bool {
-    let Some(w) = HTTP_WINDOW.get_ptr_mut(0) else {
-        return false;
-    };
-    // SAFETY: per-CPU map value, see add().
-    unsafe {
-        if now.wrapping_sub((*w).start_ns) >= WINDOW_NS {
-            (*w).start_ns = now;
-            (*w).count = 0;
-        }
-        if limit != 0 && (*w).count >= limit {
-            return false;
-        }
-        (*w).count += 1;
-    }
-    true
 }
 
 #[inline(always)]
@@ -252,7 +207,10 @@ fn emit(ctx: &TcContext, r: &Response, request: *const PendingRequest, latency: 
     let Some(pending) = HTTP_COUNTERS.get_ptr_mut(HttpCounter::PendingWeight as u32) else {
         return;
     };
-    if !take_budget(config.global_per_cpu_per_sec, now) {
+    let Some(window) = HTTP_WINDOW.get_ptr_mut(0) else {
+        return;
+    };
+    if !budget::take(window, config.global_per_cpu_per_sec, now) {
         bump(HttpCounter::EventSuppressed);
         // SAFETY: per-CPU value, see add().
         unsafe { *pending += 1 };

@@ -80,6 +80,12 @@ impl AppState {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.check_kernel {
+        let check = kernel::KernelCheck::run(&kernel_config(&cli));
+        print!("{check}");
+        anyhow::ensure!(check.passed(), "a kernel program failed to load or is over the verifier budget");
+        return Ok(());
+    }
     let token = match &cli.auth_token_file {
         Some(path) => Some(read_token(path)?),
         None => cli.auth_token.clone().filter(|t| !t.is_empty()),

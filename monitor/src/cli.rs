@@ -30,6 +30,12 @@ pub struct Cli {
     #[arg(long, env = "MONITOR_NETNS", requires = "ifaces")]
     pub netns: Option<String>,
 
+    /// Load every kernel program the way the daemon would, print what each
+    /// costs this kernel's verifier (processed instructions, load time)
+    /// against the budget, and exit: 0 when all load within it.
+    #[arg(long)]
+    pub check_kernel: bool,
+
     /// Do not load the XDP observer (syslog ingestion only; no root needed).
     #[arg(long, env = "MONITOR_NO_XDP")]
     pub no_xdp: bool,

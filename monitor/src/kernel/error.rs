@@ -11,8 +11,11 @@ pub enum KernelError {
     )]
     PermissionDenied(#[source] aya::EbpfError),
 
-    #[error("the kernel verifier rejected the XDP program:\n{log}")]
-    VerifierRejected { log: String },
+    #[error(
+        "Linux {kernel} refused the eBPF program {program}: {reason}. {hint} The full verifier log is in {log_place}. \
+         Monitor's kernel programs need Linux 5.10 or newer; --no-xdp runs the syslog path alone"
+    )]
+    VerifierRejected { program: String, kernel: String, reason: String, hint: &'static str, log_place: String },
 
     #[error("unknown interface {0:?} (see `ip link`)")]
     UnknownInterface(String),

@@ -1,18 +1,19 @@
 //! Loading the XDP observer: map sizes, port table, sampling limits.
 
 use aya::{
-    maps::{Array, MapData, RingBuf},
+    maps::{Array, MapData, ProgramArray, RingBuf},
     programs::{ProgramError, SchedClassifier, Xdp},
     Ebpf, EbpfError, EbpfLoader, VerifierLogLevel,
 };
 use monitor_common::{
     maps::{
-        SamplingConfig, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, PORT_HTTP, PORT_HTTPS, PORT_QUIC, PROGRAM_XDP,
+        SamplingConfig, Stage, GLOBAL_COARSE_CLOCK, MAP_EVENTS, MAP_PORTS, MAP_SAMPLING, MAP_SOURCES, MAP_STAGES,
+        PORT_HTTP, PORT_HTTPS, PORT_QUIC, PROGRAM_XDP,
     },
     timing::{HttpTimingConfig, MAP_HTTP_CONFIG, MAP_HTTP_EVENTS, MAP_HTTP_REQUESTS, PROGRAM_TC_HTTP},
 };
 
-use super::{attach, AttachedInterface, KernelError};
+use super::{attach, verifier, AttachedInterface, KernelError};
 use crate::{cli::XdpModeArg, ports::PortList};
 
 /// Everything the kernel side is configured with.
@@ -111,7 +112,9 @@ impl Observer {
     pub fn load(config: &KernelConfig) -> Result<Self, KernelError> {
         config.validate()?;
         raise_memlock_limit();
+        let coarse_clock = u32::from(verifier::has_coarse_clock());
         let mut ebpf = EbpfLoader::new()
+            .override_global(GLOBAL_COARSE_CLOCK, &coarse_clock, true)
             .map_max_entries(MAP_SOURCES, config.sources_max)
             .map_max_entries(MAP_EVENTS, config.ring_bytes)
             .map_max_entries(MAP_HTTP_REQUESTS, config.http_requests_max)
@@ -123,7 +126,8 @@ impl Observer {
             Array::try_from(ebpf.map_mut(MAP_SAMPLING).ok_or(missing(MAP_SAMPLING))?)?;
         sampling.set(0, config.sampling(), 0)?;
         let program: &mut Xdp = program(&mut ebpf)?;
-        program.load().map_err(classify_program_error)?;
+        program.load().map_err(|e| classify_program_error(PROGRAM_XDP, e))?;
+        load_stages(&mut ebpf)?;
         Ok(Observer { ebpf, interfaces: Vec::new(), http_timing: HttpTimingStatus::default() })
     }
 
@@ -206,7 +210,7 @@ impl Observer {
             .ok_or_else(|| KernelError::Config(format!("program {PROGRAM_TC_HTTP} missing from the object")))?
             .try_into()?;
         if program.fd().is_err() {
-            program.load().map_err(classify_program_error)?;
+            program.load().map_err(|e| classify_program_error(PROGRAM_TC_HTTP, e))?;
         }
         Ok(program)
     }
@@ -254,6 +258,27 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, KernelError> {
         .program_mut(PROGRAM_XDP)
         .ok_or_else(|| KernelError::Config(format!("program {PROGRAM_XDP} missing from the object")))?;
     Ok(program.try_into()?)
+}
+
+/// Loads the observer's later stages and puts them in the stage table the
+/// first stage tail-calls through. The table stays open in `ebpf`: the
+/// kernel empties a program array when its last file descriptor closes.
+fn load_stages(ebpf: &mut Ebpf) -> Result<(), KernelError> {
+    let mut fds = Vec::new();
+    for stage in Stage::ALL {
+        let name = stage.program();
+        let program: &mut Xdp = ebpf
+            .program_mut(name)
+            .ok_or_else(|| KernelError::Config(format!("program {name} missing from the object")))?
+            .try_into()?;
+        program.load().map_err(|e| classify_program_error(name, e))?;
+        fds.push((stage, program.fd()?.try_clone().map_err(|e| KernelError::Config(format!("{name}: {e}")))?));
+    }
+    let mut table = ProgramArray::try_from(ebpf.map_mut(MAP_STAGES).ok_or(missing(MAP_STAGES))?)?;
+    for (stage, fd) in &fds {
+        table.set(*stage as u32, fd, 0)?;
+    }
+    Ok(())
 }
 
 pub(super) fn missing(name: &str) -> KernelError {
@@ -309,7 +334,7 @@ fn classify_load_error(error: EbpfError) -> KernelError {
     KernelError::Ebpf(error)
 }
 
-fn classify_program_error(error: ProgramError) -> KernelError {
+fn classify_program_error(program: &str, error: ProgramError) -> KernelError {
     match error {
         ProgramError::LoadError { io_error, verifier_log } => {
             if is_permission(&io_error) && verifier_log.to_string().trim().is_empty() {
@@ -318,7 +343,7 @@ fn classify_program_error(error: ProgramError) -> KernelError {
                     verifier_log,
                 }))
             } else {
-                KernelError::VerifierRejected { log: verifier_log.to_string() }
+                verifier::rejected(program, &verifier_log.to_string())
             }
         }
         other => KernelError::Program(other),

@@ -2,11 +2,15 @@
 //! read its counters, and stream its events.
 
 mod attach;
+mod check;
 mod counters;
 mod error;
 mod loader;
 mod ring;
+mod verifier;
 
+pub use check::{KernelCheck, ProgramCheck};
+pub use verifier::{VerifierStats, INSN_BUDGET};
 pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
 pub use counters::{HttpKernelCounters, KernelCounters, PipelineCounts};
 pub use error::KernelError;
