@@ -1,16 +1,32 @@
-//! The bounded fuzz run of the syslog line parser that `cargo xtask test`
-//! includes (cargo-fuzz, libFuzzer, nightly), seeded with the golden lines
-//! real rsyslog and the kernel produced.
+//! The bounded fuzz runs that `cargo xtask test` includes (cargo-fuzz,
+//! libFuzzer, nightly): every parser in monitor-common that reads bytes from
+//! the network, each for the given time, seeded with real inputs (the golden
+//! syslog lines real rsyslog and the kernel produced; a curl ClientHello,
+//! request lines and netfilter LOG fields under monitor-common/fuzz/seeds).
 
 use std::{path::Path, process::Command};
 
 use anyhow::Context as _;
 
-const TARGET: &str = "syslog_line";
+/// Each target and its seed directory, relative to monitor-common.
+const TARGETS: &[(&str, &str)] = &[
+    ("syslog_line", "tests/golden"),
+    ("tls_client_hello", "fuzz/seeds/tls_client_hello"),
+    ("http_request_line", "fuzz/seeds/http_request_line"),
+    ("netfilter_fields", "fuzz/seeds/netfilter_fields"),
+];
 
+/// Fuzzes every target for `seconds` each.
 pub fn run(root: &Path, seconds: u32) -> anyhow::Result<()> {
+    for (target, seeds) in TARGETS {
+        run_target(root, target, seeds, seconds)?;
+    }
+    Ok(())
+}
+
+fn run_target(root: &Path, target: &str, seeds: &str, seconds: u32) -> anyhow::Result<()> {
     let crate_dir = root.join("monitor-common");
-    let corpus = root.join("target/fuzz/corpus").join(TARGET);
+    let corpus = root.join("target/fuzz/corpus").join(target);
     std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
     let mut cmd = Command::new("cargo");
     // The rustup proxy picks the toolchain; drop what the outer (stable)
@@ -21,11 +37,12 @@ pub fn run(root: &Path, seconds: u32) -> anyhow::Result<()> {
     cmd.current_dir(&crate_dir)
         .args(["+nightly", "fuzz", "run", "--target-dir"])
         .arg(root.join("target/fuzz"))
-        .arg(TARGET)
+        .arg(target)
         .arg(&corpus)
-        .arg(crate_dir.join("tests/golden"))
+        .arg(crate_dir.join(seeds))
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
-        .arg(format!("-artifact_prefix={}/", root.join("target/fuzz").display()));
-    crate::status(&mut cmd).context("the syslog parser fuzz run failed (is cargo-fuzz installed? ./setup.sh --tests)")
+        .arg(format!("-artifact_prefix={}/{target}-", root.join("target/fuzz").display()));
+    crate::status(&mut cmd)
+        .with_context(|| format!("the {target} fuzz run failed (is cargo-fuzz installed? ./setup.sh --tests)"))
 }

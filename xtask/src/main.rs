@@ -31,7 +31,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Fuzz the syslog line parser (cargo-fuzz on nightly) for a while.
+    /// Fuzz the network-facing parsers (syslog line, TLS ClientHello, HTTP
+    /// request line, netfilter fields; cargo-fuzz on nightly), each for a while.
     Fuzz {
         #[arg(long, default_value_t = 300)]
         seconds: u32,

@@ -196,6 +196,18 @@ pub async fn not_found() -> ApiError {
 /// also those the framework makes itself (405 with an empty body, a path
 /// or query it cannot decode, a missing WebSocket upgrade, ...).
 pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // hyper's own limit is on its read buffer, which one large read can
+    // pass whole: the request line and headers are measured here too.
+    let head_bytes = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len())
+        + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    if head_bytes > super::conn::MAX_HEAD_BYTES {
+        let limit = super::conn::MAX_HEAD_BYTES >> 10;
+        return ApiError(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request line and headers too large (at most {limit} KiB)"),
+        )
+        .into_response();
+    }
     let response = next.run(request).await;
     let status = response.status();
     let is_json =

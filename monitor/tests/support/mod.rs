@@ -10,7 +10,7 @@
 use std::{
     net::{TcpListener, UdpSocket},
     path::PathBuf,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Output},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
@@ -178,6 +178,15 @@ pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port()
 }
 
+/// How to run the daemon beyond its arguments.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// RLIMIT_NOFILE (soft and hard) of the daemon, as `ulimit -n` would set it.
+    pub nofile: Option<u64>,
+    /// Address to listen on instead of 127.0.0.1 (a port is picked).
+    pub listen_ip: Option<String>,
+}
+
 /// The real daemon binary running as a child process.
 pub struct Daemon {
     child: Option<Child>,
@@ -190,9 +199,17 @@ impl Daemon {
     /// Starts the daemon with `args` (plus --listen and --syslog-udp on free
     /// loopback ports) and waits until it answers /healthz.
     pub fn start(args: &[&str]) -> Daemon {
-        let daemon = Self::spawn(args);
-        let health = format!("{}/healthz", daemon.api);
-        let mut d = daemon;
+        Self::start_with(&Launch::default(), args)
+    }
+
+    pub fn spawn(args: &[&str]) -> Daemon {
+        Self::spawn_with(&Launch::default(), args)
+    }
+
+    /// Starts the daemon as `launch` says, then waits for /healthz.
+    pub fn start_with(launch: &Launch, args: &[&str]) -> Daemon {
+        let mut d = Self::spawn_with(launch, args);
+        let health = format!("{}/healthz", d.api);
         poll("the daemon to answer /healthz", Duration::from_secs(60), || {
             if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("daemon exited early ({status}):\n{}", d.log_text());
@@ -202,21 +219,47 @@ impl Daemon {
         d
     }
 
-    pub fn spawn(args: &[&str]) -> Daemon {
+    /// Its log (stdout and stderr, a file: not a terminal) is [`Daemon::log_text`].
+    pub fn spawn_with(launch: &Launch, args: &[&str]) -> Daemon {
         let port = free_tcp_port();
         let syslog_port = free_udp_port();
+        let ip = launch.listen_ip.as_deref().unwrap_or("127.0.0.1");
         let log = std::env::temp_dir().join(format!("monitor-test-{}-{port}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_monitor"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let stdout = file.try_clone().expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_monitor"));
+        cmd.args(["--listen", &format!("{ip}:{port}")])
             .args(["--syslog-udp", &format!("127.0.0.1:{syslog_port}")])
             .args(["--log", "info,monitor=debug"])
             .args(args)
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn monitor");
-        Daemon { child: Some(child), api: format!("http://127.0.0.1:{port}"), syslog_port, log }
+            .stdout(stdout)
+            .stderr(file);
+        if let Some(limit) = launch.nofile {
+            use std::os::unix::process::CommandExt as _;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = cmd.spawn().expect("spawn monitor");
+        let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
+        Daemon { child: Some(child), api: format!("http://{host}:{port}"), syslog_port, log }
+    }
+
+    /// The dashboard's address (host:port).
+    pub fn addr(&self) -> String {
+        self.api.trim_start_matches("http://").to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running daemon").id()
     }
 
     pub fn log_text(&self) -> String {
@@ -272,6 +315,86 @@ pub fn get_json(api: &str, path: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
         .into_json()
         .expect("JSON body")
+}
+
+/// A response read off a raw socket: for requests no HTTP client library
+/// would send (a foreign Host, a malformed request line, 1 MB of query).
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header lines, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, or panic saying what it was.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} {:?}", self.status, String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends `request` (bytes, as is) to `addr` on a new connection and reads
+/// one response (the server closes, or Content-Length says where it ends).
+/// Writing happens on its own thread, so a server that answers before it
+/// has read everything is seen answering.
+pub fn raw_request(addr: &str, request: &[u8]) -> RawResponse {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let request = request.to_vec();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&request);
+    });
+    let mut data = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    let parsed = loop {
+        let read = stream.read(&mut buf);
+        let eof = !matches!(read, Ok(n) if n > 0);
+        if let Ok(n) = read {
+            data.extend_from_slice(&buf[..n]);
+        }
+        if let Some(response) = parse_response(&data, eof) {
+            break Some(response);
+        }
+        if eof {
+            break None;
+        }
+    };
+    drop(stream);
+    let _ = sender.join();
+    parsed.unwrap_or_else(|| panic!("no complete response from {addr}: {:?}", String::from_utf8_lossy(&data)))
+}
+
+/// One response from the start of `data`: complete when Content-Length
+/// bytes of body are there, or at the end of the stream.
+fn parse_response(data: &[u8], eof: bool) -> Option<RawResponse> {
+    let head_end = data.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: Option<usize> = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok());
+    let body = &data[head_end + 4..];
+    match length {
+        Some(n) if body.len() >= n => Some(RawResponse { status, headers, body: body[..n].to_vec() }),
+        _ if eof => Some(RawResponse { status, headers, body: body.to_vec() }),
+        _ => None,
+    }
+}
+
+/// GET `path` with the given Host header (and extra header lines) over a raw socket.
+pub fn get_with_host(addr: &str, path: &str, host: &str, extra: &str) -> RawResponse {
+    raw_request(addr, format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n").as_bytes())
 }
 
 /// Runs a daemon to completion (for start-up errors) and returns its output.
