@@ -898,6 +898,56 @@ fn reload_swaps_databases_and_clears_the_cache() {
     assert_eq!(country(&geo, "81.2.69.160").as_deref(), Some("DE"));
 }
 
+/// A database replaced by garbage while the daemon runs (a botched update):
+/// the reload reports it by name, and the copy loaded before stays in use,
+/// for the city and both kinds of ASN source, until a good file comes back.
+#[test]
+fn garbage_replacement_is_reported_and_the_old_data_stays() {
+    let dir = TempDir::new("garbage");
+    let city = dir.path("dbip-city-ipv4.mmdb");
+    let asn_mmdb = dir.path("asn.mmdb");
+    let asn_csv = dir.path("asn-ipv6.csv");
+    let mut w = Writer::new("city ipv4", 4);
+    w.insert("81.2.69.0/24", dbip_city("GB", "England", "London", 51.5, -0.1));
+    std::fs::write(&city, w.to_bytes()).unwrap();
+    write_asn_mmdb(&asn_mmdb);
+    std::fs::write(&asn_csv, ASN_V6_CSV).unwrap();
+    for path in [&city, &asn_mmdb, &asn_csv] {
+        set_mtime(path, SystemTime::now() - Duration::from_secs(86_400));
+    }
+    let geo = loaded(&[&city], &[&asn_mmdb, &asn_csv], 100);
+    assert!(geo.status().errors.is_empty(), "{:?}", geo.status().errors);
+    let before = (country(&geo, "81.2.69.160"), geo.lookup(ip("81.2.69.160")).asn, asn(&geo, "2001:4860::1"));
+    assert_eq!(before.0.as_deref(), Some("GB"));
+    assert_eq!(before.1, Some(20712));
+    assert_eq!(before.2, some(15169, "Google LLC"));
+
+    replace(&city, &noise(48 << 10, 7));
+    replace(&asn_mmdb, &noise(4 << 10, 11));
+    replace(&asn_csv, b"this is not,a csv\n\x00\x01");
+    assert!(geo.files_changed());
+    geo.reload();
+    let status = geo.status();
+    for path in [&city, &asn_mmdb, &asn_csv] {
+        let name = path.to_string_lossy();
+        let error = status.errors.iter().find(|e| e.contains(&*name));
+        assert!(error.is_some_and(|e| e.contains("stays in use")), "{name}: {:?}", status.errors);
+    }
+    assert_eq!(status.errors.len(), 3, "{:?}", status.errors);
+    assert_eq!((status.city_db.len(), status.asn_db.len()), (1, 2), "the old databases are still listed");
+    let after = (country(&geo, "81.2.69.160"), geo.lookup(ip("81.2.69.160")).asn, asn(&geo, "2001:4860::1"));
+    assert_eq!(after, before, "the old data answers");
+    assert!(!geo.files_changed(), "the broken files are not retried in a loop");
+
+    // A good file again: used, and the error is gone.
+    let mut w = Writer::new("city ipv4", 4);
+    w.insert("81.2.69.0/24", dbip_city("FR", "Île-de-France", "Paris", 48.9, 2.3));
+    replace(&city, &w.to_bytes());
+    geo.reload();
+    assert_eq!(country(&geo, "81.2.69.160").as_deref(), Some("FR"));
+    assert_eq!(geo.status().errors.len(), 2, "{:?}", geo.status().errors);
+}
+
 /// A database replaced within the same second as the one loaded (same
 /// whole-second mtime, different size and inode) goes unnoticed.
 #[test]

@@ -70,6 +70,10 @@ impl DatabaseStatus {
     }
 }
 
+fn is_csv(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
 fn age_days(epoch: u64) -> u64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     now.saturating_sub(epoch) / 86_400
@@ -132,10 +136,10 @@ pub struct GeoConfig {
 
 #[derive(Default)]
 struct Databases {
-    city: Vec<CityDb>,
+    city: Vec<Arc<CityDb>>,
     /// In the configured order; the CSV ranges of every configured CSV file
     /// are merged into one table, at the place of the first CSV file.
-    asn: Vec<AsnDb>,
+    asn: Vec<Arc<AsnDb>>,
     /// Bumped by every reload, so a lookup that raced one is not cached.
     generation: u64,
 }
@@ -187,29 +191,69 @@ impl Geo {
     pub fn reload(&self) {
         let mut errors = Vec::new();
         let mut dbs = Databases::default();
+        let previous = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // A file that is there but unusable (a botched update, garbage)
+        // leaves the copy loaded before in use; a file that is gone is
+        // dropped.
+        let keep_previous = |path: &Path, e: &GeoError, errors: &mut Vec<String>| -> bool {
+            if !path.exists() {
+                errors.push(e.to_string());
+                return false;
+            }
+            errors.push(format!("{e}; the copy loaded before stays in use"));
+            true
+        };
         for path in &self.config.city {
             match CityDb::open(path) {
-                Ok(db) => dbs.city.push(db),
-                Err(e) => errors.push(e.to_string()),
+                Ok(db) => dbs.city.push(Arc::new(db)),
+                Err(e) => match previous.city.iter().find(|db| db.status.path == *path) {
+                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.city.push(old.clone()),
+                    Some(_) => {}
+                    None => errors.push(e.to_string()),
+                },
             }
         }
         let versions = self.current_versions();
         let mut csv_at = None;
+        let mut csv_failed = false;
         for path in &self.config.asn {
             match AsnDb::open(path) {
                 Ok(AsnDb::Ranges { table, status }) => match csv_at {
                     Some(at) => {
-                        if let AsnDb::Ranges { table: merged, .. } = &mut dbs.asn[at] {
+                        if let Some(AsnDb::Ranges { table: merged, .. }) = Arc::get_mut(&mut dbs.asn[at]) {
                             merged.merge(table);
                         }
                     }
                     None => {
                         csv_at = Some(dbs.asn.len());
-                        dbs.asn.push(AsnDb::Ranges { table, status });
+                        dbs.asn.push(Arc::new(AsnDb::Ranges { table, status }));
                     }
                 },
-                Ok(db) => dbs.asn.push(db),
-                Err(e) => errors.push(e.to_string()),
+                Ok(db) => dbs.asn.push(Arc::new(db)),
+                Err(e) if is_csv(path) => {
+                    let previous_csv = previous.asn.iter().any(|db| matches!(**db, AsnDb::Ranges { .. }));
+                    if !(previous_csv && keep_previous(path, &e, &mut errors)) {
+                        if !previous_csv {
+                            errors.push(e.to_string());
+                        }
+                        continue;
+                    }
+                    csv_failed = true;
+                }
+                Err(e) => match previous.asn.iter().find(|db| db.status().path == *path) {
+                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.asn.push(old.clone()),
+                    Some(_) => {}
+                    None => errors.push(e.to_string()),
+                },
+            }
+        }
+        if csv_failed {
+            // The CSV files are merged into one table: keep the old table whole.
+            if let Some(old) = previous.asn.iter().find(|db| matches!(***db, AsnDb::Ranges { .. })) {
+                match csv_at {
+                    Some(at) => dbs.asn[at] = old.clone(),
+                    None => dbs.asn.push(old.clone()),
+                }
             }
         }
         for e in &errors {
