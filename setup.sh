@@ -41,7 +41,7 @@ readonly CARGO_FUZZ_VERSION=0.13.2
 readonly BPF_LINKER_VERSION=0.13.0
 readonly MIN_RUST_STABLE_MINOR=85      # rustc >= 1.85 (edition 2024 tooling)
 readonly MIN_NODE_MAJOR=18
-readonly MIN_NPM_MAJOR=7                # tests-browser/package-lock.json is lockfile v3
+readonly MIN_NPM_MAJOR=7               # tests-browser/package-lock.json is lockfile v3
 readonly NODE_FALLBACK_MAJOR=22        # used only when the distro's node is < 18
 readonly NPM_FALLBACK_MAJOR=10         # installed with the fallback node (npm 10 ships with node 22)
 
@@ -215,7 +215,7 @@ declare -A APT_WHY=(
     [rsyslog]="syslog daemon that carries the iptables LOG lines to the monitor"
     [bsdutils]="logger: injecting syslog lines in tests"
     [procps]="ps/pgrep/sysctl used by the scripts and tests"
-    [python3]="helper scripts and test tooling"
+    [python3]="reading the npm registry's JSON (GeoIP data, Node.js), helper scripts and test tooling"
     [qemu-system-x86]="QEMU (tests): boots the kernel matrix's Debian kernels (cargo xtask kernels)"
     [busybox-static]="busybox (tests): the shell and tools of the kernel matrix's initramfs"
     [debootstrap]="debootstrap (tests): Debian 11 and 12 chroots in which cargo xtask test runs this script"
@@ -1039,7 +1039,7 @@ EOF
 
 restart_rsyslog() {
     if have ischroot && ischroot; then
-        skipped "restarting rsyslog" "running in a chroot: the rsyslog that would read $RSYSLOG_CONF runs outside it (no init system here); the file was checked with rsyslogd -N1"
+        skipped "restarting rsyslog" "running in a chroot: no init system here; restart the rsyslog that reads $RSYSLOG_CONF where it runs"
     elif [[ -d /run/systemd/system ]] && have systemctl; then
         log "Restarting rsyslog (systemctl restart rsyslog)"
         as_root systemctl restart rsyslog || warn "systemctl restart rsyslog failed; check: journalctl -u rsyslog"

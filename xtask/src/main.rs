@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod fuzz;
 mod kernels;
+mod userlands;
 
 use std::{
     path::{Path, PathBuf},
@@ -52,6 +53,9 @@ enum Task {
     /// The live dashboard with synthetic traffic from a few hundred public
     /// addresses, in namespaces of its own (needs root). Ctrl-C stops it.
     Demo(demo::Options),
+    /// setup.sh in fresh Debian 11 and 12 chroots (debootstrap --variant=minbase;
+    /// everything but the Rust toolchain), run twice (part of `test`). Needs root.
+    Userlands,
     /// The kernel matrix: the BPF_PROG_TEST_RUN suites, `monitor
     /// --check-kernel` and an end-to-end check inside QEMU guests running
     /// Debian's 5.10 and 6.1 cloud kernels (part of `test`).
@@ -88,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cargo(&root, &test)?;
             if args.is_empty() {
                 fuzz::run(&root, 30)?;
+                userlands::run(&root)?;
                 kernels::run(&root, &kernels::Options::default())?;
             }
             // The benchmark's smoke run, so the bench cannot rot (skipped
@@ -100,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Bench(opts) => bench::run(&root, opts),
         Task::Fuzz { seconds } => fuzz::run(&root, seconds),
         Task::Demo(opts) => demo::run(&root, &opts),
+        Task::Userlands => userlands::run(&root),
         Task::Kernels(opts) => kernels::run(&root, &opts),
     }
 }
