@@ -1,8 +1,8 @@
 //! The guest's initramfs (cpio newc, uncompressed): busybox, the guest
-//! script as /init, the test binaries and the daemon (debug info stripped),
-//! iproute2's `ip` (busybox's has no netns), every shared library they load
-//! (from ldd), and the kernel modules the tests need with their
-//! dependencies, decompressed.
+//! scripts (guest/; init.sh is /init), the test binaries and the daemon
+//! (debug info stripped), iproute2's `ip` (busybox's has no netns), every
+//! shared library they load (from ldd), and the kernel modules the tests
+//! need with their dependencies, decompressed.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -20,8 +20,10 @@ use super::debian::Kernel;
 /// cls_bpf for the TC egress program.
 pub const MODULES: &[&str] = &["veth", "sch_ingress", "cls_bpf"];
 
-/// The guest's PID 1.
-const INIT: &str = include_str!("init.sh");
+/// The guest's PID 1, and the scripts of its steps.
+const INIT: &str = include_str!("guest/init.sh");
+const SUITE: &str = include_str!("guest/suite.sh");
+const E2E: &str = include_str!("guest/e2e.sh");
 
 /// What goes into the guest besides busybox and the modules.
 pub struct Payload {
@@ -48,6 +50,8 @@ pub fn build(kernel: &Kernel, payload: &Payload, work: &Path, dest: &Path) -> an
     files.file("bin/busybox", fs::read(&busybox).with_context(|| format!("cannot read {}", busybox.display()))?, 0o755);
     files.symlink("bin/sh", "busybox");
     files.file("init", INIT.as_bytes().to_vec(), 0o755);
+    files.file("bin/kmx-suite", SUITE.as_bytes().to_vec(), 0o755);
+    files.file("bin/kmx-e2e", E2E.as_bytes().to_vec(), 0o755);
 
     let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .iter()

@@ -6,7 +6,8 @@
 //!
 //! - debian.rs: which package, download, SHA256, unpack (target/kernels/)
 //! - initramfs.rs: the guest's files (busybox, binaries, libraries, modules)
-//! - init.sh: the guest's PID 1 (the steps and their console markers)
+//! - guest/: the guest's scripts: init.sh (PID 1: the steps and their
+//!   console markers), suite.sh (one test_run suite), e2e.sh
 //! - qemu.rs: the boot, with a deadline
 //! - report.rs: the console parsed, the checks, the table
 
@@ -36,7 +37,7 @@ pub struct Options {
     #[arg(long, default_value_t = 1536)]
     pub memory: u32,
     /// Deadline for one guest, boot to power-off, in seconds.
-    #[arg(long, default_value_t = 420)]
+    #[arg(long, default_value_t = 600)]
     pub timeout: u64,
     /// Deadline for one step inside the guest, in seconds.
     #[arg(long, default_value_t = 240)]
@@ -44,6 +45,9 @@ pub struct Options {
     /// Echo the whole serial console, not just the step markers.
     #[arg(long, short)]
     pub verbose: bool,
+    /// One guest after the other (default: all at once).
+    #[arg(long)]
+    pub sequential: bool,
     /// Do not run cargo: use the newest test binaries and daemon already
     /// in target/debug.
     #[arg(long)]
@@ -52,7 +56,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kernels: Vec::new(), cpus: 2, memory: 1536, timeout: 420, step_timeout: 240, verbose: false, no_build: false }
+        Options { kernels: Vec::new(), cpus: 2, memory: 1536, timeout: 600, step_timeout: 240, verbose: false, sequential: false, no_build: false }
     }
 }
 
@@ -135,6 +139,24 @@ fn prebuilt(root: &Path) -> anyhow::Result<Artefacts> {
     Ok(Artefacts { suites, daemon })
 }
 
+/// Holds target/kernels/.lock: the guests' work directories are shared, and
+/// two matrices at once would also halve each other's CPU.
+fn lock(cache: &Path) -> anyhow::Result<fs::File> {
+    use std::os::fd::AsRawFd as _;
+    fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    let path = cache.join(".lock");
+    let file = fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("kernels: waiting for another `cargo xtask kernels` run ({} is locked)", path.display());
+        // SAFETY: as above.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
 pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let series: Vec<&debian::Series> = if opts.kernels.is_empty() {
@@ -152,15 +174,15 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     };
     qemu::qemu_binary()?;
     let cache = root.join("target/kernels");
+    let _lock = lock(&cache)?;
     let artefacts = if opts.no_build { prebuilt(root)? } else { build(root)? };
     let build_time = started.elapsed();
 
-    let mut summaries = Vec::new();
-    let mut failed = Vec::new();
-    for s in series {
-        let summary = run_one(s, &cache, &artefacts, opts)
-            .with_context(|| format!("kernel {} ({})", s.name, s.release))
-            .unwrap_or_else(|e| report::Summary {
+    // The guests run at the same time (QEMU's TCG threads share the CPUs):
+    // the matrix takes as long as its slowest kernel.
+    let one = |s: &debian::Series| {
+        run_one(s, &cache, &artefacts, opts).with_context(|| format!("kernel {} ({})", s.name, s.release)).unwrap_or_else(
+            |e| report::Summary {
                 series: s.release.to_owned(),
                 package: "-".into(),
                 kernel: s.name.to_owned(),
@@ -170,13 +192,21 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
                 steps: Vec::new(),
                 programs: Vec::new(),
                 check_kernel_note: Some("not run".into()),
+                budget: None,
                 failures: vec![format!("{e:#}")],
-            });
-        if !summary.failures.is_empty() {
-            failed.push(summary.kernel.clone());
-        }
-        summaries.push(summary);
-    }
+            },
+        )
+    };
+    let summaries: Vec<report::Summary> = if opts.sequential {
+        series.iter().map(|s| one(s)).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = series.iter().map(|s| scope.spawn(|| one(s))).collect();
+            handles.into_iter().map(|h| h.join()).collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| anyhow::anyhow!("a kernel's thread panicked"))?
+    };
+    let failed: Vec<&str> = summaries.iter().filter(|k| !k.failures.is_empty()).map(|k| k.kernel.as_str()).collect();
 
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -285,6 +315,7 @@ fn run_one(
         steps: run.steps.iter().map(|s| (s.name.clone(), s.rc, s.ms)).collect(),
         programs: run.program_checks(),
         check_kernel_note: note,
+        budget: run.insn_budget(),
         failures,
     })
 }

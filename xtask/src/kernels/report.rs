@@ -113,6 +113,7 @@ impl Run {
         step.output
             .iter()
             .filter_map(|l| l.find("check-kernel ").map(|i| &l[i..]))
+            .filter(|l| field(l, "program").is_some())
             .map(|l| ProgramCheck {
                 program: field(l, "program").unwrap_or("?").to_owned(),
                 insns: field(l, "insns").unwrap_or("?").to_owned(),
@@ -120,6 +121,12 @@ impl Run {
                 status: field(l, "status").unwrap_or("?").to_owned(),
             })
             .collect()
+    }
+
+    /// The instruction budget `monitor --check-kernel` checks against.
+    pub fn insn_budget(&self) -> Option<String> {
+        let step = self.step("check_kernel")?;
+        step.output.iter().filter(|l| l.contains("check-kernel ")).find_map(|l| field(l, "budget")).map(str::to_owned)
     }
 
     /// The daemon does not know `--check-kernel` yet (clap's message).
@@ -189,6 +196,32 @@ fn verifier_tail(line: &str, n: usize) -> Option<Vec<String>> {
     Some(lines[lines.len().saturating_sub(n)..].to_vec())
 }
 
+/// The `reason: "..."` and `hint: "..."` of a refused program's error
+/// (monitor's VerifierRejected), one line each.
+fn verifier_reason(line: &str) -> Option<Vec<String>> {
+    let quoted = |key: &str| {
+        let start = line.find(key)? + key.len();
+        let rest = &line[start..];
+        let mut end = rest.len();
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = i;
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        Some(rest[..end].replace("\\\"", "\"").replace("\\n", " | "))
+    };
+    let reason = quoted("reason: \"")?;
+    let mut out = vec![format!("  the verifier's reason: {reason}")];
+    out.extend(quoted("hint: \"").map(|h| format!("  hint: {h}")));
+    Some(out)
+}
+
 /// At most `max` characters of `line`.
 fn clip(line: &str, max: usize) -> String {
     match line.char_indices().nth(max) {
@@ -203,13 +236,18 @@ fn clip(line: &str, max: usize) -> String {
 pub fn excerpt(output: &[String], tail: usize) -> Vec<String> {
     excerpt_lines(output, tail)
         .into_iter()
-        .flat_map(|l| match verifier_tail(&l, 10) {
-            Some(end) => {
+        .flat_map(|l| {
+            if let Some(reason) = verifier_reason(&l) {
+                let mut v = vec![clip(&l, 200)];
+                v.extend(reason);
+                v
+            } else if let Some(end) = verifier_tail(&l, 10) {
                 let mut v = vec![clip(&l, 200), "  the verifier log ends with:".to_owned()];
                 v.extend(end);
                 v
+            } else {
+                vec![clip(&l, 400)]
             }
-            None => vec![clip(&l, 400)],
         })
         .collect()
 }
@@ -241,6 +279,7 @@ pub struct Summary {
     pub steps: Vec<(String, Option<i32>, Option<u64>)>,
     pub programs: Vec<ProgramCheck>,
     pub check_kernel_note: Option<String>,
+    pub budget: Option<String>,
     pub failures: Vec<String>,
 }
 
@@ -252,6 +291,9 @@ fn ms(d: Option<Duration>) -> String {
 pub fn markdown(summaries: &[Summary], date: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Kernel matrix ({date}; `cargo xtask kernels`, QEMU TCG on the CI machine)\n");
+    if let Some(budget) = summaries.iter().find_map(|k| k.budget.clone()) {
+        let _ = writeln!(s, "`monitor --check-kernel`: processed instructions against a budget of {budget}.\n");
+    }
     let _ = writeln!(s, "| Kernel | Program | Processed insns | Load time | Status |");
     let _ = writeln!(s, "|---|---|---:|---:|---|");
     for k in summaries {
@@ -329,6 +371,10 @@ mod tests {
         let e = excerpt(&[line.to_owned()], 5);
         assert!(e.contains(&"    invalid func unknown#160".to_owned()), "{e:?}");
         assert!(e.contains(&"    processed 535 insns (limit 1000000)".to_owned()), "{e:?}");
+        let line = "panicked: VerifierRejected { program: \"monitor_xdp\", kernel: \"6.1\", reason: \"978: (0f) r1 += r2 | math between pkt pointer\", hint: \"This kernel's verifier \\\"could not\\\" prove\", log_file: None }";
+        let e = excerpt(&[line.to_owned()], 5);
+        assert_eq!(e[1], "  the verifier's reason: 978: (0f) r1 += r2 | math between pkt pointer", "{e:?}");
+        assert_eq!(e[2], "  hint: This kernel's verifier \"could not\" prove", "{e:?}");
         assert_eq!(strip_ansi("\u{1b}[1m\u{1b}[31merror:\u{1b}[0m unexpected"), "error: unexpected");
     }
 
