@@ -125,6 +125,14 @@ mod tests {
     }
 
     #[test]
+    fn exposure_and_logging_settings_come_from_the_file() {
+        let cli = with_file("public-name = [\"monitor.example.com\", \"10.0.0.5\"]\nlog-format = \"json\"\n", &[])
+            .expect("parses");
+        assert_eq!(cli.public_names, ["monitor.example.com", "10.0.0.5"]);
+        assert_eq!(cli.log_format, crate::cli::LogFormat::Json);
+    }
+
+    #[test]
     fn command_line_lists_replace_the_files() {
         let cli = with_file("iface = [\"veth0\"]\n", &["--iface", "eth9"]).expect("parses");
         assert_eq!(cli.ifaces, ["eth9"]);

@@ -75,7 +75,7 @@ impl HostAllowlist {
     /// --allow-origin, or an http(s) origin on an allowed host.
     pub fn allows_origin(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if self.origins.iter().any(|o| *o == origin) {
+        if self.origins.contains(&origin) {
             return true;
         }
         let Some(authority) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
