@@ -187,6 +187,52 @@ fn idle_connections_cannot_exhaust_the_daemon() {
     healthz_within_a_second("after the idle connections were closed");
 }
 
+/// Without any pressure: a connection that sends nothing, one that never
+/// finishes its headers, and one idle after a keep-alive request are all
+/// closed by the daemon (header read and idle timeout).
+#[test]
+fn idle_and_slow_connections_are_closed() {
+    let daemon = Daemon::start(&["--no-xdp"]);
+    let addr = daemon.addr();
+    let silent = TcpStream::connect(&addr).expect("connect");
+    let slow = TcpStream::connect(&addr).expect("connect");
+    (&slow).write_all(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n").expect("partial headers");
+    let kept_alive = TcpStream::connect(&addr).expect("connect");
+    (&kept_alive).write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).expect("request");
+    let mut answered = Vec::new();
+    let mut buf = [0u8; 1024];
+    kept_alive.set_read_timeout(Some(WAIT)).expect("timeout");
+    while !answered.ends_with(b"ok\n") {
+        let n = (&kept_alive).read(&mut buf).expect("the answer");
+        assert!(n > 0, "closed before answering: {:?}", String::from_utf8_lossy(&answered));
+        answered.extend_from_slice(&buf[..n]);
+    }
+    assert!(answered.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&answered));
+    let streams = [("silent", &silent), ("slow headers", &slow), ("idle keep-alive", &kept_alive)];
+    for (_, stream) in streams {
+        stream.set_nonblocking(true).expect("nonblocking");
+    }
+    let mut open: Vec<&str> = streams.iter().map(|(name, _)| *name).collect();
+    let mut unexpected = Vec::new();
+    let limit = Duration::from_secs(60);
+    support::try_poll(limit, || {
+        for (name, stream) in streams {
+            if !open.contains(&name) {
+                continue;
+            }
+            match { stream }.read(&mut buf) {
+                Ok(0) => open.retain(|n| *n != name),
+                Ok(n) => unexpected.push(format!("{name}: {:?}", String::from_utf8_lossy(&buf[..n]))),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => open.retain(|n| *n != name),
+            }
+        }
+        open.is_empty().then_some(())
+    });
+    assert!(open.is_empty(), "still open after {limit:?}: {open:?}");
+    assert!(unexpected.is_empty(), "answers on idle connections: {unexpected:?}");
+}
+
 fn raise_own_file_limit(at_least: u64) {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: plain getrlimit/setrlimit on our own process.
