@@ -2,7 +2,7 @@
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::parse::ptr_at;
+use crate::parse::{ptr_at, MAX_OFFSET};
 
 /// Copies up to `N` bytes from `offset` into `out` and returns how many were
 /// copied: 8-byte chunks, then one 4-byte and one 2-byte chunk, each read
@@ -11,6 +11,9 @@ use crate::parse::ptr_at;
 /// byte loop multiplies its states.
 #[inline(always)]
 pub fn packet_bytes<const N: usize>(ctx: &XdpContext, offset: usize, out: &mut [u8; N]) -> usize {
+    // The stages read `offset` from the stash: the mask is the bound old
+    // verifiers need (see stash::blur); parsed offsets are always below it.
+    let offset = offset & MAX_OFFSET;
     let mut copied = chunks::<8, N>(ctx, offset, out, 0, N);
     copied = chunks::<4, N>(ctx, offset, out, copied, copied + 4);
     chunks::<2, N>(ctx, offset, out, copied, copied + 2)

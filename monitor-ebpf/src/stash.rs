@@ -1,6 +1,9 @@
 //! The hand-over from the first stage to the later ones.
 
-use crate::{maps::STASH, parse::Summary};
+use crate::{
+    maps::STASH,
+    parse::{Summary, MAX_OFFSET},
+};
 
 /// One packet's summary and sampling decision, per CPU.
 pub struct Stash {
@@ -32,19 +35,23 @@ pub fn forget(stash: *mut Stash, summary: Summary) -> Summary {
     unsafe {
         let slot = &raw mut (*stash).summary;
         core::ptr::write_volatile(slot, summary);
-        core::ptr::read_volatile(slot)
+        let mut back = core::ptr::read_volatile(slot);
+        back.payload_offset &= MAX_OFFSET;
+        back
     }
 }
 
-/// Returns `value` by way of map memory, so the verifier knows no more of
-/// it than its type: the paths that computed different values meet in one
-/// state. For offsets, whose readers check them against a bound anyway.
+/// Returns packet offset `offset` by way of map memory, so the verifier
+/// knows no more of it than `0..=MAX_OFFSET`: the paths that computed
+/// different offsets meet in one state. The mask is what tells old
+/// verifiers (5.10, 6.1) the bound: they lose a comparison's bound on the
+/// way to a pointer addition. The parser's offsets stay far below it.
 #[inline(always)]
-pub fn blur(stash: *mut Stash, value: usize) -> usize {
+pub fn blur(stash: *mut Stash, offset: usize) -> usize {
     // SAFETY: `stash` is this CPU's stash value.
     unsafe {
         let slot = &raw mut (*stash).blurred;
-        core::ptr::write_volatile(slot, value as u64);
-        core::ptr::read_volatile(slot) as usize
+        core::ptr::write_volatile(slot, offset as u64);
+        core::ptr::read_volatile(slot) as usize & MAX_OFFSET
     }
 }

@@ -417,16 +417,24 @@ fn inconsistent_headers_are_malformed() {
     assert!(h.events().is_empty());
 }
 
+/// Newer kernels refuse to test-run a frame shorter than an Ethernet
+/// header; 5.10 runs the program on one that is empty. Either way nothing
+/// but `malformed` may count it.
 #[test]
-fn frames_shorter_than_ethernet_are_refused_by_the_kernel() {
+fn frames_shorter_than_ethernet_are_refused_or_malformed() {
     let mut h = Harness::new();
+    let (mut run, mut bytes) = (0, 0);
     for len in [0usize, 1, 13] {
         let frame = vec![0u8; len];
         let mut opts = TestRunOptions::new();
         opts.data_in = Some(&frame);
-        assert!(h.observer.program().expect("program").test_run(opts).is_err(), "len {len}");
+        if let Ok(result) = h.observer.program().expect("program").test_run(opts) {
+            assert_eq!(result.return_value, XDP_PASS, "len {len}");
+            run += 1;
+            bytes += len as u64;
+        }
     }
-    h.assert_only(Class::Malformed, 0, 0);
+    h.assert_only(Class::Malformed, run, bytes);
 }
 
 #[test]

@@ -46,7 +46,12 @@ pub fn kernel_release() -> String {
 /// debug log.
 pub fn rejected(program: &str, log: &str) -> KernelError {
     tracing::debug!(program, log, "verifier log");
-    let reason = last_lines(log.split("processed ").next().unwrap_or(log), 2);
+    let findings: String = log
+        .lines()
+        .filter(|l| !["processed ", "verification time ", "stack depth "].iter().any(|p| l.starts_with(p)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let reason = last_lines(&findings, 2);
     let reason = if reason.is_empty() { "no reason given (empty verifier log)".to_owned() } else { reason };
     let hint = if log.contains("unknown#") || log.contains("unknown func") {
         "The program calls a BPF helper this kernel does not have."
