@@ -168,6 +168,16 @@ impl<'a> Userland<'a> {
         if !first.contains("Summary") {
             bail!("setup.sh --tests printed no summary");
         }
+        // Debian 11's Node.js is 12 (as Ubuntu 22.04's): the official build
+        // from the npm registry must be used; Debian 12's 18 does.
+        let fallback = first.contains("from the npm registry into /usr/local");
+        if fallback != (self.release == "bullseye") {
+            bail!(
+                "setup.sh --tests {} the Node.js fallback on {}",
+                if fallback { "used" } else { "did not use" },
+                self.release
+            );
+        }
 
         let start = Instant::now();
         self.chroot("checks", &checks_script(), false)?;
@@ -188,6 +198,14 @@ impl<'a> Userland<'a> {
         let start = Instant::now();
         let second = self.chroot("setup.sh --tests, again", &format!("cd {SRC} && ./setup.sh --tests"), false)?;
         t.rerun = start.elapsed();
+        // "node vX + npm Y: already present", with both versions (a broken
+        // npm once showed as a blank version here).
+        let node_line = second.lines().find(|l| l.contains("ok node v") && l.contains("already present"));
+        if !node_line
+            .is_some_and(|l| l.split(" + npm ").nth(1).is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())))
+        {
+            bail!("the second setup.sh --tests did not report node and npm with their versions as present");
+        }
         if !second.contains("(nothing: everything was already in place)") {
             bail!("the second setup.sh --tests installed something again (see its summary in {})", self.log.display());
         }
