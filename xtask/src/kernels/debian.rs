@@ -36,12 +36,20 @@ pub const MATRIX: &[Series] = &[
     Series {
         name: "5.10",
         release: "bullseye",
-        suites: &[(Archive::Main, "bullseye"), (Archive::Main, "bullseye-updates"), (Archive::Security, "bullseye-security")],
+        suites: &[
+            (Archive::Main, "bullseye"),
+            (Archive::Main, "bullseye-updates"),
+            (Archive::Security, "bullseye-security"),
+        ],
     },
     Series {
         name: "6.1",
         release: "bookworm",
-        suites: &[(Archive::Main, "bookworm"), (Archive::Main, "bookworm-updates"), (Archive::Security, "bookworm-security")],
+        suites: &[
+            (Archive::Main, "bookworm"),
+            (Archive::Main, "bookworm-updates"),
+            (Archive::Security, "bookworm-security"),
+        ],
     },
 ];
 
@@ -209,9 +217,11 @@ fn packages_index(base: &str, suite: &str, cache: &Path) -> anyhow::Result<Strin
     let inrelease_path = text_path.with_extension("InRelease");
     download(&inrelease_url, &inrelease_path)?;
     verify_signature(&inrelease_path)?;
-    let inrelease = fs::read_to_string(&inrelease_path).with_context(|| format!("cannot read {}", inrelease_path.display()))?;
+    let inrelease =
+        fs::read_to_string(&inrelease_path).with_context(|| format!("cannot read {}", inrelease_path.display()))?;
     let name = "main/binary-amd64/Packages.xz";
-    let expected = release_sha256(&inrelease, name).with_context(|| format!("{inrelease_url} lists no SHA256 for {name}"))?;
+    let expected =
+        release_sha256(&inrelease, name).with_context(|| format!("{inrelease_url} lists no SHA256 for {name}"))?;
     let xz_path = text_path.with_extension("xz");
     let url = format!("{base}/dists/{suite}/{name}");
     let got = download(&url, &xz_path)?;
@@ -252,13 +262,16 @@ fn cloud_images(index: &str, series: &str, base: &str) -> Vec<Package> {
     let mut out = Vec::new();
     for stanza in index.split("\n\n") {
         let field = |key: &str| {
-            stanza.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_owned()))
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(|v| v.trim().to_owned()))
         };
         let Some(name) = field("Package") else { continue };
         if !(name.starts_with(&prefix) && name.ends_with("-cloud-amd64")) {
             continue;
         }
-        let (Some(version), Some(filename), Some(sha256)) = (field("Version"), field("Filename"), field("SHA256")) else {
+        let (Some(version), Some(filename), Some(sha256)) = (field("Version"), field("Filename"), field("SHA256"))
+        else {
             continue;
         };
         let size = field("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -316,10 +329,8 @@ pub fn fetch(package: &Package, cache: &Path) -> anyhow::Result<Kernel> {
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
         .with_context(|| format!("no vmlinuz-* in {}", boot.display()))?;
-    let release = vmlinuz
-        .file_name()
-        .map(|n| n.to_string_lossy().trim_start_matches("vmlinuz-").to_owned())
-        .unwrap_or_default();
+    let release =
+        vmlinuz.file_name().map(|n| n.to_string_lossy().trim_start_matches("vmlinuz-").to_owned()).unwrap_or_default();
     let modules = root.join("lib/modules").join(&release);
     ensure!(modules.is_dir(), "{} has no lib/modules/{release}", deb.display());
     Ok(Kernel { vmlinuz, modules, release })
@@ -430,6 +441,9 @@ mod tests {
         assert_eq!(pick_mirrors(&uris).1, "http://deb.debian.org/debian-security");
         uris = source_uris(one_line);
         assert_eq!(uris, ["https://packages.cloud.google.com/apt", "http://ftp.de.debian.org/debian/"]);
-        assert_eq!(pick_mirrors(&uris), ("http://ftp.de.debian.org/debian".into(), "http://deb.debian.org/debian-security".into()));
+        assert_eq!(
+            pick_mirrors(&uris),
+            ("http://ftp.de.debian.org/debian".into(), "http://deb.debian.org/debian-security".into())
+        );
     }
 }

@@ -36,8 +36,8 @@ pub struct Payload {
 pub fn build(kernel: &Kernel, payload: &Payload, work: &Path, dest: &Path) -> anyhow::Result<u64> {
     let mut files = Cpio::default();
     for dir in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "etc", "proc", "sys", "dev", "tmp", "run",
-        "root", "tests", "www", "var",
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "etc", "proc", "sys", "dev", "tmp", "run", "root",
+        "tests", "www", "var",
     ] {
         files.dir(dir);
     }
@@ -116,13 +116,8 @@ fn is_static(path: &Path) -> anyhow::Result<bool> {
 /// `src` without debug info (debug builds are mostly DWARF), or as is when
 /// `strip` is missing.
 fn strip(src: &Path, dest: &Path) -> anyhow::Result<Vec<u8>> {
-    let ok = Command::new("strip")
-        .arg("--strip-debug")
-        .arg("-o")
-        .arg(dest)
-        .arg(src)
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok =
+        Command::new("strip").arg("--strip-debug").arg("-o").arg(dest).arg(src).status().is_ok_and(|s| s.success());
     let from = if ok { dest } else { src };
     fs::read(from).with_context(|| format!("cannot read {}", from.display()))
 }

@@ -56,7 +56,16 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kernels: Vec::new(), cpus: 2, memory: 1536, timeout: 600, step_timeout: 240, verbose: false, sequential: false, no_build: false }
+        Options {
+            kernels: Vec::new(),
+            cpus: 2,
+            memory: 1536,
+            timeout: 600,
+            step_timeout: 240,
+            verbose: false,
+            sequential: false,
+            no_build: false,
+        }
     }
 }
 
@@ -125,7 +134,9 @@ fn prebuilt(root: &Path) -> anyhow::Result<Artefacts> {
             .flatten()
             .filter(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix(suite).and_then(|r| r.strip_prefix('-')).is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                name.strip_prefix(suite)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
             })
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .max()
@@ -174,15 +185,18 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     };
     qemu::qemu_binary()?;
     let cache = root.join("target/kernels");
-    let _lock = lock(&cache)?;
     let artefacts = if opts.no_build { prebuilt(root)? } else { build(root)? };
     let build_time = started.elapsed();
+    let _lock = lock(&cache)?;
+    let guests_started = Instant::now();
+    let lock_wait = guests_started - started - build_time;
 
     // The guests run at the same time (QEMU's TCG threads share the CPUs):
     // the matrix takes as long as its slowest kernel.
     let one = |s: &debian::Series| {
-        run_one(s, &cache, &artefacts, opts).with_context(|| format!("kernel {} ({})", s.name, s.release)).unwrap_or_else(
-            |e| report::Summary {
+        run_one(s, &cache, &artefacts, opts)
+            .with_context(|| format!("kernel {} ({})", s.name, s.release))
+            .unwrap_or_else(|e| report::Summary {
                 series: s.release.to_owned(),
                 package: "-".into(),
                 kernel: s.name.to_owned(),
@@ -194,8 +208,7 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
                 check_kernel_note: Some("not run".into()),
                 budget: None,
                 failures: vec![format!("{e:#}")],
-            },
-        )
+            })
     };
     let summaries: Vec<report::Summary> = if opts.sequential {
         series.iter().map(|s| one(s)).collect()
@@ -218,9 +231,14 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
     eprintln!("\n{table}");
     eprintln!(
-        "kernels: matrix took {:.0} s ({:.0} s of it building); table in {}",
-        started.elapsed().as_secs_f64(),
+        "kernels: the guests took {:.0} s (after {:.0} s of building{}); table in {}",
+        guests_started.elapsed().as_secs_f64(),
         build_time.as_secs_f64(),
+        if lock_wait.as_secs() > 0 {
+            format!(" and {:.0} s waiting for another run", lock_wait.as_secs_f64())
+        } else {
+            String::new()
+        },
         md.display()
     );
     for k in &summaries {
@@ -251,7 +269,13 @@ fn run_one(
     let initrd = work.join("initramfs.cpio");
     let payload = initramfs::Payload { suites: artefacts.suites.clone(), daemon: artefacts.daemon.clone() };
     let size = initramfs::build(&kernel, &payload, &work, &initrd)?;
-    eprintln!("kernels: {} initramfs {} MB; booting {} in QEMU (TCG, {} CPUs)", series.name, size / 1_000_000, kernel.release, opts.cpus);
+    eprintln!(
+        "kernels: {} initramfs {} MB; booting {} in QEMU (TCG, {} CPUs)",
+        series.name,
+        size / 1_000_000,
+        kernel.release,
+        opts.cpus
+    );
 
     let outcome = qemu::run(&qemu::Boot {
         vmlinuz: &kernel.vmlinuz,
@@ -270,7 +294,11 @@ fn run_one(
     if outcome.timed_out {
         failures.push(format!("the guest did not power off within {} s; console:\n{}", opts.timeout, console_tail()));
     } else if run.init_uptime_ms.is_none() {
-        failures.push(format!("the guest never reached init (QEMU {:?}); console:\n{}", outcome.status, console_tail()));
+        failures.push(format!(
+            "the guest never reached init (QEMU {:?}); console:\n{}",
+            outcome.status,
+            console_tail()
+        ));
     } else if run.done_uptime_ms.is_none() {
         failures.push(format!("the guest stopped before its last step; console:\n{}", console_tail()));
     }
@@ -290,7 +318,11 @@ fn run_one(
         }
         if step.rc != Some(0) {
             let how = step.rc.map_or("did not finish".to_owned(), |rc| format!("exit status {rc}"));
-            failures.push(format!("step {name} on {}: {how}; output:\n{}", run.kernel, report::excerpt(&step.output, 40).join("\n")));
+            failures.push(format!(
+                "step {name} on {}: {how}; output:\n{}",
+                run.kernel,
+                report::excerpt(&step.output, 40).join("\n")
+            ));
         }
     }
     // A failed e2e step is reported above with its output.

@@ -92,8 +92,8 @@ pub fn run(boot: &Boot) -> anyhow::Result<Outcome> {
         }
     });
 
-    let mut log = fs::File::create(&boot.console_log)
-        .with_context(|| format!("cannot create {}", boot.console_log.display()))?;
+    let mut log =
+        fs::File::create(&boot.console_log).with_context(|| format!("cannot create {}", boot.console_log.display()))?;
     let mut console = Vec::new();
     let mut first_marker = None;
     let mut timed_out = false;

@@ -132,7 +132,9 @@ impl Run {
     /// The daemon does not know `--check-kernel` yet (clap's message).
     pub fn check_kernel_missing(&self) -> bool {
         self.step("check_kernel").is_some_and(|s| {
-            s.output.iter().any(|l| l.contains("unexpected argument '--check-kernel'") || l.contains("--check-kernel' found"))
+            s.output
+                .iter()
+                .any(|l| l.contains("unexpected argument '--check-kernel'") || l.contains("--check-kernel' found"))
         })
     }
 }
@@ -154,11 +156,17 @@ pub fn check_e2e(run: &Run) -> Vec<String> {
         }
     };
     expect(packets("icmp") == 3, format!("kernel icmp packets: {} (want exactly 3 echo requests)", packets("icmp")));
-    expect(packets("icmpv6") >= 3, format!("kernel icmpv6 packets: {} (want >= 3: echo requests plus ND)", packets("icmpv6")));
+    expect(
+        packets("icmpv6") >= 3,
+        format!("kernel icmpv6 packets: {} (want >= 3: echo requests plus ND)", packets("icmpv6")),
+    );
     expect(packets("http") >= 3, format!("kernel http packets: {} (want >= 3: SYN, request, ACKs)", packets("http")));
     let events = events["events"].as_array().cloned().unwrap_or_default();
     let echo = |src: &str, icmp_type: u64| {
-        events.iter().filter(|e| e["src"] == src && e["icmp"]["type"] == icmp_type && e.get("response").is_none()).count()
+        events
+            .iter()
+            .filter(|e| e["src"] == src && e["icmp"]["type"] == icmp_type && e.get("response").is_none())
+            .count()
     };
     expect(echo("198.18.0.1", 8) == 3, format!("echo request events v4: {} (want 3)", echo("198.18.0.1", 8)));
     expect(echo("fd6d:6f6e::1", 128) == 3, format!("echo request events v6: {} (want 3)", echo("fd6d:6f6e::1", 128)));
@@ -173,7 +181,10 @@ pub fn check_e2e(run: &Run) -> Vec<String> {
     expect(http["enabled"] == true, format!("HTTP timing not enabled: {}", http["errors"]));
     expect(n(&k["requests_recorded"]) == 1, format!("http requests_recorded: {} (want 1)", k["requests_recorded"]));
     expect(n(&k["responses_matched"]) == 1, format!("http responses_matched: {} (want 1)", k["responses_matched"]));
-    expect(n(&http["since_start"]["status"]["2xx"]) == 1, format!("2xx responses: {} (want 1)", http["since_start"]["status"]["2xx"]));
+    expect(
+        n(&http["since_start"]["status"]["2xx"]) == 1,
+        format!("2xx responses: {} (want 1)", http["since_start"]["status"]["2xx"]),
+    );
     let responses: Vec<&Value> = events.iter().filter(|e| e["response"].is_object()).collect();
     expect(responses.len() == 1, format!("response events: {} (want 1)", responses.len()));
     if let Some(r) = responses.first() {
