@@ -32,6 +32,7 @@ use aya_ebpf::{
     macros::xdp,
     programs::XdpContext,
 };
+use aya_log_ebpf::{error, warn};
 use monitor_common::{
     maps::{PipelineCounter, SourceKey, SourceStats, Stage},
     Class,
@@ -66,7 +67,7 @@ fn observe(ctx: &XdpContext) {
     }
     let now = clock::coarse_now();
     let http_request = summary.class == Class::Http && timing::is_request(ctx, &summary);
-    let Some(source) = update_source(&summary, class as usize, packet_len, now) else {
+    let Some(source) = update_source(ctx, &summary, class as usize, packet_len, now) else {
         return;
     };
     let weight = if event_worthy(&summary) { sample(source, now) } else { 0 };
@@ -82,14 +83,15 @@ fn observe(ctx: &XdpContext) {
     let next = if http_request { Stage::HttpRequest } else { Stage::Event };
     // SAFETY: a tail call does not return when it succeeds.
     unsafe { STAGES.tail_call(ctx, next as u32) };
-    stage_failed(&summary, weight);
+    stage_failed(ctx, &summary, weight);
 }
 
 /// A tail call failed (the daemon has not filled the stage table): the
 /// event is lost, and counted; its weight goes back to its source.
 #[inline(always)]
-pub(crate) fn stage_failed(s: &Summary, weight: u64) {
+pub(crate) fn stage_failed(ctx: &XdpContext, s: &Summary, weight: u64) {
     bump(PipelineCounter::StageFailed);
+    error!(ctx, "tail call to a later stage failed: is the stage table filled?");
     give_back(s, weight);
 }
 
@@ -127,7 +129,7 @@ fn atomic_add(target: *mut u64, value: u64) {
 
 /// Adds the packet to its source's statistics; returns the entry.
 #[inline(always)]
-fn update_source(s: &Summary, class: usize, packet_len: u64, now: u64) -> Option<*mut SourceStats> {
+fn update_source(ctx: &XdpContext, s: &Summary, class: usize, packet_len: u64, now: u64) -> Option<*mut SourceStats> {
     let class = class % monitor_common::class::TRACKED_CLASS_COUNT;
     let key = SourceKey { addr: s.src };
     if let Some(stats) = SOURCES.get_ptr_mut(&key) {
@@ -146,6 +148,7 @@ fn update_source(s: &Summary, class: usize, packet_len: u64, now: u64) -> Option
     // Another CPU inserted it first: add to its entry instead.
     let Some(stats) = SOURCES.get_ptr_mut(&key) else {
         bump(PipelineCounter::SourceInsertFailed);
+        warn!(ctx, "per-source table: insert failed and no entry exists");
         return None;
     };
     add_to_source(stats, class, packet_len, now);

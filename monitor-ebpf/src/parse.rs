@@ -7,6 +7,7 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
+use aya_log_ebpf::debug;
 use monitor_common::{
     maps::{PORT_HTTP, PORT_HTTPS, PORT_QUIC},
     Class,
@@ -133,6 +134,10 @@ pub fn summarize(ctx: &XdpContext, stash: *mut Stash) -> Summary {
         ETH_P_IPV6 => ipv6(ctx, stash::blur(stash, offset), stash),
         // A third VLAN tag is deeper than we look: not malformed, just not IP
         // as far as we are concerned.
+        ETH_P_8021Q | ETH_P_8021AD => {
+            debug!(ctx, "header walk stopped: more than {} VLAN tags", MAX_VLAN_TAGS);
+            Summary::new(Class::NonIp)
+        }
         _ => Summary::new(Class::NonIp),
     }
 }
@@ -222,7 +227,10 @@ fn ipv6(ctx: &XdpContext, l3: usize, stash: *mut Stash) -> Summary {
     }
     match next {
         // Still an extension header after the bound: too deep to classify.
-        0 | 43 | 44 | 51 | 60 => s,
+        0 | 43 | 44 | 51 | 60 => {
+            debug!(ctx, "header walk stopped: more than {} IPv6 extension headers", MAX_IPV6_EXT_HEADERS);
+            s
+        }
         _ => transport(ctx, s, offset, payload_len - ext_len),
     }
 }

@@ -14,6 +14,7 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
+use aya_log_ebpf::warn;
 use monitor_common::{
     maps::PORT_HTTP,
     timing::{
@@ -81,7 +82,10 @@ fn record_request(ctx: &XdpContext, s: &Summary) {
     pending.request_len = copied.min(s.payload_len) as u16;
     match HTTP_REQUESTS.insert(&key, &pending, u64::from(BPF_ANY)) {
         Ok(()) => bump(HttpCounter::RequestsRecorded),
-        Err(_) => bump(HttpCounter::RequestInsertFailed),
+        Err(code) => {
+            bump(HttpCounter::RequestInsertFailed);
+            warn!(ctx, "pending HTTP request table: insert failed ({})", code);
+        }
     }
 }
 

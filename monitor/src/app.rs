@@ -129,6 +129,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .context("watching the HTTP response ring buffer")?,
             );
         }
+        match kernel::spawn_kernel_log(&mut obs) {
+            Ok(task) => tasks.push(task),
+            Err(error) => tracing::warn!(%error, "kernel diagnostics unavailable; counting is unaffected"),
+        }
         observer = Some(obs);
     }
 

@@ -482,3 +482,38 @@ fn full_ring_is_counted_and_carried_as_weight() {
     let next = h.events().pop().expect("event after drain");
     assert_eq!(u64::from(next.weight), p.ring_full + 1);
 }
+
+/// Records what the kernel programs log (aya-log), for the test to read.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl log::Log for CapturedLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        self.0.lock().expect("log lock").push(record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+#[test]
+fn a_header_chain_too_deep_to_follow_is_logged_by_the_kernel() {
+    let mut h = Harness::new();
+    let captured = CapturedLog::default();
+    let mut log = h.observer.kernel_log(captured.clone()).expect("kernel log ring");
+    // Three 802.1Q tags: one more than the parser follows.
+    let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    for _ in 0..3 {
+        frame.extend_from_slice(&[0x81, 0x00, 0x00, 0x01]);
+    }
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.resize(64, 0);
+    h.run(&frame);
+    h.assert_only(Class::NonIp, 1, 64);
+    log.flush();
+    let lines = captured.0.lock().expect("log lock").clone();
+    assert!(lines.iter().any(|l| l.contains("more than 2 VLAN tags")), "kernel log: {lines:?}");
+}

@@ -6,6 +6,7 @@ mod check;
 mod counters;
 mod error;
 mod loader;
+mod log;
 mod ring;
 mod verifier;
 
@@ -14,5 +15,6 @@ pub use verifier::{VerifierStats, INSN_BUDGET};
 pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
 pub use counters::{HttpKernelCounters, KernelCounters, PipelineCounts};
 pub use error::KernelError;
+pub use log::spawn_kernel_log;
 pub use loader::{HttpTimingStatus, KernelConfig, Observer};
 pub use ring::{spawn_ring_reader, RingKind};
