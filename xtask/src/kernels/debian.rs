@@ -280,8 +280,40 @@ fn cloud_images(index: &str, series: &str, base: &str) -> Vec<Package> {
     out
 }
 
-/// The newest cloud kernel of `series` in its suites.
+/// The newest cloud kernel of `series` in its suites; when the archive
+/// cannot be reached, the one the last successful resolution picked, if its
+/// .deb is still cached (`fetch` checks its SHA256 again).
 pub fn resolve(series: &Series, cache: &Path) -> anyhow::Result<Package> {
+    let remembered = cache.join(format!("resolved-{}", series.name));
+    match resolve_online(series, cache) {
+        Ok(package) => {
+            let line = format!(
+                "{}\n{}\n{}\n{}\n{}\n",
+                package.name, package.version, package.url, package.sha256, package.size
+            );
+            let _ = fs::write(&remembered, line);
+            Ok(package)
+        }
+        Err(e) => {
+            let text = fs::read_to_string(&remembered).map_err(|_| e)?;
+            let f: Vec<&str> = text.lines().collect();
+            let [name, version, url, sha256, size] = f[..] else {
+                bail!("{} is damaged; delete it", remembered.display());
+            };
+            let package = Package {
+                name: name.into(),
+                version: version.into(),
+                url: url.into(),
+                sha256: sha256.into(),
+                size: size.parse().unwrap_or(0),
+            };
+            eprintln!("kernels: the archive cannot be reached; using the cached {} {}", package.name, package.version);
+            Ok(package)
+        }
+    }
+}
+
+fn resolve_online(series: &Series, cache: &Path) -> anyhow::Result<Package> {
     let (main, security) = mirrors();
     let mut candidates = Vec::new();
     for (archive, suite) in series.suites {

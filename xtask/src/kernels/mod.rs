@@ -226,7 +226,14 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    let table = report::markdown(&summaries, &date);
+    let setup = format!(
+        "QEMU TCG, {} vCPU(s) and {} MiB per guest, {}, on a host with {} CPUs",
+        opts.cpus,
+        opts.memory,
+        if opts.sequential { "one guest at a time" } else { "the guests at the same time" },
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let table = report::markdown(&summaries, &date, &setup);
     let md = root.join("target/kernel-matrix.md");
     fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
     eprintln!("\n{table}");

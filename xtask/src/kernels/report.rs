@@ -299,9 +299,9 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 /// The markdown table (target/kernel-matrix.md), also printed at the end.
-pub fn markdown(summaries: &[Summary], date: &str) -> String {
+pub fn markdown(summaries: &[Summary], date: &str, setup: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Kernel matrix ({date}; `cargo xtask kernels`, QEMU TCG on the CI machine)\n");
+    let _ = writeln!(s, "Kernel matrix ({date}; `cargo xtask kernels`: {setup})\n");
     if let Some(budget) = summaries.iter().find_map(|k| k.budget.clone()) {
         let _ = writeln!(s, "`monitor --check-kernel`: processed instructions against a budget of {budget}.\n");
     }
