@@ -390,6 +390,28 @@ mod tests {
     }
 
     #[test]
+    fn e2e_counts_are_exact() {
+        let mut events = vec![];
+        for (src, t) in [("198.18.0.1", 8), ("fd6d:6f6e::1", 128)] {
+            for seq in 0..3 {
+                events.push(serde_json::json!({"src": src, "icmp": {"type": t, "seq": seq}}));
+            }
+        }
+        events.push(serde_json::json!({"class": "http", "http": {"method": "GET", "target": "/hello.txt"}}));
+        events.push(serde_json::json!({"class": "http", "http": {"method": "GET"}, "response": {"status": 200, "latency_ms": 12.5}}));
+        let stats = |icmp: u64| serde_json::json!({"kernel": {"classes": {"icmp": {"packets": icmp}, "icmpv6": {"packets": 6}, "http": {"packets": 5}}}});
+        let http = serde_json::json!({"enabled": true, "kernel": {"requests_recorded": 1, "responses_matched": 1},
+            "since_start": {"status": {"2xx": 1}}});
+        let mut run = Run::default();
+        run.json.insert("stats".into(), stats(3).to_string());
+        run.json.insert("http".into(), http.to_string());
+        run.json.insert("events".into(), serde_json::json!({ "events": events }).to_string());
+        assert_eq!(check_e2e(&run), Vec::<String>::new());
+        run.json.insert("stats".into(), stats(4).to_string());
+        assert_eq!(check_e2e(&run), ["kernel icmp packets: 4 (want exactly 3 echo requests)"]);
+    }
+
+    #[test]
     fn excerpt_keeps_verifier_lines() {
         let mut out: Vec<String> = (0..500).map(|i| format!("{i}: r1 = r2")).collect();
         out[3] = "BPF program is too large. processed 1000001 insn".into();
