@@ -31,16 +31,16 @@ pub struct Options {
     #[arg(long = "kernel", value_name = "SERIES")]
     pub kernels: Vec<String>,
     /// Virtual CPUs per guest (QEMU multi-threaded TCG).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
     /// Guest memory in MiB.
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(512..=65536))]
     pub memory: u32,
     /// Deadline for one guest, boot to power-off, in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..))]
     pub timeout: u64,
     /// Deadline for one step inside the guest, in seconds.
-    #[arg(long, default_value_t = 240)]
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(5..))]
     pub step_timeout: u64,
     /// Echo the whole serial console, not just the step markers.
     #[arg(long, short)]
@@ -55,17 +55,14 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// The defaults of the command line (what `cargo xtask test` runs).
     fn default() -> Self {
-        Options {
-            kernels: Vec::new(),
-            cpus: 2,
-            memory: 1536,
-            timeout: 600,
-            step_timeout: 240,
-            verbose: false,
-            sequential: false,
-            no_build: false,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            options: Options,
         }
+        <Defaults as clap::Parser>::parse_from(["kernels"]).options
     }
 }
 
@@ -357,4 +354,14 @@ fn run_one(
         budget: run.insn_budget(),
         failures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defaults_are_the_command_line_defaults() {
+        let o = super::Options::default();
+        assert_eq!((o.cpus, o.memory, o.timeout, o.step_timeout), (2, 1536, 600, 240));
+        assert!(o.kernels.is_empty() && !o.sequential && !o.no_build && !o.verbose);
+    }
 }
