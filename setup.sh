@@ -4,6 +4,8 @@
 #
 # Supported: Debian 12 (bookworm) and Ubuntu 22.04 (jammy); newer releases of
 # both are expected to work. Run `./setup.sh --help` for the full description.
+# `cargo xtask test` runs it in fresh Debian 11 and 12 chroots
+# (xtask/src/userlands.rs): Debian 11's Node.js 12 is Ubuntu 22.04's case.
 #
 # Design rules (keep them when editing):
 #   * idempotent: every step checks first and does nothing when the thing is
@@ -546,8 +548,8 @@ ensure_promtool() {
         return 0
     fi
     tmp_dir tmp
-    if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb root); then
-        warn "could not download or unpack the 'prometheus' .deb: promtool checks will be skipped"
+    if ! (cd "$tmp" && apt-get download prometheus && dpkg-deb -x prometheus_*.deb root) >"$tmp/download.log" 2>&1; then
+        warn "could not download or unpack the 'prometheus' .deb: promtool checks will be skipped ($(tail -n 3 "$tmp/download.log" | tr '\n' ' '))"
         return 0
     fi
     [[ -x $tmp/root/usr/bin/promtool ]] || { warn "the 'prometheus' .deb has no usr/bin/promtool: promtool checks will be skipped"; return 0; }
