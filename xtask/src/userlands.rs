@@ -48,6 +48,9 @@ const SRC: &str = "/src/monitor";
 /// Runs every release in parallel (each in its own thread; their output goes
 /// to target/userlands/<release>.log) and fails if any failed.
 pub fn run(root: &Path) -> anyhow::Result<()> {
+    if !crate::is_root() {
+        bail!("the Debian chroots need root (debootstrap, mount, chroot)");
+    }
     let work = root.join("target/userlands");
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     for tool in ["debootstrap", "unshare", "chroot", "tar", "git"] {
