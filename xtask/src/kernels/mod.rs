@@ -321,7 +321,12 @@ fn run_one(
             continue;
         }
         if step.rc != Some(0) {
-            let how = step.rc.map_or("did not finish".to_owned(), |rc| format!("exit status {rc}"));
+            let how = match step.rc {
+                None => "did not finish".to_owned(),
+                // timeout -s KILL
+                Some(137) => format!("killed at the step timeout ({} s)", opts.step_timeout),
+                Some(rc) => format!("exit status {rc}"),
+            };
             failures.push(format!(
                 "step {name} on {}: {how}; output:\n{}",
                 run.kernel,
