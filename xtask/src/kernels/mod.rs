@@ -323,8 +323,11 @@ fn run_one(
         if step.rc != Some(0) {
             let how = match step.rc {
                 None => "did not finish".to_owned(),
-                // timeout -s KILL
-                Some(137) => format!("killed at the step timeout ({} s)", opts.step_timeout),
+                // SIGKILL: from `timeout -s KILL`, or the guest's OOM killer.
+                Some(137) if step.ms.unwrap_or(0) + 1000 >= opts.step_timeout * 1000 => {
+                    format!("killed at the step timeout ({} s)", opts.step_timeout)
+                }
+                Some(137) => "killed (SIGKILL before the step timeout: out of memory?)".to_owned(),
                 Some(rc) => format!("exit status {rc}"),
             };
             failures.push(format!(
