@@ -9,7 +9,7 @@ use aya::{
 use monitor_common::timing::PROGRAM_TC_HTTP;
 use serde::Serialize;
 
-use super::KernelError;
+use super::{error::has_errno, KernelError};
 use crate::cli::XdpModeArg;
 
 /// The mode an interface ended up in.
@@ -105,7 +105,7 @@ fn attach_tc_egress(program: &mut SchedClassifier, iface: &str) -> Result<(), St
     // previous monitor left before adding ours.
     let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
     if let Err(e) = tc::qdisc_add_clsact(iface) {
-        let exists = matches!(&e, tc::TcError::AlreadyAttached) || error_chain_has(&e, libc::EEXIST);
+        let exists = matches!(&e, tc::TcError::AlreadyAttached) || has_errno(&e, &[libc::EEXIST]);
         if !exists && !tcx {
             return Err(format!("adding the clsact qdisc to {iface}: {e}"));
         }
@@ -120,20 +120,6 @@ fn attach_tc_egress(program: &mut SchedClassifier, iface: &str) -> Result<(), St
         .attach(iface, TcAttachType::Egress)
         .map(|_| ())
         .map_err(|e| format!("attaching the HTTP timing program to the egress of {iface}: {e}"))
-}
-
-fn error_chain_has(error: &(dyn std::error::Error + 'static), errno: i32) -> bool {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if e.downcast_ref::<io::Error>().is_some_and(|io| io.raw_os_error() == Some(errno)) {
-            return true;
-        }
-        if e.to_string().contains("File exists") {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// Attaches `program` to `iface`. The link is owned by the program: it is
@@ -176,21 +162,7 @@ fn ifindex(iface: &str) -> Result<u32, KernelError> {
 
 /// Another program already holds the interface's XDP hook.
 fn is_busy(error: &ProgramError) -> bool {
-    use std::error::Error as _;
-    let busy = |e: &io::Error| matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EEXIST));
-    if let ProgramError::SyscallError(s) = error {
-        if busy(&s.io_error) {
-            return true;
-        }
-    }
-    let mut source = error.source();
-    while let Some(e) = source {
-        if e.downcast_ref::<io::Error>().is_some_and(busy) {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    has_errno(error, &[libc::EBUSY, libc::EEXIST])
 }
 
 /// The interface of the IPv4 default route, from /proc/net/route.

@@ -47,3 +47,17 @@ pub enum KernelError {
     #[error("eBPF map: {0}")]
     Map(#[from] aya::maps::MapError),
 }
+
+/// Whether an I/O error with one of `errnos` is anywhere in `error`'s
+/// source chain (aya wraps syscall and netlink errors a level or two deep).
+pub(super) fn has_errno(error: &(dyn std::error::Error + 'static), errnos: &[i32]) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let code = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+        if code.is_some_and(|c| errnos.contains(&c)) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}

@@ -13,7 +13,7 @@ use monitor_common::{
     timing::{HttpTimingConfig, MAP_HTTP_CONFIG, MAP_HTTP_EVENTS, MAP_HTTP_REQUESTS, PROGRAM_TC_HTTP},
 };
 
-use super::{attach, verifier, AttachedInterface, KernelError};
+use super::{attach, error::has_errno, verifier, AttachedInterface, KernelError};
 use crate::{cli::XdpModeArg, ports::PortList};
 
 /// Everything the kernel side is configured with.
@@ -313,23 +313,11 @@ fn raise_memlock_limit() {
     }
 }
 
-fn is_permission(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
-}
+const PERMISSION: [i32; 2] = [libc::EPERM, libc::EACCES];
 
 fn classify_load_error(error: EbpfError) -> KernelError {
-    use std::error::Error as _;
-    let mut source = error.source();
-    while let Some(e) = source {
-        if e.downcast_ref::<std::io::Error>().is_some_and(is_permission) {
-            return KernelError::PermissionDenied(error);
-        }
-        source = e.source();
-    }
-    if let EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) = &error {
-        if is_permission(io_error) {
-            return KernelError::PermissionDenied(error);
-        }
+    if has_errno(&error, &PERMISSION) {
+        return KernelError::PermissionDenied(error);
     }
     KernelError::Ebpf(error)
 }
@@ -337,7 +325,7 @@ fn classify_load_error(error: EbpfError) -> KernelError {
 fn classify_program_error(program: &str, error: ProgramError) -> KernelError {
     match error {
         ProgramError::LoadError { io_error, verifier_log } => {
-            if is_permission(&io_error) && verifier_log.to_string().trim().is_empty() {
+            if PERMISSION.contains(&io_error.raw_os_error().unwrap_or(0)) && verifier_log.to_string().trim().is_empty() {
                 KernelError::PermissionDenied(EbpfError::ProgramError(ProgramError::LoadError {
                     io_error,
                     verifier_log,
