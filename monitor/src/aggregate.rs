@@ -268,3 +268,186 @@ fn top_n<T>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> u64) -> Vec<T> {
     items.truncate(n);
     items
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::Class;
+
+    use super::*;
+    use crate::{
+        event::{
+            testing::{event, raw},
+            ResponseInfo,
+        },
+        geo::AddressLabel,
+    };
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal address")
+    }
+
+    /// An XDP event of `class` from `src` at `ts_ms`: `weight` packets of 100 bytes.
+    fn xdp(class: Class, src: &str, weight: u32, ts_ms: u64) -> Event {
+        let mut e = event(&raw(class, ip(src), weight, 100));
+        e.ts_ms = ts_ms;
+        e
+    }
+
+    /// The same, reported by an iptables LOG line.
+    fn syslog(class: Class, src: &str, ts_ms: u64) -> Event {
+        let mut e = xdp(class, src, 1, ts_ms);
+        e.origin = Origin::Syslog { sender: ip("127.0.0.1"), hostname: None, prefix: "IPT_ICMP".into() };
+        e
+    }
+
+    fn located(mut e: Event, country: &str, asn: u32) -> Event {
+        let mut geo = GeoInfo::only(AddressLabel::Public);
+        geo.country_code = Some(country.into());
+        geo.country = Some(format!("Country {country}"));
+        geo.asn = Some(asn);
+        geo.as_org = Some(Arc::from(format!("AS org {asn}")));
+        e.geo = Some(Arc::new(geo));
+        e
+    }
+
+    fn icmp_event(v6: bool, src: &str, type_: u8, weight: u32) -> Event {
+        let mut r = raw(if v6 { Class::Icmpv6 } else { Class::Icmp }, ip(src), weight, 100);
+        r.icmp_type = type_;
+        event(&r)
+    }
+
+    #[test]
+    fn weights_sum_by_source_class_and_path() {
+        let mut agg = Aggregate::new(Limits::default());
+        let a = "203.0.113.7";
+        let first = agg.record(xdp(Class::Icmp, a, 3, 1_000));
+        agg.record(xdp(Class::Icmp, a, 2, 3_000));
+        agg.record(syslog(Class::Http, a, 2_000));
+        agg.record(xdp(Class::Https, "198.51.100.1", 4, 2_500));
+        assert_eq!(first.id, 1);
+        assert_eq!(agg.events_total, 4);
+        assert_eq!(agg.source_count(), 2);
+
+        let s = agg.source(&ip(a)).expect("source recorded");
+        assert_eq!((s.xdp_packets, s.syslog_packets, s.events), (5, 1, 3));
+        assert_eq!(s.bytes, 100 * 6, "bytes are weighted like packets");
+        assert_eq!(s.by_class[Class::Icmp as usize], 5);
+        assert_eq!(s.by_class[Class::Http as usize], 1);
+        assert_eq!((s.first_seen_ms, s.last_seen_ms), (1_000, 3_000), "an older event does not move last_seen back");
+
+        assert_eq!(agg.xdp_event_packets[Class::Icmp as usize], 5);
+        assert_eq!(agg.xdp_event_packets[Class::Https as usize], 4);
+        assert_eq!(agg.syslog_packets[Class::Http as usize], 1);
+        assert_eq!(agg.xdp_event_packets[Class::Http as usize], 0);
+    }
+
+    #[test]
+    fn response_events_are_kept_but_not_counted_again() {
+        let mut agg = Aggregate::new(Limits::default());
+        let mut e = xdp(Class::Http, "203.0.113.7", 1, 1_000);
+        e.response =
+            Some(ResponseInfo { status: Some(200), status_class: "2xx", reason: "OK".into(), latency_ms: 1.0 });
+        let recorded = agg.record(e);
+        assert_eq!(recorded.id, 1);
+        assert_eq!(agg.events_total, 1);
+        assert_eq!(agg.recent(10).len(), 1);
+        assert_eq!(agg.source_count(), 0);
+        assert_eq!(agg.xdp_event_packets[Class::Http as usize], 0);
+    }
+
+    #[test]
+    fn recent_keeps_the_newest_oldest_first() {
+        let mut agg = Aggregate::new(Limits { recent_events: 3, sources: 100 });
+        for ts in 1..=5 {
+            agg.record(xdp(Class::Icmp, "203.0.113.7", 1, ts));
+        }
+        let ids = |v: Vec<Arc<Event>>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(agg.recent(10)), [3, 4, 5]);
+        assert_eq!(ids(agg.recent(2)), [4, 5]);
+        assert!(agg.recent(0).is_empty());
+    }
+
+    #[test]
+    fn full_source_table_evicts_the_least_recently_seen_tenth() {
+        let mut agg = Aggregate::new(Limits { recent_events: 10, sources: 20 });
+        for n in 1..=20u64 {
+            // Source n was last seen at n, except source 1, seen again late.
+            agg.record(xdp(Class::Icmp, &format!("10.0.0.{n}"), 1, n));
+        }
+        agg.record(xdp(Class::Icmp, "10.0.0.1", 1, 50));
+        assert_eq!((agg.source_count(), agg.sources_evicted), (20, 0), "a known source needs no room");
+
+        agg.record(xdp(Class::Icmp, "10.0.0.200", 1, 60));
+        assert_eq!(agg.sources_evicted, 2);
+        assert_eq!(agg.source_count(), 19);
+        for (gone, kept) in [("10.0.0.2", "10.0.0.1"), ("10.0.0.3", "10.0.0.4")] {
+            assert!(agg.source(&ip(gone)).is_none(), "{gone} was the least recently seen");
+            assert!(agg.source(&ip(kept)).is_some(), "{kept} stays");
+        }
+        assert!(agg.source(&ip("10.0.0.200")).is_some());
+        // Eviction forgets sources, not the per-class totals.
+        assert_eq!(agg.xdp_event_packets[Class::Icmp as usize], 22);
+    }
+
+    #[test]
+    fn smallest_table_evicts_one() {
+        let mut agg = Aggregate::new(Limits { recent_events: 1, sources: 1 });
+        agg.record(xdp(Class::Icmp, "10.0.0.1", 1, 1));
+        agg.record(xdp(Class::Icmp, "10.0.0.2", 1, 2));
+        assert_eq!((agg.source_count(), agg.sources_evicted), (1, 1));
+        assert!(agg.source(&ip("10.0.0.2")).is_some());
+    }
+
+    #[test]
+    fn top_countries_and_asns_by_packets_of_both_paths() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(located(xdp(Class::Icmp, "203.0.113.1", 10, 1), "DE", 64500));
+        agg.record(located(syslog(Class::Icmp, "203.0.113.2", 2), "DE", 64501));
+        agg.record(located(xdp(Class::Icmp, "203.0.113.2", 4, 3), "DE", 64501));
+        agg.record(located(xdp(Class::Https, "198.51.100.1", 20, 4), "FR", 64500));
+        agg.record(xdp(Class::Icmp, "192.0.2.9", 100, 5)); // no geo: in no country
+
+        let countries = agg.top_countries(10);
+        let got: Vec<_> = countries.iter().map(|c| (c.country_code.as_str(), c.packets, c.sources)).collect();
+        assert_eq!(got, [("FR", 20, 1), ("DE", 15, 2)]);
+        assert_eq!(countries[0].country.as_deref(), Some("Country FR"));
+        assert_eq!(agg.top_countries(1).len(), 1);
+
+        let asns = agg.top_asns(10);
+        let got: Vec<_> = asns.iter().map(|a| (a.asn, a.packets, a.sources)).collect();
+        assert_eq!(got, [(64500, 30, 2), (64501, 5, 1)]);
+        assert_eq!(asns[1].as_org.as_deref(), Some("AS org 64501"));
+
+        let sources: Vec<_> =
+            agg.top_sources(2).into_iter().map(|(ip, s)| (ip, s.xdp_packets + s.syslog_packets)).collect();
+        assert_eq!(sources, [(ip("192.0.2.9"), 100), (ip("198.51.100.1"), 20)]);
+    }
+
+    #[test]
+    fn icmp_types_weighted_and_split_by_family() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(icmp_event(false, "203.0.113.1", 8, 2));
+        agg.record(icmp_event(false, "203.0.113.2", 8, 3));
+        agg.record(icmp_event(false, "203.0.113.2", 0, 1));
+        agg.record(icmp_event(true, "2001:db8::1", 128, 4));
+        agg.record(xdp(Class::Http, "203.0.113.1", 9, 1)); // not ICMP
+
+        let got: Vec<_> = agg.icmp_types().iter().map(|t| (t.v6, t.type_, t.code, t.name, t.packets)).collect();
+        assert_eq!(
+            got,
+            [(false, 8, 0, "echo request", 5), (true, 128, 0, "echo request", 4), (false, 0, 0, "echo reply", 1)]
+        );
+    }
+
+    #[test]
+    fn a_closed_second_carries_the_syslog_packets_of_that_second() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(syslog(Class::Icmp, "203.0.113.1", 1));
+        agg.record(syslog(Class::Icmp, "203.0.113.2", 1));
+        agg.record(xdp(Class::Icmp, "203.0.113.3", 7, 1)); // XDP seconds come from kernel counters
+        agg.close_second([1, 2, 3, 4], 1_000);
+        assert_eq!(agg.history.latest(), [1, 2, 3, 4, 2]);
+        agg.close_second([0; 4], 2_000);
+        assert_eq!(agg.history.latest(), [0; 5], "the next second starts at zero");
+    }
+}

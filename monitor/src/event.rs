@@ -405,3 +405,191 @@ impl Published {
         Some(Published { event, json })
     }
 }
+
+/// Events for unit tests, made by the daemon's own constructor
+/// ([`KernelEventContext::event_from_kernel`]) from a kernel record.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::IpAddr;
+
+    use monitor_common::{Class, PacketEvent};
+
+    use super::{Event, KernelEventContext};
+
+    pub const IFINDEX: u32 = 7;
+    pub const IFACE: &str = "test0";
+
+    /// A kernel record of `class` from `src` to 192.0.2.1, `weight` packets
+    /// of `len` bytes; IPv4 sources are stored IPv4-mapped, as the kernel does.
+    pub fn raw(class: Class, src: IpAddr, weight: u32, len: u32) -> PacketEvent {
+        let mut raw = PacketEvent::zeroed();
+        raw.class = class as u8;
+        raw.src = to_kernel(src);
+        raw.dst = to_kernel("192.0.2.1".parse().expect("literal address"));
+        raw.ifindex = IFINDEX;
+        raw.weight = weight;
+        raw.packet_len = len;
+        raw.ip_version = if src.is_ipv4() { 4 } else { 6 };
+        raw
+    }
+
+    /// The event the daemon makes of `raw`.
+    pub fn event(raw: &PacketEvent) -> Event {
+        KernelEventContext::new([(IFINDEX, IFACE.to_owned())]).event_from_kernel(raw)
+    }
+
+    fn to_kernel(ip: IpAddr) -> [u8; 16] {
+        match ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::event::PAYLOAD_CAPTURE;
+
+    use super::{
+        testing::{event, raw, IFACE},
+        *,
+    };
+
+    /// A TLS 1.2 ClientHello record whose only extension is SNI `a.test`:
+    /// record and handshake headers, legacy version, a zero random, no
+    /// session id, one cipher suite, null compression, server_name.
+    const CLIENT_HELLO_A_TEST: &[u8] = b"\x16\x03\x01\x00\x3e\x01\x00\x00\x3a\x03\x03\
+        \0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\
+        \x00\x00\x02\x13\x01\x01\x00\x00\x0f\x00\x00\x00\x0b\x00\x09\x00\x00\x06a.test";
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().expect("literal address")
+    }
+
+    fn with_payload(mut raw: PacketEvent, payload: &[u8]) -> PacketEvent {
+        raw.payload[..payload.len()].copy_from_slice(payload);
+        raw.payload_len = payload.len() as u16;
+        raw
+    }
+
+    fn icmp(v6: bool, type_: u8, code: u8, id: u16, seq: u16) -> Event {
+        let (class, src) = if v6 {
+            (Class::Icmpv6, "2001:db8::7".parse().expect("literal"))
+        } else {
+            (Class::Icmp, v4("203.0.113.7"))
+        };
+        let mut r = raw(class, src, 1, 98);
+        (r.icmp_type, r.icmp_code, r.icmp_id, r.icmp_seq) = (type_, code, id, seq);
+        event(&r)
+    }
+
+    fn tcp(class: Class, dst_port: u16, flags: u8, payload: &[u8]) -> Event {
+        let mut r = with_payload(raw(class, v4("203.0.113.7"), 1, 400), payload);
+        (r.protocol, r.src_port, r.dst_port, r.tcp_flags) = (6, 40_000, dst_port, flags);
+        event(&r)
+    }
+
+    #[test]
+    fn kernel_record_fields_carry_over() {
+        let mut r = raw(Class::Icmp, v4("203.0.113.7"), 0, 98);
+        r.ifindex = 99;
+        let e = event(&r);
+        assert_eq!(e.src, v4("203.0.113.7"), "IPv4-mapped source back to IPv4");
+        assert_eq!(e.dst, v4("192.0.2.1"));
+        assert_eq!(e.weight, 1, "a weight of 0 still stands for the packet itself");
+        assert_eq!(e.len, 98);
+        assert_eq!(e.origin.label(), "xdp:if99", "an unknown ifindex is named by number");
+        assert_eq!(e.src_port, None, "ICMP has no ports");
+        let r = raw(Class::Icmp, v4("203.0.113.7"), 5, 98);
+        assert_eq!(event(&r).origin, Origin::Xdp { iface: Arc::from(IFACE) });
+        assert_eq!(event(&r).weight, 5);
+        let v6 = raw(Class::Icmpv6, "2001:db8::1".parse().expect("literal"), 1, 70);
+        assert_eq!(event(&v6).src, "2001:db8::1".parse::<IpAddr>().expect("literal"));
+    }
+
+    #[test]
+    fn describe_icmp_types() {
+        let cases: &[(bool, u8, u8, &str)] = &[
+            (false, 8, 0, "echo request id 4 seq 17"),
+            (false, 0, 0, "echo reply id 4 seq 17"),
+            (false, 3, 3, "port unreachable"),
+            (false, 11, 0, "time exceeded: TTL exceeded in transit"),
+            (false, 99, 5, "type 99 code 5"),
+            (true, 128, 0, "echo request id 4 seq 17"),
+            (true, 129, 0, "echo reply id 4 seq 17"),
+            (true, 1, 4, "port unreachable"),
+        ];
+        for &(v6, type_, code, text) in cases {
+            let e = icmp(v6, type_, code, 4, 17);
+            assert_eq!(e.icmp, Some(IcmpInfo { type_, code, id: 4, seq: 17 }));
+            assert_eq!(e.detail, text, "v6={v6} type {type_} code {code}");
+            assert_eq!(describe(&e), e.detail);
+        }
+    }
+
+    #[test]
+    fn describe_http_request_line() {
+        let e =
+            tcp(Class::Http, 80, tcp_flags::PSH | tcp_flags::ACK, b"GET /x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n");
+        let http = e.http.as_ref().expect("request line parsed");
+        assert_eq!((http.method.as_str(), http.target.as_str()), ("GET", "/x?y=1"));
+        assert_eq!(http.host.as_deref(), Some("example.test"));
+        assert_eq!(e.detail, "GET /x?y=1 (host example.test)");
+        assert_eq!(e.tcp_flags, Some(tcp_flags::PSH | tcp_flags::ACK));
+
+        let no_host = tcp(Class::Http, 8080, tcp_flags::ACK, b"POST /api HTTP/1.1\r\n");
+        assert_eq!(no_host.detail, "POST /api");
+    }
+
+    #[test]
+    fn describe_tls_client_hello() {
+        let e = tcp(Class::Https, 443, tcp_flags::ACK, CLIENT_HELLO_A_TEST);
+        assert_eq!(e.tls, Some(TlsInfo { sni: Some("a.test".into()), version: Some("TLS 1.2") }));
+        assert_eq!(e.detail, "TLS a.test");
+        assert!(e.http.is_none());
+
+        let mut anonymous = e.clone();
+        anonymous.tls = Some(TlsInfo { sni: None, version: None });
+        assert_eq!(describe(&anonymous), "TLS ClientHello");
+    }
+
+    #[test]
+    fn describe_unparsed_payloads_by_transport() {
+        assert_eq!(tcp(Class::OtherIpv4, 22, tcp_flags::SYN, b"").detail, "connection to port 22");
+        assert_eq!(tcp(Class::OtherIpv4, 22, tcp_flags::SYN | tcp_flags::ACK, b"").detail, "TCP to port 22");
+        let ssh = tcp(Class::OtherIpv4, 22, tcp_flags::PSH | tcp_flags::ACK, b"SSH-2.0-x\r\n");
+        assert!(ssh.http.is_none() && ssh.tls.is_none());
+        assert_eq!(ssh.detail, "TCP to port 22");
+        // A truncated ClientHello is neither HTTP nor TLS.
+        let cut = tcp(Class::Https, 443, tcp_flags::ACK, &CLIENT_HELLO_A_TEST[..20]);
+        assert!(cut.tls.is_none());
+        assert_eq!(cut.detail, "TCP to port 443");
+
+        let mut udp = with_payload(raw(Class::OtherIpv4, v4("203.0.113.7"), 1, 60), &[0; 20]);
+        (udp.protocol, udp.src_port, udp.dst_port) = (17, 5353, 53);
+        let udp = event(&udp);
+        assert_eq!(udp.tcp_flags, None);
+        assert_eq!(udp.detail, "UDP to port 53");
+    }
+
+    #[test]
+    fn payload_length_is_clamped_to_the_capture() {
+        let mut r = with_payload(raw(Class::Http, v4("203.0.113.7"), 1, 1500), b"GET / HTTP/1.1\r\n");
+        r.protocol = 6;
+        r.payload_len = u16::MAX;
+        let e = event(&r);
+        assert_eq!(r.payload().len(), PAYLOAD_CAPTURE);
+        assert_eq!(e.detail, "GET /");
+    }
+
+    #[test]
+    fn describe_timed_response() {
+        let mut e = tcp(Class::Http, 80, tcp_flags::ACK, b"GET /slow HTTP/1.1\r\n");
+        e.response =
+            Some(ResponseInfo { status: Some(503), status_class: "5xx", reason: "Busy".into(), latency_ms: 12.34 });
+        assert_eq!(describe(&e), "503 Busy in 12.3 ms (GET /slow)");
+        e.response = Some(ResponseInfo { status: None, status_class: "other", reason: String::new(), latency_ms: 0.5 });
+        e.http = None;
+        assert_eq!(describe(&e), "response in 0.5 ms");
+    }
+}

@@ -255,3 +255,199 @@ impl Ingest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use monitor_common::Class;
+
+    use super::*;
+
+    const ALLOWED: &str = "10.1.2.3";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal address")
+    }
+
+    fn ingest() -> Ingest {
+        let prefixes = ["IPT_ICMP ", "IPT_WEB =http"].map(|p| p.parse().expect("valid rule")).to_vec();
+        let ports = |s: &str| s.parse::<PortList>().expect("valid ports");
+        Ingest::new(IngestConfig {
+            prefixes,
+            allowlist: Allowlist::new(vec!["10.0.0.0/8".parse().expect("net"), "::1/128".parse().expect("net")]),
+            http_ports: ports("80,8080"),
+            https_ports: ports("443"),
+            quic_ports: ports("443"),
+        })
+    }
+
+    /// An RFC 3164 kernel line as rsyslog forwards it.
+    fn line(netfilter: &str) -> Vec<u8> {
+        format!("<4>Nov 24 12:00:00 fw1 kernel: {netfilter}").into_bytes()
+    }
+
+    fn tcp(prefix: &str, src: &str, dpt: u16, flags: &str) -> Vec<u8> {
+        line(&format!(
+            "{prefix}IN=ens3 OUT= SRC={src} DST=192.0.2.1 LEN=60 TTL=57 ID=1 DF PROTO=TCP SPT=40000 DPT={dpt} \
+             WINDOW=64240 RES=0x00 {flags} URGP=0"
+        ))
+    }
+
+    fn accepted(ingest: &Ingest, bytes: &[u8]) -> Event {
+        ingest
+            .handle(ip(ALLOWED), bytes)
+            .unwrap_or_else(|| panic!("rejected: {:?}", lock(&ingest.counters).last_rejected))
+    }
+
+    fn rejected(ingest: &Ingest) -> HashMap<String, u64> {
+        lock(&ingest.counters).rejected.clone()
+    }
+
+    #[test]
+    fn icmp_line_becomes_an_event() {
+        let ingest = ingest();
+        let e = accepted(
+            &ingest,
+            &line(
+                "IPT_ICMP IN=ens3 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=203.0.113.7 DST=192.0.2.1 \
+                 LEN=84 TOS=0x00 PREC=0x00 TTL=57 ID=4242 DF PROTO=ICMP TYPE=8 CODE=0 ID=42 SEQ=7",
+            ),
+        );
+        assert_eq!(e.class, Class::Icmp);
+        assert_eq!((e.src, e.dst), (ip("203.0.113.7"), ip("192.0.2.1")));
+        assert_eq!((e.weight, e.len), (1, 84));
+        assert_eq!(e.icmp, Some(IcmpInfo { type_: 8, code: 0, id: 42, seq: 7 }));
+        assert_eq!(e.tcp_flags, None);
+        assert_eq!(
+            e.origin,
+            Origin::Syslog { sender: ip(ALLOWED), hostname: Some("fw1".into()), prefix: "IPT_ICMP".into() }
+        );
+        assert_eq!(e.detail, "echo request id 42 seq 7");
+        let c = lock(&ingest.counters);
+        assert_eq!((c.received, c.accepted), (1, 1));
+        assert_eq!(c.accepted_by_sender.get(&ip(ALLOWED)), Some(&1));
+        assert!(c.rejected.is_empty());
+    }
+
+    #[test]
+    fn class_from_ports_unless_the_prefix_names_one() {
+        let ingest = ingest();
+        let cases: &[(&str, &str, u16, Class)] = &[
+            ("IPT_ICMP ", "203.0.113.7", 80, Class::Http),
+            ("IPT_ICMP ", "203.0.113.7", 8080, Class::Http),
+            ("IPT_ICMP ", "203.0.113.7", 443, Class::Https),
+            ("IPT_ICMP ", "203.0.113.7", 22, Class::OtherIpv4),
+            ("IPT_ICMP ", "2001:db8::7", 22, Class::OtherIpv6),
+            ("IPT_WEB ", "203.0.113.7", 22, Class::Http), // the rule's class wins
+        ];
+        for &(prefix, src, dpt, class) in cases {
+            let e = accepted(&ingest, &tcp(prefix, src, dpt, "SYN"));
+            assert_eq!(e.class, class, "{prefix:?} {src} port {dpt}");
+            assert_eq!((e.src_port, e.dst_port), (Some(40000), Some(dpt)));
+            assert_eq!(e.tcp_flags, Some(0x02));
+            assert_eq!(e.detail, format!("connection to port {dpt}"));
+        }
+        let ack = accepted(&ingest, &tcp("IPT_ICMP ", "203.0.113.7", 22, "ACK PSH"));
+        assert_eq!((ack.tcp_flags, ack.detail.as_str()), (Some(0x18), "TCP to port 22"));
+
+        let quic = accepted(
+            &ingest,
+            &line("IPT_ICMP SRC=203.0.113.7 DST=192.0.2.1 LEN=1200 PROTO=UDP SPT=50000 DPT=443 LEN=1180"),
+        );
+        assert_eq!((quic.class, quic.detail.as_str()), (Class::Https, "UDP to port 443"));
+        let dns =
+            accepted(&ingest, &line("IPT_ICMP SRC=203.0.113.7 DST=192.0.2.1 LEN=60 PROTO=UDP SPT=5353 DPT=53 LEN=40"));
+        assert_eq!(dns.class, Class::OtherIpv4);
+        assert_eq!(lock(&ingest.counters).accepted, 9);
+    }
+
+    #[test]
+    fn a_line_without_source_uses_the_destination_then_the_sender() {
+        let ingest = ingest();
+        let e = accepted(&ingest, &line("IPT_ICMP DST=192.0.2.1 LEN=84 PROTO=ICMP TYPE=0 CODE=0 ID=1 SEQ=2"));
+        assert_eq!((e.src, e.dst), (ip("192.0.2.1"), ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn rejections_are_counted_by_reason() {
+        let ingest = ingest();
+        let good = line("IPT_ICMP SRC=203.0.113.7 DST=192.0.2.1 LEN=84 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1");
+        let mut invalid_utf8 = good.clone();
+        invalid_utf8[40] = 0xff;
+        let mut oversized = good.clone();
+        oversized.resize(MAX_LINE + 1, b' ');
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("192.0.2.9", good.clone(), "sender_not_allowed"),
+            (ALLOWED, oversized, "oversized"),
+            (ALLOWED, invalid_utf8, "invalid_utf8"),
+            (ALLOWED, Vec::new(), "syslog_empty"),
+            (ALLOWED, b"<999>Nov 24 12:00:00 fw1 kernel: x".to_vec(), "syslog_bad_priority"),
+            (ALLOWED, line("IPT_DROP SRC=203.0.113.7 DST=192.0.2.1 PROTO=ICMP"), "no_prefix"),
+            (ALLOWED, line("IPT_ICMP IN=ens3 LEN=84 PROTO=ICMP"), "netfilter_missing_address"),
+        ];
+        for (sender, bytes, reason) in &cases {
+            assert!(ingest.handle(ip(sender), bytes).is_none(), "{reason} must be rejected");
+            assert_eq!(rejected(&ingest).get(*reason), Some(&1), "{reason}: {:?}", rejected(&ingest));
+        }
+        // A good line from the same sender still goes through.
+        accepted(&ingest, &good);
+
+        let c = lock(&ingest.counters);
+        assert_eq!((c.received, c.accepted), (cases.len() as u64 + 1, 1));
+        assert_eq!(c.rejected.values().sum::<u64>(), cases.len() as u64);
+        assert_eq!(c.rejected_senders.get(&ip("192.0.2.9")), Some(&1));
+        assert_eq!(c.rejected_senders.len(), 1, "only senders outside the allowlist are tracked");
+        let last = c.last_rejected.back().expect("kept for display");
+        assert_eq!((last.reason.as_str(), last.sender), ("netfilter_missing_address", ip(ALLOWED)));
+        assert!(last.sample.contains("IPT_ICMP IN=ens3"), "{}", last.sample);
+        let utf8 = c.last_rejected.iter().find(|r| r.reason == "invalid_utf8").expect("kept");
+        assert!(utf8.sample.contains('\u{fffd}'), "decoded lossily: {}", utf8.sample);
+    }
+
+    #[test]
+    fn oversized_messages_read_in_part() {
+        let ingest = ingest();
+        ingest.handle_oversized(ip(ALLOWED), b"<4>Nov 24 12:00:00 fw1 kernel: IPT_ICMP ...");
+        ingest.handle_oversized(ip("192.0.2.9"), b"<4>...");
+        let counted = rejected(&ingest);
+        assert_eq!((counted.get("oversized"), counted.get("sender_not_allowed")), (Some(&1), Some(&1)));
+        assert_eq!(lock(&ingest.counters).received, 2);
+    }
+
+    #[test]
+    fn kept_rejections_and_their_samples_are_bounded() {
+        let ingest = ingest();
+        let long = vec![b'x'; MAX_LINE];
+        for _ in 0..KEEP_REJECTED + 5 {
+            assert!(ingest.handle(ip(ALLOWED), &long).is_none());
+        }
+        let c = lock(&ingest.counters);
+        assert_eq!(c.last_rejected.len(), KEEP_REJECTED);
+        assert!(c.last_rejected.iter().all(|r| r.sample.chars().count() == SAMPLE_CHARS));
+        assert_eq!(c.rejected.values().sum::<u64>(), KEEP_REJECTED as u64 + 5);
+    }
+
+    #[test]
+    fn rejected_senders_beyond_the_tracked_number_are_summed() {
+        let ingest = ingest();
+        for n in 0..=MAX_TRACKED_SENDERS as u32 {
+            let sender = IpAddr::V4((0xc000_0000 + n).into()); // 192.0.0.0/8, outside the allowlist
+            ingest.handle(sender, b"x");
+        }
+        let c = lock(&ingest.counters);
+        assert_eq!(c.rejected_senders.len(), MAX_TRACKED_SENDERS);
+        assert_eq!(c.rejected_senders_other, 1);
+    }
+
+    #[test]
+    fn prefix_rules_parse_and_name_a_class() {
+        let rule: PrefixRule = "IPT_HTTP =http".parse().expect("valid");
+        assert_eq!(rule, PrefixRule { prefix: "IPT_HTTP ".into(), class: Some(Class::Http) });
+        let rule: PrefixRule = "IPT_ICMP ".parse().expect("valid");
+        assert_eq!(rule, PrefixRule { prefix: "IPT_ICMP ".into(), class: None });
+        for bad in ["X=nonsense", "", "  =http", &"P".repeat(30)] {
+            assert!(bad.parse::<PrefixRule>().is_err(), "{bad:?} must be refused");
+        }
+    }
+}
