@@ -6,6 +6,8 @@ use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::Value;
 
+mod event_cost;
+
 use super::{
     guarded, needs_root,
     net::{self, Daemon, GenSpec, LogNet, Rsyslog, Window, XdpNet},
@@ -23,6 +25,79 @@ fn rate_label(rate: u64) -> String {
         "max".into()
     } else {
         si(rate as f64)
+    }
+}
+
+/// The generator's traffic for the XDP path: frames to a MAC that is not the
+/// observed end's, dropped by its stack after XDP.
+fn xdp_spec(net: &XdpNet, rate: u64, seconds: f64) -> GenSpec<'_> {
+    GenSpec {
+        ns: &net.gen,
+        iface: &net.gen_if,
+        dst_mac: net::OTHER_MAC,
+        src: net::SRC_V4,
+        dst: "198.19.255.254",
+        sources: SOURCES,
+        rate,
+        seconds,
+        count: 0,
+    }
+}
+
+/// The LOG path's moving parts: iptables LOG in the receiving namespace,
+/// rsyslogd forwarding its lines over UDP to a `--no-xdp` daemon. Fields
+/// drop in order: rsyslogd, the daemon, the sysctl, the namespaces.
+struct LogRig {
+    rsyslog: Rsyslog,
+    daemon: Daemon,
+    prefix: String,
+    _nf_log: SysctlGuard,
+    net: LogNet,
+}
+
+impl LogRig {
+    /// Sets the rig up on namespace pair `n` and lets rsyslogd drain the
+    /// kernel log's backlog; `None` (and a note) when a tool is missing.
+    fn start(ctx: &Ctx, s: &mut Section, n: u32) -> anyhow::Result<Option<LogRig>> {
+        for tool in ["rsyslogd", "iptables"] {
+            if !sys::have(tool) {
+                s.note(format!("LOG path skipped: {tool} is not installed (setup.sh installs it)"));
+                return Ok(None);
+            }
+        }
+        let net = LogNet::new(ctx, n)?;
+        let nf_log = SysctlGuard::set("net.netfilter.nf_log_all_netns", "1")?;
+        let prefix = net::log_prefix(ctx);
+        let daemon = Daemon::start(ctx, "log", &["--no-xdp", "--syslog-prefix", &prefix])?;
+        if !ctx.quick {
+            daemon.wait_geo(Duration::from_secs(30));
+        }
+        let rsyslog = Rsyslog::start(ctx, daemon.syslog_port, &prefix)?;
+        let others = net::other_kernel_log_readers(rsyslog.pid());
+        if !others.is_empty() {
+            s.note(format!(
+                "Other kernel log readers were running and may have taken lines from rsyslogd: {}",
+                others.join(", ")
+            ));
+        }
+        // rsyslogd first forwards the kernel log's backlog: let it drain.
+        rsyslog.settle(Duration::from_secs(60));
+        Ok(Some(LogRig { rsyslog, daemon, prefix, _nf_log: nf_log, net }))
+    }
+
+    /// The generator's echo requests to the receiving namespace.
+    fn spec(&self, rate: u64, seconds: f64) -> GenSpec<'_> {
+        GenSpec {
+            ns: &self.net.gen,
+            iface: &self.net.gen_if,
+            dst_mac: net::RECV_MAC,
+            src: net::SRC_V4,
+            dst: net::RECV_V4,
+            sources: SOURCES,
+            rate,
+            seconds,
+            count: 0,
+        }
     }
 }
 
@@ -141,7 +216,7 @@ pub fn run(ctx: &Ctx) -> Section {
                 Some(top.ok_counted),
             );
         }
-        Ok(())
+        event_cost::run(ctx, s)
     })
 }
 
@@ -156,17 +231,7 @@ fn baseline_run(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<(f64, net::GenResul
 
 fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Result<Vec<Step>> {
     let net = XdpNet::new(ctx, 0)?;
-    let spec = |rate: u64| GenSpec {
-        ns: &net.gen,
-        iface: &net.gen_if,
-        dst_mac: net::OTHER_MAC,
-        src: net::SRC_V4,
-        dst: "198.19.255.254",
-        sources: SOURCES,
-        rate,
-        seconds: secs,
-        count: 0,
-    };
+    let spec = |rate: u64| xdp_spec(&net, rate, secs);
     let mut base = Baseline::new();
     let mut base_prog = Baseline::new();
     let mut t_base = Table::new(
@@ -316,41 +381,10 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
 }
 
 fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Result<Vec<Step>> {
-    for tool in ["rsyslogd", "iptables"] {
-        if !sys::have(tool) {
-            s.note(format!("LOG path skipped: {tool} is not installed (setup.sh installs it)"));
-            return Ok(Vec::new());
-        }
-    }
-    let net = LogNet::new(ctx, 1)?;
-    let _nf_log = SysctlGuard::set("net.netfilter.nf_log_all_netns", "1")?;
-    let prefix = net::log_prefix(ctx);
-    let daemon = Daemon::start(ctx, "log", &["--no-xdp", "--syslog-prefix", &prefix])?;
-    if !ctx.quick {
-        daemon.wait_geo(Duration::from_secs(30));
-    }
-    let rsyslog = Rsyslog::start(ctx, daemon.syslog_port, &prefix)?;
-    let others = net::other_kernel_log_readers(rsyslog.pid());
-    if !others.is_empty() {
-        s.note(format!(
-            "Other kernel log readers were running and may have taken lines from rsyslogd: {}",
-            others.join(", ")
-        ));
-    }
-    // rsyslogd first forwards the kernel log's backlog: let it drain.
-    rsyslog.settle(Duration::from_secs(60));
+    let Some(rig) = LogRig::start(ctx, s, 1)? else { return Ok(Vec::new()) };
+    let LogRig { rsyslog, daemon, prefix, net, .. } = &rig;
     let poll = !daemon.has_ws(ctx);
-    let spec = |rate: u64| GenSpec {
-        ns: &net.gen,
-        iface: &net.gen_if,
-        dst_mac: net::RECV_MAC,
-        src: net::SRC_V4,
-        dst: net::RECV_V4,
-        sources: SOURCES,
-        rate,
-        seconds: secs,
-        count: 0,
-    };
+    let spec = |rate: u64| rig.spec(rate, secs);
     net.set_rule(None)?;
     let mut base = Baseline::new();
     let mut t_base = Table::new(
@@ -364,7 +398,7 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         t_base.row(vec![rate_label(rate), int(g.pps), int(net.rule_packets() as f64 - p0 as f64), fix(cpu * 1e6, 3)]);
     }
 
-    net.set_rule(Some(&prefix))?;
+    net.set_rule(Some(prefix))?;
     let mut t = Table::new(
         &format!("LOG path: `iptables -A INPUT -p icmp --icmp-type echo-request -j LOG --log-prefix \"{}\" --log-level info` in namespace {}, rsyslogd (imklog -> omfwd UDP) -> daemon `--no-xdp --syslog-prefix \"{}\"`; {secs} s per rate",
                  prefix, net.recv.name, prefix),
@@ -380,7 +414,7 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
         let p0 = net.rule_packets() as f64;
         let u0 = sys::udp_socket_drops(daemon.syslog_port);
         let mut w = Window::start(&[daemon.pid(), rsyslog.pid()]);
-        let ws = net::ws_clients(ctx, &daemon, 1, 1, 0, secs + 120.0, poll)?;
+        let ws = net::ws_clients(ctx, daemon, 1, 1, 0, secs + 120.0, poll)?;
         w.watch(ws.proc.pid());
         let g = net::generate(ctx, &spec(rate))?;
         let r1 = rsyslog.settle(Duration::from_secs(60));
