@@ -53,7 +53,16 @@ fn observe(ctx: &XdpContext) {
         return;
     };
     let packet_len = (ctx.data_end() - ctx.data()) as u64;
-    let summary = stash::forget(stash, parse::summarize(ctx, stash));
+    // The summary lives in the stash (map memory: the stack is too small
+    // for it next to a fresh source entry, and the later stages read it
+    // there). Its payload offset is the one value whose paths the verifier
+    // would keep apart (it is added to packet pointers): blurred, they meet.
+    // SAFETY: this CPU's stash; see stash.rs.
+    let summary = unsafe {
+        (*stash).summary = parse::summarize(ctx, stash);
+        (*stash).summary.payload_offset = stash::blur(stash, (*stash).summary.payload_offset);
+        &(*stash).summary
+    };
     let class = summary.class as u32;
     if let Some(counter) = CLASS_COUNTERS.get_ptr_mut(class) {
         // SAFETY: per-CPU value, see maps::add.
@@ -66,15 +75,15 @@ fn observe(ctx: &XdpContext) {
         return;
     }
     let now = clock::coarse_now();
-    let http_request = summary.class == Class::Http && timing::is_request(ctx, &summary);
-    let Some(source) = update_source(ctx, &summary, class as usize, packet_len, now) else {
+    let http_request = summary.class == Class::Http && timing::is_request(ctx, summary);
+    let Some(source) = update_source(ctx, summary, class as usize, packet_len, now) else {
         return;
     };
-    let weight = if event_worthy(&summary) { sample(source, now) } else { 0 };
+    let weight = if event_worthy(summary) { sample(source, now) } else { 0 };
     if weight == 0 && !http_request {
         return;
     }
-    // SAFETY: this CPU's stash; see stash.rs. The summary is there already.
+    // SAFETY: this CPU's stash; see stash.rs.
     unsafe {
         (*stash).packet_len = packet_len;
         (*stash).now = now;
@@ -83,7 +92,7 @@ fn observe(ctx: &XdpContext) {
     let next = if http_request { Stage::HttpRequest } else { Stage::Event };
     // SAFETY: a tail call does not return when it succeeds.
     unsafe { STAGES.tail_call(ctx, next as u32) };
-    stage_failed(ctx, &summary, weight);
+    stage_failed(ctx, summary, weight);
 }
 
 /// A tail call failed (the daemon has not filled the stage table): the
@@ -136,12 +145,18 @@ fn update_source(ctx: &XdpContext, s: &Summary, class: usize, packet_len: u64, n
         add_to_source(stats, class, packet_len, now);
         return Some(stats);
     }
-    let mut fresh = SourceStats::default();
-    fresh.packets[class] = 1;
-    fresh.bytes[class] = packet_len;
-    fresh.first_seen_ns[class] = now;
-    fresh.last_seen_ns[class] = now;
-    if SOURCES.insert(&key, &fresh, u64::from(BPF_NOEXIST)).is_ok() {
+    // The new entry is built in the stash: 152 bytes the stack cannot spare.
+    let fresh = stash::fresh_source()?;
+    // SAFETY: this CPU's stash; `class` is below the arrays' length.
+    let fresh = unsafe {
+        *fresh = SourceStats::default();
+        (*fresh).packets[class] = 1;
+        (*fresh).bytes[class] = packet_len;
+        (*fresh).first_seen_ns[class] = now;
+        (*fresh).last_seen_ns[class] = now;
+        &*fresh
+    };
+    if SOURCES.insert(&key, fresh, u64::from(BPF_NOEXIST)).is_ok() {
         bump(PipelineCounter::SourceInserted);
         return SOURCES.get_ptr_mut(&key);
     }

@@ -31,14 +31,16 @@ pub const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
 
-/// What the walk learnt about one packet.
+/// What the walk learnt about one packet. The addresses come first and
+/// 8-aligned, so an IPv4-mapped one is two stores (see [`ipv4_mapped`]).
 #[derive(Clone, Copy)]
+#[repr(C, align(8))]
 pub struct Summary {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
     pub class: Class,
     pub ip_version: u8,
     pub protocol: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub icmp_id: u16,
@@ -92,6 +94,19 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
         return None;
     }
     Some((start + offset) as *const T)
+}
+
+/// Writes `::ffff:a.b.c.d` to `out`, which must be 8-aligned, in two
+/// stores: filling a zeroed array in part makes LLVM call memset (a
+/// subprogram) per packet, and an array literal costs stack it lacks.
+#[inline(always)]
+pub fn ipv4_mapped(out: *mut [u8; 16], a: [u8; 4]) {
+    let words = out.cast::<u64>();
+    // SAFETY: `out` is a 16-byte field of an align(8) repr(C) struct.
+    unsafe {
+        words.write(0);
+        words.add(1).write(u64::from_le_bytes([0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]));
+    }
 }
 
 /// Two bytes at `offset`. There is no one-byte reader on purpose: LLVM
@@ -162,12 +177,8 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Summary {
     let mut s = Summary::new(Class::OtherIpv4);
     s.ip_version = 4;
     s.protocol = hdr[9];
-    s.src[10] = 0xff;
-    s.src[11] = 0xff;
-    s.src[12..16].copy_from_slice(&hdr[12..16]);
-    s.dst[10] = 0xff;
-    s.dst[11] = 0xff;
-    s.dst[12..16].copy_from_slice(&hdr[16..20]);
+    ipv4_mapped(&raw mut s.src, [hdr[12], hdr[13], hdr[14], hdr[15]]);
+    ipv4_mapped(&raw mut s.dst, [hdr[16], hdr[17], hdr[18], hdr[19]]);
     let fragment_offset = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
     if fragment_offset != 0 {
         // Later fragments carry no transport header to classify by.

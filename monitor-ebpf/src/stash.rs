@@ -1,5 +1,7 @@
 //! The hand-over from the first stage to the later ones.
 
+use monitor_common::maps::SourceStats;
+
 use crate::{
     maps::STASH,
     parse::{Summary, MAX_OFFSET},
@@ -16,29 +18,21 @@ pub struct Stash {
     pub weight: u64,
     /// Scratch for [`blur`].
     pub blurred: u64,
+    /// A new source's first statistics, before they are inserted.
+    pub fresh: SourceStats,
+}
+
+/// This CPU's space for a new source entry.
+#[inline(always)]
+pub fn fresh_source() -> Option<*mut SourceStats> {
+    // SAFETY: this CPU's stash value; only the field's address is taken.
+    get().map(|stash| unsafe { &raw mut (*stash).fresh })
 }
 
 /// This CPU's stash.
 #[inline(always)]
 pub fn get() -> Option<*mut Stash> {
     STASH.get_ptr_mut(0)
-}
-
-/// Puts `summary` into the stash and reads it back as the verifier sees
-/// map memory: values it knows nothing of. Every header path the parser
-/// took then meets in one state, so what follows is verified once instead
-/// of once per path (the volatile accesses keep LLVM from reusing the
-/// values it still holds in registers).
-#[inline(always)]
-pub fn forget(stash: *mut Stash, summary: Summary) -> Summary {
-    // SAFETY: `stash` is this CPU's stash value; Summary is plain data.
-    unsafe {
-        let slot = &raw mut (*stash).summary;
-        core::ptr::write_volatile(slot, summary);
-        let mut back = core::ptr::read_volatile(slot);
-        back.payload_offset &= MAX_OFFSET;
-        back
-    }
 }
 
 /// Returns packet offset `offset` by way of map memory, so the verifier

@@ -29,7 +29,7 @@ use crate::{
         add, port_flags, HTTP_CONFIG, HTTP_COUNTERS, HTTP_EVENTS, HTTP_LATENCY, HTTP_REQUESTS, HTTP_STATUS,
         HTTP_WINDOW, SAMPLING,
     },
-    parse::{ptr_at, Summary, ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP},
+    parse::{ipv4_mapped, ptr_at, Summary, ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP},
     stash,
 };
 
@@ -96,6 +96,7 @@ pub fn monitor_tc(ctx: TcContext) -> i32 {
 }
 
 /// What the header walk of an outgoing packet found.
+#[repr(C, align(8))]
 struct Response {
     client: [u8; 16],
     server: [u8; 16],
@@ -161,12 +162,8 @@ fn walk(ctx: &TcContext) -> Option<Response> {
                 return None;
             }
             r.ip_version = 4;
-            r.server[10] = 0xff;
-            r.server[11] = 0xff;
-            r.server[12..16].copy_from_slice(&hdr[12..16]);
-            r.client[10] = 0xff;
-            r.client[11] = 0xff;
-            r.client[12..16].copy_from_slice(&hdr[16..20]);
+            ipv4_mapped(&raw mut r.server, [hdr[12], hdr[13], hdr[14], hdr[15]]);
+            ipv4_mapped(&raw mut r.client, [hdr[16], hdr[17], hdr[18], hdr[19]]);
             (ETH_HLEN + header_len, total_len - header_len)
         }
         ETH_P_IPV6 => {
