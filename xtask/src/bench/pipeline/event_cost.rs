@@ -108,6 +108,13 @@ pub fn run(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
         }
     }
     s.tables.push(t);
+    if xdp.iter().chain(&log).any(|c| c.ws_skipped > 0.0) {
+        s.note(
+            "Per-event cost: the daemon sends a WebSocket client at most a fixed number of events per update frame \
+             (MAX_EVENTS_PER_FRAME in monitor/src/server/ws.rs) and counts the rest as skipped; where 'WS skipped' is \
+             not 0, the fan-out part of the daemon's figure covers only the events the client got.",
+        );
+    }
     s.note(
         "Per-event cost: the XDP daemon runs with `--events-per-sec 0 --events-per-source 0` (no sampling) on its own \
          namespace pair, the LOG path with its own iptables LOG rule, rsyslogd and `--no-xdp` daemon. Daemon and \
