@@ -148,9 +148,10 @@ pub struct SourceStats {
     pub last_seen_ns: [u64; TRACKED_CLASS_COUNT],
     /// Per-source event budget window (see [`RateWindow`]).
     pub window: RateWindow,
-    /// Events suppressed for this source since its last emitted event; the
-    /// next event carries them as its weight.
-    pub pending_weight: u64,
+    /// Packets of each class suppressed since this source's last event of
+    /// that class; its next event of the same class carries them as weight,
+    /// so event weights summed by class match the class counters.
+    pub pending_weight: [u64; TRACKED_CLASS_COUNT],
 }
 
 /// A fixed one-second window event budget.

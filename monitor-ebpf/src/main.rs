@@ -34,6 +34,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::{error, warn};
 use monitor_common::{
+    class::TRACKED_CLASS_COUNT,
     maps::{PipelineCounter, SourceKey, SourceStats, Stage},
     Class,
 };
@@ -79,7 +80,7 @@ fn observe(ctx: &XdpContext) {
     let Some(source) = update_source(ctx, summary, class as usize, packet_len, now) else {
         return;
     };
-    let weight = if event_worthy(summary) { sample(source, now) } else { 0 };
+    let weight = if event_worthy(summary) { sample(source, class as usize % TRACKED_CLASS_COUNT, now) } else { 0 };
     if weight == 0 && !http_request {
         return;
     }
@@ -110,9 +111,11 @@ pub(crate) fn give_back(s: &Summary, weight: u64) {
     if weight == 0 {
         return;
     }
+    let class = s.class as usize % TRACKED_CLASS_COUNT;
     if let Some(stats) = SOURCES.get_ptr_mut(&SourceKey { addr: s.src }) {
-        // SAFETY: map value pointer from a successful lookup.
-        atomic_add(unsafe { &raw mut (*stats).pending_weight }, weight);
+        // SAFETY: map value pointer from a successful lookup; `class` is
+        // below the array's length.
+        atomic_add(unsafe { &raw mut (*stats).pending_weight[class] }, weight);
     }
 }
 
@@ -139,7 +142,7 @@ fn atomic_add(target: *mut u64, value: u64) {
 /// Adds the packet to its source's statistics; returns the entry.
 #[inline(always)]
 fn update_source(ctx: &XdpContext, s: &Summary, class: usize, packet_len: u64, now: u64) -> Option<*mut SourceStats> {
-    let class = class % monitor_common::class::TRACKED_CLASS_COUNT;
+    let class = class % TRACKED_CLASS_COUNT;
     let key = SourceKey { addr: s.src };
     if let Some(stats) = SOURCES.get_ptr_mut(&key) {
         add_to_source(stats, class, packet_len, now);
@@ -185,10 +188,11 @@ fn add_to_source(stats: *mut SourceStats, class: usize, packet_len: u64, now: u6
 }
 
 /// The sampling decision: the event's weight (itself plus the packets of
-/// its source suppressed since its last event), or 0 when the per-source or
-/// global budget is spent (the packet then adds to the pending weight).
+/// its source and class suppressed since its last event of that class), or
+/// 0 when the per-source or global budget is spent (the packet then adds to
+/// its class's pending weight).
 #[inline(always)]
-fn sample(source: *mut SourceStats, now: u64) -> u64 {
+fn sample(source: *mut SourceStats, class: usize, now: u64) -> u64 {
     let Some(config) = SAMPLING.get(0) else {
         return 0;
     };
@@ -197,7 +201,7 @@ fn sample(source: *mut SourceStats, now: u64) -> u64 {
     }
     bump(PipelineCounter::EventEligible);
     // SAFETY: `source` is a live map value pointer from update_source.
-    let pending = unsafe { &raw mut (*source).pending_weight };
+    let pending = unsafe { &raw mut (*source).pending_weight[class] };
     if !budget::take(unsafe { &raw mut (*source).window }, config.per_source_per_sec, now) {
         bump(PipelineCounter::SuppressedSource);
         atomic_add(pending, 1);

@@ -452,6 +452,29 @@ fn per_source_sampling_suppresses_and_carries_weight() {
     assert_eq!(events.len(), 3);
 }
 
+/// A suppressed packet's weight rides on its source's next event of the
+/// same class, never another's: event weights summed by class, plus what is
+/// still pending, equal the kernel's class counters.
+#[test]
+fn suppressed_weight_stays_in_its_class() {
+    let mut h = Harness::with(KernelConfig { events_per_source: 1, events_per_sec: 0, ..KernelConfig::default() });
+    let request = tcp4(80, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    h.run_n(&icmp4_echo(1, 1), 5); // one event, then 4 ICMP packets suppressed
+    h.run_n(&request, 3); // the source's budget is spent: 3 HTTP packets suppressed
+    // The per-source budget is a one-second window of the kernel's clock.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    h.run(&request); // the new window's event: the 3 HTTP packets and itself
+    let events = h.events();
+    let weight = |class: Class| events.iter().filter(|e| e.class == class as u8).map(|e| u64::from(e.weight)).sum::<u64>();
+    assert_eq!((weight(Class::Icmp), weight(Class::Http)), (1, 4), "weights by class");
+    let stats = h.observer.source(IpAddr::V4(Ipv4Addr::from(SRC4))).expect("lookup").expect("source entry");
+    let counters = h.counters();
+    for class in [Class::Icmp, Class::Http] {
+        let pending = stats.pending_weight[class as usize];
+        assert_eq!(weight(class) + pending, counters.classes[class as usize].packets, "class {}", class.name());
+    }
+}
+
 #[test]
 fn global_budget_suppresses_beyond_the_per_cpu_share() {
     let cpus = aya::util::nr_cpus().expect("cpus") as u64;
