@@ -474,12 +474,21 @@ fn decimal<T: TryFrom<u32>>(key: &'static str, value: &str) -> Result<T, Netfilt
     T::try_from(n).map_err(|_| bad)
 }
 
-/// `0x1F` / `0x1f`, as `TOS=` and `PREC=` print.
+/// A byte in hex, as `TOS=`, `PREC=` and `RES=` print it: the kernel writes
+/// `0x1F`, and firmware that formats the line itself (UniFi's `TOS=00`, say)
+/// varies the spelling harmlessly. So the `0x`/`0X` is optional, either case
+/// of digit is fine and leading zeros do not count (`0x0`, `00`, `0x0010`);
+/// anything that is not hex digits, or a value above 0xFF, is refused.
 fn hex_byte(key: &'static str, value: &str) -> Result<u8, NetfilterError> {
-    let digits = value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")).ok_or(NetfilterError::BadField(key))?;
-    match hex_u32(digits) {
-        Some(n) => u8::try_from(n).map_err(|_| NetfilterError::BadField(key)),
-        None => Err(NetfilterError::BadField(key)),
+    let bad = NetfilterError::BadField(key);
+    let digits = value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad);
+    }
+    match digits.trim_start_matches('0') {
+        "" => Ok(0),
+        significant if significant.len() <= 2 => hex_u32(significant).and_then(|n| u8::try_from(n).ok()).ok_or(bad),
+        _ => Err(bad),
     }
 }
 
@@ -596,6 +605,43 @@ mod tests {
         assert_eq!((line.len, line.udp_len), (Some(30), Some(10)));
         assert_eq!((line.proto, line.src_port, line.dst_port), (Some(Proto::Udp), Some(43929), Some(9999)));
         assert_eq!(parse("IPT_DROP:SRC=1.1.1.1 PROTO=UDP LEN=65536", PREFIXES), Err(NetfilterError::BadField("LEN")));
+    }
+
+    /// Firmware that writes the LOG line itself spells the hex bytes its
+    /// own way: `TOS=00` (UniFi), no `0x`, upper or lower case, one digit
+    /// or leading zeros. Same value, same line.
+    #[test]
+    fn hex_byte_spellings() {
+        let cases: &[(&str, u8)] = &[
+            ("0x00", 0),
+            ("00", 0),
+            ("0", 0),
+            ("0x0", 0),
+            ("0X00", 0),
+            ("0x000000000000", 0),
+            ("0x1F", 0x1f),
+            ("0x1f", 0x1f),
+            ("1f", 0x1f),
+            ("1F", 0x1f),
+            ("0x8", 8),
+            ("8", 8),
+            ("0x0010", 0x10),
+            ("0010", 0x10),
+            ("C0", 0xc0),
+            ("0xff", 0xff),
+            ("FF", 0xff),
+        ];
+        for &(spelling, value) in cases {
+            let msg = format!("IPT_ICMP SRC=1.1.1.1 TOS={spelling} PREC={spelling} PROTO=TCP RES={spelling} SYN");
+            let line = ok(&msg);
+            assert_eq!((line.tos, line.prec), (Some(value), Some(value)), "{msg:?}");
+            assert_eq!(line.tcp_flags, TcpFlags::SYN);
+        }
+        let unifi = ok("IPT_ICMP IN=eth8 OUT= MAC=00:00:5e:00:53:01:00:00:5e:00:53:02:08:00 SRC=203.0.113.9 \
+            DST=192.0.2.1 LEN=84 TOS=00 PREC=0x00 TTL=53 ID=0 DF PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1");
+        assert_eq!((unifi.tos, unifi.prec, unifi.ttl), (Some(0), Some(0), Some(53)));
+        assert_eq!((unifi.icmp_type, unifi.icmp_id, unifi.icmp_seq), (Some(8), Some(7), Some(1)));
+        assert_eq!(unifi.unknown_fields, 0);
     }
 
     #[test]
@@ -738,10 +784,19 @@ mod tests {
             ("SRC=1.1.1.1 TTL=", "TTL"),
             ("SRC=1.1.1.1 LEN=99999999999", "LEN"),
             ("SRC=1.1.1.1 LEN=4294967296", "LEN"),
-            ("SRC=1.1.1.1 TOS=00", "TOS"),
             ("SRC=1.1.1.1 TOS=0x100", "TOS"),
+            ("SRC=1.1.1.1 TOS=100", "TOS"),
             ("SRC=1.1.1.1 TOS=0x", "TOS"),
+            ("SRC=1.1.1.1 TOS=", "TOS"),
+            ("SRC=1.1.1.1 TOS=0x0x10", "TOS"),
+            ("SRC=1.1.1.1 TOS=x10", "TOS"),
+            ("SRC=1.1.1.1 TOS=-1", "TOS"),
+            ("SRC=1.1.1.1 TOS=+1", "TOS"),
+            ("SRC=1.1.1.1 TOS=0x1g", "TOS"),
+            ("SRC=1.1.1.1 TOS=0x000000000000000100", "TOS"),
+            ("SRC=1.1.1.1 TOS=low", "TOS"),
             ("SRC=1.1.1.1 PREC=0xZZ", "PREC"),
+            ("SRC=1.1.1.1 PREC=é", "PREC"),
             ("SRC=1.1.1.1 ID=65536x", "ID"),
             ("SRC=1.1.1.1 TC=256", "TC"),
             ("SRC=1.1.1.1 HOPLIMIT=300", "HOPLIMIT"),
@@ -906,6 +961,30 @@ mod tests {
         },
     }
 
+    /// How a hex byte is written: the kernel's `0x%02X`, or a firmware's
+    /// variant (no `0x`, lower case, leading zeros or none).
+    #[derive(Clone, Copy, Debug)]
+    struct HexStyle {
+        prefix: &'static str,
+        lower: bool,
+        width: usize,
+    }
+
+    impl HexStyle {
+        fn spell(self, byte: u8) -> String {
+            let width = self.width;
+            match self.lower {
+                true => format!("{}{byte:0width$x}", self.prefix),
+                false => format!("{}{byte:0width$X}", self.prefix),
+            }
+        }
+    }
+
+    fn hex_style() -> impl Strategy<Value = HexStyle> {
+        (prop_oneof![Just("0x"), Just("0X"), Just("")], any::<bool>(), 0usize..6)
+            .prop_map(|(prefix, lower, width)| HexStyle { prefix, lower, width })
+    }
+
     fn transport() -> impl Strategy<Value = Transport> {
         prop_oneof![
             (any::<bool>(), any::<u16>(), any::<u16>()).prop_map(|(request, id, seq)| Transport::Echo {
@@ -930,7 +1009,7 @@ mod tests {
             a4 in any::<[u8; 4]>(), b4 in any::<[u8; 4]>(),
             a6 in any::<u128>(), b6 in any::<u128>(),
             len in 20u32..65_575, ttl in any::<u8>(), ip_id in any::<u16>(), df in any::<bool>(),
-            tos in any::<u8>(), flow in 0u32..0x10_0000,
+            tos in any::<u8>(), flow in 0u32..0x10_0000, hex_style in hex_style(),
             received in any::<bool>(), mark in proptest::option::of(any::<u32>()),
             transport in transport(),
         ) -> Generated {
@@ -962,7 +1041,7 @@ mod tests {
                 expected.flow_label = Some(flow);
             } else {
                 let (tos_bits, prec) = (tos & 0x1e, tos & 0xe0);
-                text += &format!(" TOS=0x{tos_bits:02X} PREC=0x{prec:02X} TTL={ttl} ID={ip_id}");
+                text += &format!(" TOS={} PREC={} TTL={ttl} ID={ip_id}", hex_style.spell(tos_bits), hex_style.spell(prec));
                 expected.tos = Some(tos_bits);
                 expected.prec = Some(prec);
                 expected.ttl = Some(ttl);
@@ -1037,6 +1116,33 @@ mod tests {
                     prop_assert!(inner.src.is_some() || inner.dst.is_some());
                 }
             }
+        }
+
+        #[test]
+        fn hex_bytes_parse_in_any_spelling(byte in any::<u8>(), style in hex_style(), zeros in 0usize..12) {
+            let spelled = style.spell(byte);
+            let padded = match spelled.strip_prefix(style.prefix) {
+                Some(digits) => format!("{}{}{digits}", style.prefix, "0".repeat(zeros)),
+                None => spelled.clone(),
+            };
+            prop_assert_eq!(hex_byte("TOS", &spelled), Ok(byte), "{}", spelled);
+            prop_assert_eq!(hex_byte("TOS", &padded), Ok(byte), "{}", padded);
+        }
+
+        #[test]
+        fn hex_bytes_out_of_range_or_not_hex_are_refused(
+            big in 0x100u32..,
+            style in hex_style(),
+            junk in "[^0-9a-fA-FxX]{1,3}",
+            at in 0usize..4,
+        ) {
+            let width = style.width;
+            let too_big = format!("{}{big:0width$x}", style.prefix);
+            prop_assert_eq!(hex_byte("TOS", &too_big), Err(NetfilterError::BadField("TOS")), "{}", too_big);
+            let digits = style.spell(0x5a);
+            let cut = digits.len().min(style.prefix.len() + at);
+            let garbage = format!("{}{junk}{}", &digits[..cut], &digits[cut..]);
+            prop_assert_eq!(hex_byte("TOS", &garbage), Err(NetfilterError::BadField("TOS")), "{}", garbage);
         }
 
         #[test]
