@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use monitor_common::timing::{bucket_lower_us, bucket_upper_us, LATENCY_BUCKETS, STATUS_CLASSES};
+use monitor_common::timing::{bucket_lower_ns, bucket_mid_ns, bucket_upper_ns, STATUS_CLASSES};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -73,15 +73,16 @@ pub struct HttpTiming {
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Summary {
     pub responses: u64,
-    /// Upper bounds (ms) of the log2 buckets holding each percentile: the
-    /// counts are exact, the resolution is a factor of two.
+    /// Middles (ms) of the log-linear buckets holding each percentile: the
+    /// counts are exact, the value within 1.6 % (0.6 µs below 33 µs).
     pub p50_ms: Option<f64>,
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub status: HashMap<&'static str, u64>,
 }
 
-/// The bucket bound (ms) at or below which a fraction `q` of the responses fall.
+/// The latency (ms) at or below which a fraction `q` of the responses fall:
+/// the middle of the bucket that holds it.
 pub fn percentile_ms(buckets: &[u64], q: f64) -> Option<f64> {
     let total: u64 = buckets.iter().sum();
     if total == 0 {
@@ -92,8 +93,7 @@ pub fn percentile_ms(buckets: &[u64], q: f64) -> Option<f64> {
     for (b, n) in buckets.iter().enumerate() {
         seen += n;
         if seen >= rank {
-            let bound = if b + 1 >= LATENCY_BUCKETS { bucket_lower_us(b) } else { bucket_upper_us(b) };
-            return Some(bound as f64 / 1000.0);
+            return Some(bucket_mid_ns(b) as f64 / 1e6);
         }
     }
     None
@@ -222,8 +222,8 @@ impl HttpTiming {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
-                .map(|(b, n)| json!({ "ge_ms": bucket_lower_us(b) as f64 / 1000.0,
-                                      "lt_ms": (b + 1 < LATENCY_BUCKETS).then(|| bucket_upper_us(b) as f64 / 1000.0),
+                .map(|(b, n)| json!({ "ge_ms": bucket_lower_ns(b) as f64 / 1e6,
+                                      "lt_ms": bucket_upper_ns(b).map(|ns| ns as f64 / 1e6),
                                       "count": n }))
                 .collect::<Vec<_>>());
             s
@@ -260,19 +260,25 @@ fn evict_oldest(map: &mut HashMap<String, Breakdown>) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use monitor_common::timing::LATENCY_BUCKETS;
+
     use super::*;
 
     #[test]
-    fn percentiles_are_bucket_bounds() {
+    fn percentiles_are_bucket_middles_within_the_bound() {
+        use monitor_common::timing::latency_bucket;
         let mut b = vec![0u64; LATENCY_BUCKETS];
         assert_eq!(percentile_ms(&b, 0.5), None);
-        b[15] = 90; // 32.768 ..< 65.536 ms
-        b[20] = 10; // 1.048576 ..< 2.097152 s
-        assert_eq!(percentile_ms(&b, 0.5), Some(65.536));
-        assert_eq!(percentile_ms(&b, 0.9), Some(65.536));
-        assert_eq!(percentile_ms(&b, 0.99), Some(2097.152));
+        // 90 responses at 1.05 ms and 10 at 201 ms (the example).
+        b[latency_bucket(1_050_000) as usize] = 90;
+        b[latency_bucket(201_000_000) as usize] = 10;
+        let within = |got: Option<f64>, truth: f64| got.is_some_and(|g| (g - truth).abs() <= truth / 64.0);
+        assert!(within(percentile_ms(&b, 0.5), 1.05), "{:?}", percentile_ms(&b, 0.5));
+        assert!(within(percentile_ms(&b, 0.9), 1.05));
+        assert!(within(percentile_ms(&b, 0.99), 201.0), "{:?}", percentile_ms(&b, 0.99));
         b[LATENCY_BUCKETS - 1] = 1000;
-        assert_eq!(percentile_ms(&b, 0.99), Some((1u64 << 31) as f64 / 1000.0));
+        let last = monitor_common::timing::bucket_lower_ns(LATENCY_BUCKETS - 1) as f64 / 1e6;
+        assert_eq!(percentile_ms(&b, 0.99), Some(last));
     }
 
     #[test]
