@@ -194,9 +194,10 @@ pub const fn is_echo_request(v6: bool, type_: u8) -> bool {
     }
 }
 
-/// True for echo request and reply, the only messages whose identifier and
-/// sequence the kernel program records.
-const fn is_echo(v6: bool, type_: u8) -> bool {
+/// True for echo request and reply, the only messages that carry an
+/// identifier and a sequence number the kernel program records (and the
+/// netfilter LOG target prints as `ID=` and `SEQ=`).
+pub const fn is_echo(v6: bool, type_: u8) -> bool {
     if v6 {
         matches!(type_, 128 | 129)
     } else {
@@ -207,20 +208,23 @@ const fn is_echo(v6: bool, type_: u8) -> bool {
 /// Writes a one-line description for the UI: `"echo request id 4 seq 17"`,
 /// `"port unreachable"`, `"time exceeded: TTL exceeded in transit"`,
 /// `"redirect code 9"` for an unknown code, `"type 42 code 1"` for an
-/// unknown type. `id` and `seq` are shown only for echo messages, since for
-/// anything else the event leaves them zero.
+/// unknown type. `id` and `seq` are shown when the message has them (echo
+/// request and reply); a message without them shows neither, never a 0.
 ///
 /// # Errors
 ///
 /// Only those of `out`.
-pub fn describe(v6: bool, type_: u8, code: u8, id: u16, seq: u16, out: &mut impl Write) -> fmt::Result {
+pub fn describe(v6: bool, type_: u8, code: u8, id: Option<u16>, seq: Option<u16>, out: &mut impl Write) -> fmt::Result {
     match lookup(v6, type_, code) {
         Name::Exact(name) => out.write_str(name)?,
         Name::TypeOnly(name) => write!(out, "{name} code {code}")?,
-        Name::Unknown => return write!(out, "type {type_} code {code}"),
+        Name::Unknown => write!(out, "type {type_} code {code}")?,
     }
-    if is_echo(v6, type_) {
-        write!(out, " id {id} seq {seq}")?;
+    if let Some(id) = id {
+        write!(out, " id {id}")?;
+    }
+    if let Some(seq) = seq {
+        write!(out, " seq {seq}")?;
     }
     Ok(())
 }
@@ -229,7 +233,14 @@ pub fn describe(v6: bool, type_: u8, code: u8, id: u16, seq: u16, out: &mut impl
 mod tests {
     use super::*;
 
+    /// The description of a message carrying `id` and `seq` when it is an
+    /// echo (as both paths fill them), nothing otherwise.
     fn described(v6: bool, type_: u8, code: u8, id: u16, seq: u16) -> String {
+        let echo = is_echo(v6, type_);
+        described_with(v6, type_, code, echo.then_some(id), echo.then_some(seq))
+    }
+
+    fn described_with(v6: bool, type_: u8, code: u8, id: Option<u16>, seq: Option<u16>) -> String {
         let mut out = String::new();
         describe(v6, type_, code, id, seq, &mut out).expect("String never fails");
         out
@@ -363,6 +374,31 @@ mod tests {
         assert_eq!(described(false, 8, 1, 4, 17), "echo request code 1 id 4 seq 17");
         // id/seq belong to echo only; other messages never print them.
         assert_eq!(described(false, 13, 0, 4, 17), "timestamp request");
+        assert_eq!(described(true, 135, 0, 4, 17), "neighbor solicitation");
+        assert_eq!(described(true, 134, 0, 4, 17), "router advertisement");
+    }
+
+    #[test]
+    fn descriptions_show_only_the_identifiers_given() {
+        assert_eq!(described_with(false, 8, 0, Some(0), Some(0)), "echo request id 0 seq 0");
+        assert_eq!(described_with(false, 8, 0, None, None), "echo request");
+        assert_eq!(described_with(false, 0, 0, Some(9), None), "echo reply id 9");
+        assert_eq!(described_with(true, 129, 0, None, Some(3)), "echo reply seq 3");
+        assert_eq!(described_with(false, 13, 0, Some(4), Some(17)), "timestamp request id 4 seq 17");
+        assert_eq!(described_with(false, 3, 3, None, None), "port unreachable");
+        assert_eq!(described_with(true, 42, 1, None, None), "type 42 code 1");
+    }
+
+    #[test]
+    fn echo_types() {
+        for (v6, type_) in [(false, 0), (false, 8), (true, 128), (true, 129)] {
+            assert!(is_echo(v6, type_), "v6={v6} type {type_}");
+        }
+        for (v6, type_) in
+            [(false, 3), (false, 9), (false, 13), (false, 128), (true, 0), (true, 8), (true, 134), (true, 135)]
+        {
+            assert!(!is_echo(v6, type_), "v6={v6} type {type_}");
+        }
     }
 
     /// Every possible pair yields a non-empty name and a description that
@@ -396,8 +432,8 @@ mod tests {
 
     #[test]
     fn writer_errors_propagate() {
-        assert!(describe(false, 8, 0, 1, 2, &mut Full).is_err());
-        assert!(describe(false, 5, 9, 1, 2, &mut Full).is_err());
-        assert!(describe(true, 42, 1, 0, 0, &mut Full).is_err());
+        assert!(describe(false, 8, 0, Some(1), Some(2), &mut Full).is_err());
+        assert!(describe(false, 5, 9, None, None, &mut Full).is_err());
+        assert!(describe(true, 42, 1, None, None, &mut Full).is_err());
     }
 }

@@ -87,8 +87,12 @@ pub struct IcmpInfo {
     #[serde(rename = "type")]
     pub type_: u8,
     pub code: u8,
-    pub id: u16,
-    pub seq: u16,
+    /// Echo identifier and sequence: present for the messages that have
+    /// them (echo request and reply), absent otherwise, never a made-up 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -190,8 +194,15 @@ impl KernelEventContext {
         };
         match class {
             Class::Icmp | Class::Icmpv6 => {
-                event.icmp =
-                    Some(IcmpInfo { type_: raw.icmp_type, code: raw.icmp_code, id: raw.icmp_id, seq: raw.icmp_seq });
+                // The kernel program fills id and seq for echo messages only
+                // and leaves 0 otherwise: the type says which it is.
+                let echo = icmp::is_echo(class == Class::Icmpv6, raw.icmp_type);
+                event.icmp = Some(IcmpInfo {
+                    type_: raw.icmp_type,
+                    code: raw.icmp_code,
+                    id: echo.then_some(raw.icmp_id),
+                    seq: echo.then_some(raw.icmp_seq),
+                });
             }
             _ => {
                 event.src_port = Some(raw.src_port);
@@ -521,9 +532,40 @@ mod tests {
         ];
         for &(v6, type_, code, text) in cases {
             let e = icmp(v6, type_, code, 4, 17);
-            assert_eq!(e.icmp, Some(IcmpInfo { type_, code, id: 4, seq: 17 }));
             assert_eq!(e.detail, text, "v6={v6} type {type_} code {code}");
             assert_eq!(describe(&e), e.detail);
+        }
+    }
+
+    /// Echo messages carry their id and seq, 0 included; every other type
+    /// has none, whatever the record's (unused) fields hold.
+    #[test]
+    fn icmp_id_and_seq_only_for_echo() {
+        let echoes: &[(bool, u8)] = &[(false, 8), (false, 0), (true, 128), (true, 129)];
+        for &(v6, type_) in echoes {
+            let e = icmp(v6, type_, 0, 4, 17);
+            assert_eq!(e.icmp, Some(IcmpInfo { type_, code: 0, id: Some(4), seq: Some(17) }), "v6={v6} {type_}");
+            let json = serde_json::to_value(&e).expect("serializes");
+            assert_eq!(json["icmp"], serde_json::json!({"type": type_, "code": 0, "id": 4, "seq": 17}));
+            let zero = icmp(v6, type_, 0, 0, 0);
+            assert_eq!(zero.icmp.map(|i| (i.id, i.seq)), Some((Some(0), Some(0))), "an echo's 0 is real");
+        }
+        let others: &[(bool, u8, u8, &str)] = &[
+            (true, 135, 0, "neighbor solicitation"),
+            (true, 134, 0, "router advertisement"),
+            (true, 1, 4, "port unreachable"),
+            (false, 3, 3, "port unreachable"),
+            (false, 13, 0, "timestamp request"),
+            (false, 9, 0, "router advertisement"),
+        ];
+        for &(v6, type_, code, text) in others {
+            for (id, seq) in [(0, 0), (4, 17)] {
+                let e = icmp(v6, type_, code, id, seq);
+                assert_eq!(e.icmp, Some(IcmpInfo { type_, code, id: None, seq: None }), "v6={v6} {type_}");
+                assert_eq!(e.detail, text);
+                let json = serde_json::to_value(&e).expect("serializes");
+                assert_eq!(json["icmp"], serde_json::json!({"type": type_, "code": code}), "no id/seq keys");
+            }
         }
     }
 

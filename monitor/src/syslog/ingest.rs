@@ -213,10 +213,10 @@ impl Ingest {
         let src = line.src.or(line.dst).unwrap_or(sender);
         let dst = line.dst.unwrap_or(src);
         let class = class.unwrap_or_else(|| self.classify(line, src));
+        // The LOG target prints ID= and SEQ= for the messages that have them
+        // (echo): absent fields stay absent.
         let icmp = match (line.icmp_type, line.icmp_code) {
-            (Some(type_), Some(code)) => {
-                Some(IcmpInfo { type_, code, id: line.icmp_id.unwrap_or(0), seq: line.icmp_seq.unwrap_or(0) })
-            }
+            (Some(type_), Some(code)) => Some(IcmpInfo { type_, code, id: line.icmp_id, seq: line.icmp_seq }),
             _ => None,
         };
         let mut event = Event {
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(e.class, Class::Icmp);
         assert_eq!((e.src, e.dst), (ip("203.0.113.7"), ip("192.0.2.1")));
         assert_eq!((e.weight, e.len), (1, 84));
-        assert_eq!(e.icmp, Some(IcmpInfo { type_: 8, code: 0, id: 42, seq: 7 }));
+        assert_eq!(e.icmp, Some(IcmpInfo { type_: 8, code: 0, id: Some(42), seq: Some(7) }));
         assert_eq!(e.tcp_flags, None);
         assert_eq!(
             e.origin,
@@ -328,6 +328,84 @@ mod tests {
         assert_eq!((c.received, c.accepted), (1, 1));
         assert_eq!(c.accepted_by_sender.get(&ip(ALLOWED)), Some(&1));
         assert!(c.rejected.is_empty());
+    }
+
+    /// ID= and SEQ= become the event's id and seq when the line has them
+    /// (echo, v4 and v6); a type without them has none, not 0.
+    #[test]
+    fn icmp_id_and_seq_only_when_logged() {
+        let ingest = ingest();
+        let v6_echo = accepted(
+            &ingest,
+            &line(
+                "IPT_ICMP IN=ens3 OUT= SRC=2001:db8::7 DST=2001:db8::1 LEN=104 TC=0 HOPLIMIT=64 FLOWLBL=1 \
+                 PROTO=ICMPv6 TYPE=129 CODE=0 ID=0 SEQ=3",
+            ),
+        );
+        assert_eq!(v6_echo.class, Class::Icmpv6);
+        assert_eq!(v6_echo.icmp, Some(IcmpInfo { type_: 129, code: 0, id: Some(0), seq: Some(3) }));
+        assert_eq!(v6_echo.detail, "echo reply id 0 seq 3");
+
+        let cases: &[(&str, Class, u8, u8, &str)] = &[
+            (
+                "SRC=fe80::1 DST=ff02::1 LEN=72 TC=0 HOPLIMIT=255 FLOWLBL=0 PROTO=ICMPv6 TYPE=135 CODE=0",
+                Class::Icmpv6,
+                135,
+                0,
+                "neighbor solicitation",
+            ),
+            (
+                "SRC=fe80::1 DST=ff02::1 LEN=120 TC=0 HOPLIMIT=255 FLOWLBL=0 PROTO=ICMPv6 TYPE=134 CODE=0",
+                Class::Icmpv6,
+                134,
+                0,
+                "router advertisement",
+            ),
+            (
+                "SRC=203.0.113.7 DST=192.0.2.1 LEN=56 TOS=0x00 PREC=0xC0 TTL=64 ID=25750 PROTO=ICMP TYPE=3 CODE=3 \
+                 [SRC=192.0.2.1 DST=203.0.113.7 LEN=28 PROTO=UDP SPT=1 DPT=2 LEN=8 ]",
+                Class::Icmp,
+                3,
+                3,
+                "port unreachable",
+            ),
+            (
+                "SRC=203.0.113.7 DST=192.0.2.1 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=ICMP TYPE=13 CODE=0",
+                Class::Icmp,
+                13,
+                0,
+                "timestamp request",
+            ),
+        ];
+        for &(fields, class, type_, code, detail) in cases {
+            let e = accepted(&ingest, &line(&format!("IPT_ICMP {fields}")));
+            assert_eq!(e.class, class, "{fields}");
+            assert_eq!(e.icmp, Some(IcmpInfo { type_, code, id: None, seq: None }), "{fields}");
+            assert_eq!(e.detail, detail);
+            let json = serde_json::to_value(&e).expect("serializes");
+            assert_eq!(json["icmp"], serde_json::json!({"type": type_, "code": code}), "no id/seq keys: {fields}");
+        }
+    }
+
+    /// `TOS=00` (UniFi) and other spellings of the hex bytes are accepted;
+    /// garbage there still rejects the line.
+    #[test]
+    fn firmware_spellings_of_hex_fields_are_accepted() {
+        let ingest = ingest();
+        for tos in ["TOS=00 PREC=0x00", "TOS=0x0 PREC=00", "TOS=10 PREC=C0"] {
+            let e = accepted(
+                &ingest,
+                &line(&format!(
+                    "IPT_ICMP IN=eth8 OUT= SRC=203.0.113.7 DST=192.0.2.1 LEN=84 {tos} TTL=53 ID=0 DF PROTO=ICMP \
+                     TYPE=8 CODE=0 ID=3 SEQ=9"
+                )),
+            );
+            assert_eq!(e.detail, "echo request id 3 seq 9", "{tos}");
+        }
+        let garbage = line("IPT_ICMP SRC=203.0.113.7 DST=192.0.2.1 LEN=84 TOS=0xZZ PROTO=ICMP TYPE=8 CODE=0");
+        assert!(ingest.handle(ip(ALLOWED), &garbage).is_none());
+        assert_eq!(rejected(&ingest).get("netfilter_bad_field"), Some(&1));
+        assert_eq!(lock(&ingest.counters).accepted, 3);
     }
 
     #[test]
