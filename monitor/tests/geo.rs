@@ -491,13 +491,20 @@ fn dbip_flat_layout_v4_and_v6_files() {
     let london = geo.lookup(ip("81.2.69.160"));
     assert_eq!(london.label, AddressLabel::Public);
     assert_eq!((london.country_code.as_deref(), london.city.as_deref()), (Some("GB"), Some("London")));
-    assert_eq!(london.country, None, "the flat layout has no country name");
+    assert_eq!(
+        london.country.as_deref(),
+        Some("United Kingdom of Great Britain and Northern Ireland"),
+        "the flat layout has codes only: the name is ISO 3166-1's"
+    );
     assert!(close(london.lat, 51.5085) && close(london.lon, -0.12574), "{london:?}");
 
     // IPv6: the ip_version 4 file is skipped, the IPv6 file answers.
     let jp = geo.lookup(ip("2001:218::7"));
     assert_eq!((jp.country_code.as_deref(), jp.city.as_deref()), (Some("JP"), Some("Chiyoda")));
+    assert_eq!(jp.country.as_deref(), Some("Japan"));
     assert!(close(jp.lat, 35.694) && close(jp.lon, 139.754), "{jp:?}");
+    let json = serde_json::to_value(&*jp).unwrap();
+    assert_eq!((json["country_code"].as_str(), json["country"].as_str()), (Some("JP"), Some("Japan")));
     assert_eq!(country(&geo, "2001:4860:4860::8888").as_deref(), Some("US"));
     assert_eq!(country(&geo, "8.8.8.8").as_deref(), Some("US"));
 
@@ -1072,6 +1079,7 @@ fn real_dbip_files() {
     println!("8.8.8.8: {google:?}");
     assert_eq!(google.label, AddressLabel::Public);
     assert_eq!(google.country_code.as_deref(), Some("US"));
+    assert_eq!(google.country.as_deref(), Some("United States of America"));
     assert!(google.lat.is_some() && google.lon.is_some());
     assert_eq!(google.asn, Some(15169));
     assert_eq!(google.as_org.as_deref(), Some("Google LLC"));

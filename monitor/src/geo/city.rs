@@ -95,6 +95,8 @@ impl CityDb {
                 info.country_code = info.country_code.or(country.iso_code.clone());
                 info.country = country.english();
             }
+            // DB-IP has codes only: name the country after ISO 3166-1.
+            info.country = info.country.or_else(|| info.country_code.as_deref().and_then(iso_country_name));
             info.city = match r.city {
                 Some(CityField::Flat(name)) => Some(name),
                 Some(CityField::Named(named)) => named.english(),
@@ -108,6 +110,12 @@ impl CityDb {
             info
         }))
     }
+}
+
+/// The ISO 3166-1 English short name of an alpha-2 code ("DE": "Germany"),
+/// if ISO assigns the code.
+fn iso_country_name(code: &str) -> Option<String> {
+    rust_iso3166::from_alpha2(&code.to_ascii_uppercase()).map(|country| country.name.to_owned())
 }
 
 /// Addresses likely to be in any real or fixture database.
@@ -134,4 +142,20 @@ fn foreign_fields(reader: &Reader<Mmap>) -> Option<String> {
         return Some(record.keys().cloned().collect::<Vec<_>>().join(", "));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_country_name;
+
+    #[test]
+    fn country_names_from_iso_codes() {
+        assert_eq!(iso_country_name("DE").as_deref(), Some("Germany"));
+        assert_eq!(iso_country_name("de").as_deref(), Some("Germany"), "case does not matter");
+        assert_eq!(iso_country_name("JP").as_deref(), Some("Japan"));
+        assert_eq!(iso_country_name("US").as_deref(), Some("United States of America"));
+        for unassigned in ["ZZ", "EU", "", "D", "DEU", "é"] {
+            assert_eq!(iso_country_name(unassigned), None, "{unassigned:?}");
+        }
+    }
 }
