@@ -617,8 +617,52 @@ fn asn_from_csv_ranges() {
     assert_eq!(asn(&geo, "2001:4860:4860::8888"), some(15169, "Google LLC"));
     assert_eq!(asn(&geo, "2001:4861::1"), (None, None));
     let status = geo.status();
-    assert_eq!(status.asn_db.len(), 1, "the CSV files are merged into one table");
-    assert_eq!(status.asn_db[0].kind, "ip-location-db ASN (CSV)");
+    let listed: Vec<_> = status.asn_db.iter().map(|d| (d.path.clone(), d.kind.as_str(), d.ranges)).collect();
+    assert_eq!(
+        listed,
+        [(v4.clone(), "ip-location-db ASN (CSV)", Some(5)), (v6.clone(), "ip-location-db ASN (CSV)", Some(2))],
+        "merged into one table, each file listed with its ranges"
+    );
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["asn_db"][1]["ranges"], 2);
+    assert!(json["city_db"].as_array().is_some_and(|a| a.is_empty()));
+}
+
+/// The default data: ip-location-db's asn-ipv4.csv and asn-ipv6.csv, as
+/// the daemon's defaults list them. IPv6 sources get their ASN whichever
+/// file comes first, /api/stats lists both, and a broken IPv6 file on
+/// reload keeps the table loaded before (IPv6 ranges included).
+#[test]
+fn default_asn_csv_pair_answers_ipv6() {
+    let dir = TempDir::new("asnpair");
+    let (v4, v6) = (dir.path("asn-ipv4.csv"), dir.path("asn-ipv6.csv"));
+    std::fs::write(&v4, ASN_V4_CSV).unwrap();
+    std::fs::write(&v6, ASN_V6_CSV).unwrap();
+    for order in [[&v4, &v6], [&v6, &v4]] {
+        let geo = loaded(&[], &[order[0].as_path(), order[1].as_path()], 1000);
+        assert!(geo.status().errors.is_empty(), "{:?}", geo.status().errors);
+        assert_eq!(asn(&geo, "2001:218:1::1"), some(2914, "NTT America, Inc."));
+        assert_eq!(asn(&geo, "2001:4860:4860::8888"), some(15169, "Google LLC"));
+        assert_eq!(asn(&geo, "8.8.8.8"), some(15169, "Google LLC"));
+        assert_eq!(asn(&geo, "::ffff:1.0.0.1"), some(13335, "Cloudflare, Inc."));
+        let paths: Vec<_> = geo.status().asn_db.iter().map(|d| d.path.clone()).collect();
+        assert_eq!(paths, [order[0].clone(), order[1].clone()]);
+    }
+
+    let geo = loaded(&[], &[&v4, &v6], 1000);
+    replace(&v6, b"2001:218::,not an address,2914,x\n");
+    geo.reload();
+    let status = geo.status();
+    assert_eq!(status.errors.len(), 1, "{:?}", status.errors);
+    assert!(status.errors[0].contains("asn-ipv6.csv") && status.errors[0].contains("stays in use"));
+    assert_eq!(status.asn_db.len(), 2, "the table loaded before, both files");
+    assert_eq!(asn(&geo, "2001:4860::1"), some(15169, "Google LLC"));
+
+    // Only the IPv6 file: it answers on its own.
+    std::fs::write(&v6, ASN_V6_CSV).unwrap();
+    let geo = loaded(&[], &[&v6], 1000);
+    assert_eq!(asn(&geo, "2001:218::1"), some(2914, "NTT America, Inc."));
+    assert_eq!(asn(&geo, "8.8.8.8"), (None, None));
 }
 
 /// Both sources configured: the first that knows the address answers, and
@@ -1073,7 +1117,8 @@ fn real_dbip_files() {
     let geo = loaded(&[v4, v6], &[asn4, asn6], 1000);
     let status = geo.status();
     assert!(status.errors.is_empty(), "{:?}", status.errors);
-    assert_eq!((status.city_db.len(), status.asn_db.len()), (2, 1));
+    assert_eq!((status.city_db.len(), status.asn_db.len()), (2, 2));
+    assert!(status.asn_db.iter().all(|d| d.ranges.is_some_and(|n| n > 1000)), "{:?}", status.asn_db);
 
     let google = geo.lookup(ip("8.8.8.8"));
     println!("8.8.8.8: {google:?}");

@@ -131,8 +131,9 @@ function dbText(db) {
   if (!db) return '<span class="muted">not loaded</span>';
   const built = Number.isFinite(db.build_epoch) ? `, built ${fmtDateTime(db.build_epoch * 1000).slice(0, 10)}` : '';
   const age = Number.isFinite(db.age_days) ? `, ${fmtInt(db.age_days)} days old` : '';
+  const ranges = Number.isFinite(db.ranges) ? `, ${fmtInt(db.ranges)} ranges` : '';
   const file = db.path ? ` <span class="muted small">${esc(String(db.path).split('/').pop())}</span>` : '';
-  return `${esc(db.type ?? '?')}${built}${age}${file}`;
+  return `${esc(db.type ?? '?')}${built}${age}${ranges}${file}`;
 }
 
 /** Pipeline health: where packets went that did not become events. */

@@ -16,8 +16,16 @@ pub struct AsnInfo {
 }
 
 pub enum AsnDb {
-    Mmdb { reader: Reader<Mmap>, status: DatabaseStatus },
-    Ranges { table: RangeTable, status: DatabaseStatus },
+    Mmdb {
+        reader: Reader<Mmap>,
+        status: DatabaseStatus,
+    },
+    /// CSV ranges; several files (ip-location-db ships one per address
+    /// family) are merged into one table, and each is listed in `files`.
+    Ranges {
+        table: RangeTable,
+        files: Vec<DatabaseStatus>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -31,17 +39,20 @@ impl AsnDb {
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             let text = fs::read_to_string(path).map_err(|e| GeoError::open(path, e))?;
             let table = RangeTable::parse(&text).map_err(|line| GeoError::Csv { path: path.to_owned(), line })?;
-            let status = DatabaseStatus::from_file(path, "ip-location-db ASN (CSV)");
-            return Ok(AsnDb::Ranges { table, status });
+            let mut status = DatabaseStatus::from_file(path, "ip-location-db ASN (CSV)");
+            status.ranges = Some(table.len());
+            return Ok(AsnDb::Ranges { table, files: vec![status] });
         }
         let reader = mmdb::open(path)?;
         let status = DatabaseStatus::from_mmdb(path, &reader.metadata);
         Ok(AsnDb::Mmdb { reader, status })
     }
 
-    pub fn status(&self) -> &DatabaseStatus {
+    /// The file this database was read from; every file for merged CSV ranges.
+    pub fn statuses(&self) -> &[DatabaseStatus] {
         match self {
-            AsnDb::Mmdb { status, .. } | AsnDb::Ranges { status, .. } => status,
+            AsnDb::Mmdb { status, .. } => std::slice::from_ref(status),
+            AsnDb::Ranges { files, .. } => files,
         }
     }
 

@@ -52,6 +52,9 @@ pub struct DatabaseStatus {
     /// When the data was built (mmdb metadata) or the file last changed.
     pub build_epoch: u64,
     pub age_days: u64,
+    /// Address ranges read from the file (CSV only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<usize>,
 }
 
 impl DatabaseStatus {
@@ -61,12 +64,19 @@ impl DatabaseStatus {
             kind: meta.database_type.clone(),
             build_epoch: meta.build_epoch,
             age_days: age_days(meta.build_epoch),
+            ranges: None,
         }
     }
 
     fn from_file(path: &Path, kind: &str) -> Self {
         let epoch = modified_epoch(path).unwrap_or(0);
-        DatabaseStatus { path: path.to_owned(), kind: kind.to_owned(), build_epoch: epoch, age_days: age_days(epoch) }
+        DatabaseStatus {
+            path: path.to_owned(),
+            kind: kind.to_owned(),
+            build_epoch: epoch,
+            age_days: age_days(epoch),
+            ranges: None,
+        }
     }
 }
 
@@ -214,47 +224,42 @@ impl Geo {
             }
         }
         let versions = self.current_versions();
-        let mut csv_at = None;
+        // Every CSV file is merged into one table (ip-location-db ships one
+        // per address family), placed where the first one is configured.
+        let mut csv: Option<(usize, RangeTable, Vec<DatabaseStatus>)> = None;
         let mut csv_failed = false;
+        let previous_csv = previous.asn.iter().find(|db| matches!(***db, AsnDb::Ranges { .. }));
         for path in &self.config.asn {
             match AsnDb::open(path) {
-                Ok(AsnDb::Ranges { table, status }) => match csv_at {
-                    Some(at) => {
-                        if let Some(AsnDb::Ranges { table: merged, .. }) = Arc::get_mut(&mut dbs.asn[at]) {
-                            merged.merge(table);
-                        }
+                Ok(AsnDb::Ranges { table, files }) => match &mut csv {
+                    Some((_, merged, merged_files)) => {
+                        merged.merge(table);
+                        merged_files.extend(files);
                     }
-                    None => {
-                        csv_at = Some(dbs.asn.len());
-                        dbs.asn.push(Arc::new(AsnDb::Ranges { table, status }));
-                    }
+                    None => csv = Some((dbs.asn.len(), table, files)),
                 },
                 Ok(db) => dbs.asn.push(Arc::new(db)),
-                Err(e) if is_csv(path) => {
-                    let previous_csv = previous.asn.iter().any(|db| matches!(**db, AsnDb::Ranges { .. }));
-                    if !(previous_csv && keep_previous(path, &e, &mut errors)) {
-                        if !previous_csv {
-                            errors.push(e.to_string());
-                        }
-                        continue;
-                    }
-                    csv_failed = true;
-                }
-                Err(e) => match previous.asn.iter().find(|db| db.status().path == *path) {
+                Err(e) if is_csv(path) => match previous_csv {
+                    Some(_) if keep_previous(path, &e, &mut errors) => csv_failed = true,
+                    Some(_) => {}
+                    None => errors.push(e.to_string()),
+                },
+                Err(e) => match previous.asn.iter().find(|db| db.statuses().iter().any(|s| s.path == *path)) {
                     Some(old) if keep_previous(path, &e, &mut errors) => dbs.asn.push(old.clone()),
                     Some(_) => {}
                     None => errors.push(e.to_string()),
                 },
             }
         }
-        if csv_failed {
-            // The CSV files are merged into one table: keep the old table whole.
-            if let Some(old) = previous.asn.iter().find(|db| matches!(***db, AsnDb::Ranges { .. })) {
-                match csv_at {
-                    Some(at) => dbs.asn[at] = old.clone(),
-                    None => dbs.asn.push(old.clone()),
-                }
-            }
+        // A CSV file that is there but unusable keeps the old table whole.
+        let ranges = match (csv, previous_csv.filter(|_| csv_failed)) {
+            (Some((at, _, _)), Some(old)) => Some((at, old.clone())),
+            (None, Some(old)) => Some((dbs.asn.len(), old.clone())),
+            (Some((at, table, files)), None) => Some((at, Arc::new(AsnDb::Ranges { table, files }))),
+            (None, None) => None,
+        };
+        if let Some((at, db)) = ranges {
+            dbs.asn.insert(at, db);
         }
         for e in &errors {
             tracing::warn!(error = %e, "GeoIP database unavailable; continuing without it");
@@ -322,7 +327,7 @@ impl Geo {
         let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
         GeoStatus {
             city_db: dbs.city.iter().map(|d| d.status.clone()).collect(),
-            asn_db: dbs.asn.iter().map(|d| d.status().clone()).collect(),
+            asn_db: dbs.asn.iter().flat_map(|d| d.statuses().iter().cloned()).collect(),
             errors: lock(&self.errors).clone(),
             cache_entries: lock(&self.cache).len(),
             attribution: DBIP_ATTRIBUTION,
