@@ -1,7 +1,7 @@
 //! What the daemon remembers: bounded, so memory stays flat under any load.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
     sync::Arc,
 };
@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::{
     event::{Event, Origin},
     geo::GeoInfo,
+    headline::{Headline, ACTIVE_WINDOW_S},
     history::{History, SERIES},
 };
 
@@ -73,6 +74,9 @@ pub struct Aggregate {
     pub history: History,
     /// Syslog-reported packets in the current (incomplete) second.
     syslog_this_second: u64,
+    /// The figures of the last complete second (see `close_headline`).
+    pub headline: Headline,
+    events_before_this_second: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +121,8 @@ impl Aggregate {
             icmp_types: HashMap::new(),
             history: History::default(),
             syslog_this_second: 0,
+            headline: Headline::default(),
+            events_before_this_second: 0,
         }
     }
 
@@ -208,6 +214,34 @@ impl Aggregate {
         counts[..4].copy_from_slice(&kernel);
         counts[4] = std::mem::take(&mut self.syslog_this_second);
         self.history.push(counts, end_ms);
+    }
+
+    /// Sets the headline figures of the second that `close_second` just
+    /// closed: `xdp_packets` and `xdp_bytes` are the kernel's deltas over
+    /// every class (zeros without XDP).
+    pub fn close_headline(&mut self, xdp_packets: u64, xdp_bytes: u64, end_ms: u64) {
+        let since = end_ms.saturating_sub(ACTIVE_WINDOW_S * 1000);
+        let mut countries = HashSet::new();
+        let mut sources = 0u64;
+        for s in self.sources.values().filter(|s| s.last_seen_ms > since) {
+            sources += 1;
+            if let Some(code) = s.geo.as_ref().and_then(|g| g.country_code.as_deref()) {
+                countries.insert(code);
+            }
+        }
+        let active_countries = countries.len() as u64;
+        self.headline = Headline {
+            end_ms,
+            rate_window_s: 1,
+            xdp_packets_per_s: xdp_packets,
+            xdp_bits_per_s: xdp_bytes.saturating_mul(8),
+            syslog_packets_per_s: self.history.latest()[SERIES.len() - 1],
+            events_per_s: self.events_total - self.events_before_this_second,
+            active_window_s: ACTIVE_WINDOW_S,
+            active_sources: sources,
+            active_countries,
+        };
+        self.events_before_this_second = self.events_total;
     }
 
     pub fn top_countries(&self, n: usize) -> Vec<CountryCount> {
@@ -449,5 +483,27 @@ mod tests {
         assert_eq!(agg.history.latest(), [1, 2, 3, 4, 2]);
         agg.close_second([0; 4], 2_000);
         assert_eq!(agg.history.latest(), [0; 5], "the next second starts at zero");
+    }
+
+    #[test]
+    fn headline_states_rates_of_the_last_second_and_active_sources_of_the_window() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(located(xdp(Class::Icmp, "203.0.113.1", 1, 1_000), "DE", 1));
+        agg.record(located(xdp(Class::Http, "203.0.113.2", 1, 50_000), "DE", 1));
+        agg.record(located(syslog(Class::Icmp, "203.0.113.3", 60_500), "FR", 2));
+        agg.close_second([0; 4], 61_000);
+        agg.close_headline(1_500, 150_000, 61_000);
+        let h = agg.headline.clone();
+        assert_eq!((h.xdp_packets_per_s, h.xdp_bits_per_s, h.rate_window_s), (1_500, 1_200_000, 1));
+        assert_eq!((h.syslog_packets_per_s, h.events_per_s), (1, 3), "syslog apart from XDP");
+        // 203.0.113.1 was last seen 60 s before the end: outside the window.
+        assert_eq!((h.active_sources, h.active_countries, h.active_window_s), (2, 2, 60));
+        agg.close_second([0; 4], 62_000);
+        agg.close_headline(0, 0, 62_000);
+        assert_eq!(
+            (agg.headline.events_per_s, agg.headline.syslog_packets_per_s),
+            (0, 0),
+            "per second, not since start"
+        );
     }
 }

@@ -277,12 +277,22 @@ async fn every_second(state: Arc<AppState>, log_every: Duration) {
             }
         });
         let mut delta = [0u64; 4];
+        let (mut all_packets, mut all_bytes) = (0u64, 0u64);
         if let (Some(now), Some(before)) = (&counters, &previous) {
             for (i, d) in delta.iter_mut().enumerate() {
                 *d = now.classes[i].packets.saturating_sub(before.classes[i].packets);
             }
+            for (n, b) in now.classes.iter().zip(&before.classes) {
+                all_packets += n.packets.saturating_sub(b.packets);
+                all_bytes += n.bytes.saturating_sub(b.bytes);
+            }
         }
-        lock(&state.aggregate).close_second(delta, crate::event::now_ms());
+        {
+            let end_ms = crate::event::now_ms();
+            let mut agg = lock(&state.aggregate);
+            agg.close_second(delta, end_ms);
+            agg.close_headline(all_packets, all_bytes, end_ms);
+        }
         refresh_http(&state, &mut seconds);
         *state.top.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server::top_json(&state));
         if let Some(c) = &counters {

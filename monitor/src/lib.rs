@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config_file;
 pub mod event;
 pub mod geo;
+pub mod headline;
 pub mod history;
 pub mod http_timing;
 pub mod kernel;

@@ -49,6 +49,7 @@ pub fn stats(state: &AppState, include_viewers: bool) -> Value {
                 "syslog_packets_by_class": by_class(&agg.syslog_packets),
             },
             "sources": { "tracked": agg.source_count(), "evicted": agg.sources_evicted },
+            "headline": agg.headline,
         })
     };
     doc["syslog"] = json!(&*lock(&state.syslog.counters));
