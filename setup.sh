@@ -222,11 +222,12 @@ declare -A APT_WHY=(
     [busybox-static]="busybox (tests): the shell and tools of the kernel matrix's initramfs"
     [debootstrap]="debootstrap (tests): Debian 11 and 12 chroots in which cargo xtask test runs this script"
     [debian-archive-keyring]="Debian's archive keys (tests): debootstrap checks the Debian chroots with them"
+    [tcpdump]="tcpdump (tests): packet timestamps on a test veth, the truth HTTP latency percentiles are checked against"
 )
 readonly APT_BASE=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping
     iptables rsyslog bsdutils procps python3)
 # Only for --tests.
-readonly APT_TESTS=(qemu-system-x86 busybox-static debootstrap debian-archive-keyring)
+readonly APT_TESTS=(qemu-system-x86 busybox-static debootstrap debian-archive-keyring tcpdump)
 
 ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
     local p missing=()
@@ -1168,7 +1169,8 @@ install (default) installs:
   apt packages   qemu-system-x86 and busybox-static (the kernel matrix: Debian
                  kernels booted in QEMU, cargo xtask kernels); debootstrap and
                  debian-archive-keyring (Debian 11 and 12 chroots in which
-                 cargo xtask test runs this script)
+                 cargo xtask test runs this script); tcpdump (wire timestamps
+                 for the HTTP timing test)
   Node.js, npm   for the browser tests only. "Present" means 'node --version'
                  (>= $MIN_NODE_MAJOR) and 'npm --version' (>= $MIN_NPM_MAJOR) both run.
                  From apt when neither is installed and the distribution's

@@ -9,8 +9,10 @@
 mod support;
 
 use std::{
-    io::{Read as _, Write as _},
+    collections::HashMap,
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     net::TcpListener,
+    process::{Child, Command, Stdio},
     time::Duration,
 };
 
@@ -20,7 +22,8 @@ use support::{poll, Daemon, TestNet};
 const WAIT: Duration = Duration::from_secs(30);
 const SLOW_MS: u64 = 50;
 
-/// Answers /slow after SLOW_MS with 200, anything else at once with 404.
+/// Answers /slow after SLOW_MS and /d/N after N ms with 200, anything else
+/// at once with 404.
 fn spawn_server(listener: TcpListener) {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -36,8 +39,13 @@ fn spawn_server(listener: TcpListener) {
                 }
                 let head = String::from_utf8_lossy(&buf);
                 let path = head.split_whitespace().nth(1).unwrap_or("/");
-                let reply: &[u8] = if path.starts_with("/slow") {
-                    std::thread::sleep(Duration::from_millis(SLOW_MS));
+                let delay = if path.starts_with("/slow") {
+                    Some(SLOW_MS)
+                } else {
+                    path.strip_prefix("/d/").and_then(|ms| ms.parse().ok())
+                };
+                let reply: &[u8] = if let Some(ms) = delay {
+                    std::thread::sleep(Duration::from_millis(ms));
                     b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow"
                 } else {
                     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -162,4 +170,105 @@ fn no_http_timing_flag_and_namespaces() {
 
     let out = support::run_daemon_to_exit(&["--no-xdp", "--syslog-udp", "none", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--no-http-timing"));
+}
+
+/// The percentiles the daemon reports are within the documented bound of
+/// the latencies seen on the wire: tcpdump on the server's veth timestamps
+/// each request arriving and its response leaving.
+#[test]
+fn percentiles_match_the_wire_within_the_stated_bound() {
+    let net = TestNet::new();
+    let listener = TcpListener::bind((net.host_v4.as_str(), 0)).expect("bind on the test veth");
+    let port = listener.local_addr().expect("addr").port();
+    spawn_server(listener);
+    let capture = std::env::temp_dir().join(format!("monitor-wire-{}-{port}.pcap", std::process::id()));
+    let mut tcpdump = start_capture(&net.host_if, port, &capture);
+    let daemon =
+        Daemon::start(&["--iface", &net.host_if, "--http-ports", &port.to_string(), "--events-per-source", "0"]);
+    // Ten responses: p50 falls among the 10 ms ones, p90 at 50 ms, p99 at 200 ms.
+    let delays = [10, 10, 10, 10, 10, 10, 50, 50, 50, 200];
+    for ms in delays {
+        net.exec_ok(&["curl", "-s", "-m", "10", &format!("http://{}:{port}/d/{ms}", net.host_v4)]);
+    }
+    let http = poll("ten timed responses", WAIT, || {
+        let http = daemon.get_json("/api/http");
+        (http["kernel"]["responses_matched"] == delays.len()).then_some(http)
+    });
+    // tcpdump writes each packet as it reads it (-U): wait for the last.
+    let wire = poll("every request and response in the capture", WAIT, || {
+        let wire = wire_latencies_ns(&std::fs::read(&capture).unwrap_or_default(), port);
+        (wire.len() == delays.len()).then_some(wire)
+    });
+    let _ = tcpdump.kill();
+    let _ = tcpdump.wait();
+    let _ = std::fs::remove_file(&capture);
+    for (q, key) in [(0.5, "p50_ms"), (0.9, "p90_ms"), (0.99, "p99_ms")] {
+        let truth = percentile(&wire, q) as f64 / 1e6;
+        let reported = http["since_start"][key].as_f64().expect("percentile");
+        assert!((reported - truth).abs() <= truth * 0.03, "{key}: reported {reported} ms, on the wire {truth} ms");
+    }
+}
+
+/// tcpdump on `iface` (a veth the test made) for TCP port `port`, nanosecond
+/// timestamps, running once it says it listens.
+fn start_capture(iface: &str, port: u16, file: &std::path::Path) -> Child {
+    let mut child = Command::new("tcpdump")
+        .args(["-i", iface, "-n", "-U", "--time-stamp-precision=nano", "-w"])
+        .arg(file)
+        .args(["tcp", "port", &port.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump (./setup.sh --tests installs it)");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let listening = lines.by_ref().map_while(Result::ok).any(|l| l.contains("listening on"));
+    assert!(listening, "tcpdump did not start");
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+/// Request-in to first-response-out times per connection, from a
+/// nanosecond pcap of Ethernet frames carrying IPv4 TCP.
+fn wire_latencies_ns(pcap: &[u8], port: u16) -> Vec<u64> {
+    if pcap.len() < 24 || pcap[..4] != 0xa1b2_3c4d_u32.to_le_bytes() {
+        return Vec::new(); // not (yet) a nanosecond pcap
+    }
+    let mut requests = HashMap::new();
+    let mut latencies = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let word = |i: usize| u64::from(u32::from_le_bytes(pcap[at + i..at + i + 4].try_into().expect("4 bytes")));
+        let ts = word(0) * 1_000_000_000 + word(4);
+        let len = word(8) as usize;
+        let Some(frame) = pcap.get(at + 16..at + 16 + len) else { break }; // a record still being written
+        at += 16 + len;
+        let Some((src_port, dst_port, payload)) = tcp_payload(frame) else { continue };
+        if dst_port == port && payload.starts_with(b"GET ") {
+            requests.insert(src_port, ts);
+        } else if src_port == port && payload.starts_with(b"HTTP/1.") {
+            if let Some(start) = requests.remove(&dst_port) {
+                latencies.push(ts - start);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    latencies
+}
+
+fn tcp_payload(frame: &[u8]) -> Option<(u16, u16, &[u8])> {
+    let ip = frame.get(14..)?;
+    if frame.get(12..14)? != [0x08, 0x00] || ip.first()? >> 4 != 4 || *ip.get(9)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let tcp = ip.get(ihl..total)?;
+    let data_offset = usize::from(tcp.get(12)? >> 4) * 4;
+    Some((u16::from_be_bytes([tcp[0], tcp[1]]), u16::from_be_bytes([tcp[2], tcp[3]]), tcp.get(data_offset..)?))
+}
+
+/// The same rank rule as the daemon: the ceil(q * n)-th smallest.
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
