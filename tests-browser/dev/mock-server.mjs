@@ -111,9 +111,15 @@ function makeEvent(src, forceIcmp = false) {
   };
   if (cls === 'icmp' || cls === 'icmpv6') {
     const type = cls === 'icmp' ? (Math.random() < 0.85 ? 8 : [0, 3, 11][rnd(3)]) : (Math.random() < 0.8 ? 128 : 135);
-    ev.icmp = { type, code: 0, id: rnd(65535), seq: rnd(1000) };
     const name = { 8: 'echo request', 0: 'echo reply', 3: 'destination unreachable', 11: 'time exceeded', 128: 'echo request', 135: 'neighbor solicitation' }[type];
-    ev.detail = type === 8 || type === 128 ? `echo request id ${ev.icmp.id} seq ${ev.icmp.seq}` : name;
+    // Only echo messages have an id and seq (docs/API.md): other types carry neither.
+    if ([0, 8, 128].includes(type)) {
+      ev.icmp = { type, code: 0, id: rnd(65535), seq: rnd(1000) };
+      ev.detail = `${name} id ${ev.icmp.id} seq ${ev.icmp.seq}`;
+    } else {
+      ev.icmp = { type, code: 0 };
+      ev.detail = name;
+    }
     const key = `${cls === 'icmpv6'}|${type}`;
     const t = icmpTypes.get(key) ?? { v6: cls === 'icmpv6', type, code: 0, name, packets: 0 };
     t.packets += weight;
