@@ -208,7 +208,9 @@ fn release_sha256<'a>(inrelease: &'a str, name: &str) -> Option<&'a str> {
 /// the suite's InRelease, whose signature gpgv checks when the Debian
 /// archive keyring is installed.
 fn packages_index(base: &str, suite: &str, cache: &Path) -> anyhow::Result<String> {
-    let text_path = cache.join(format!("{}_{suite}_Packages", base.replace(['/', ':'], "_")));
+    // No dots in the stem: the InRelease, .xz and .part files beside it are
+    // named with `with_extension`, and the suites must not share them.
+    let text_path = cache.join(format!("{}_{suite}_Packages", base.replace(['/', ':', '.'], "_")));
     if is_fresh(&text_path) {
         return fs::read_to_string(&text_path).with_context(|| format!("cannot read {}", text_path.display()));
     }
