@@ -4,6 +4,7 @@
 // variables (see `env` in helpers.mjs). Without MONITOR_URL every test is
 // skipped; with it, a missing browser is a failure.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import {
   apiGet, connectCount, connectionState, dashboardUrl, env, feedRows, feedRowsOf, launchBrowser, mapPoint,
@@ -12,6 +13,23 @@ import {
 
 const noUrl = !env.url && 'MONITOR_URL is not set (the Rust test harness sets it)';
 const noSrc = !env.testSrc && 'MONITOR_TEST_SRC not set';
+const noSyslog = !process.env.MONITOR_SYSLOG && 'MONITOR_SYSLOG not set';
+// Documentation addresses: only ever text in a datagram to the daemon's syslog port on 127.0.0.1.
+const LONG_V6 = '2001:db8:aaaa:bbbb:cccc:dddd:eeee:ff01';
+const TCP_SRC = '203.0.113.80';
+
+/** Sends netfilter LOG lines to the daemon's syslog socket (MONITOR_SYSLOG, on loopback). */
+function sendSyslog(lines) {
+  const [host, port] = process.env.MONITOR_SYSLOG.split(':');
+  const socket = dgram.createSocket('udp4');
+  return Promise.all(lines.map((line) => new Promise((resolve, reject) => {
+    socket.send(Buffer.from(line), Number(port), host, (err) => (err ? reject(err) : resolve()));
+  }))).finally(() => socket.close());
+}
+
+/** The browser's short time-zone name, as the page computes it. */
+const pageTz = (page) => page.evaluate(() => new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' })
+  .formatToParts(new Date()).find((p) => p.type === 'timeZoneName').value);
 const attr = (page, sel, name) => page.getAttribute(sel, name);
 
 let browser;
@@ -86,6 +104,82 @@ describe('dashboard', { skip: noUrl }, () => {
     }
     await page.click('#f-reset');
     await page.waitForFunction(() => !location.search.includes('cidr=') && !location.search.includes('country='), null, { timeout: 5000 });
+  });
+
+  test('the headline is the daemon\'s figures, each with its window', async () => {
+    const h = (await apiGet(env.url, '/api/stats')).headline;
+    assert.equal(h.rate_window_s, 1);
+    assert.equal(h.active_window_s, 60);
+    await page.waitForFunction(() => /^\d/.test(document.getElementById('h-pps').textContent), null, { timeout: 10000 });
+    const labels = await page.locator('#headline .l').allTextContents();
+    assert.deepEqual(labels.map((l) => l.replace(/\s+/g, ' ').trim()), [
+      'packets/s and bits/s seen by XDP, all classes, last second', 'packets/s reported over syslog, last second',
+      'events/s, last second', 'sources seen, last 60 s', 'their countries, last 60 s']);
+    assert.match(await page.textContent('#h-bps'), /^[\d.]+ (bit|kbit|Mbit|Gbit)\/s$/);
+    // The page shows what the daemon computed (polled: both move every second).
+    await waitUntil(async () => {
+      const d = (await apiGet(env.url, '/api/stats')).headline;
+      return (await page.textContent('#h-sources')) === d.active_sources.toLocaleString('en-US')
+        && (await page.textContent('#h-countries')) === String(d.active_countries);
+    }, { timeout: 15000, what: 'the headline to show the daemon\'s sources and countries' });
+    if (env.testSrc) {
+      await waitUntil(async () => Number(await page.textContent('#h-pps')) > 0, { timeout: 15000, what: 'the ping rate in the headline' });
+    }
+  });
+
+  test('the feed shows whole addresses, the destination port and one time format with the zone', { skip: noSyslog }, async () => {
+    const lines = [
+      `<4>Nov 30 12:00:00 fw kernel: IPT_ICMP6 IN=eth0 OUT= SRC=${LONG_V6} DST=2001:db8::1 LEN=104 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=ICMPv6 TYPE=128 CODE=0 ID=9 SEQ=1`,
+      `<4>Nov 30 12:00:00 fw kernel: IPT_ICMP IN=eth0 OUT= SRC=${TCP_SRC} DST=192.0.2.1 LEN=60 TTL=57 ID=1 DF PROTO=TCP SPT=40000 DPT=443 WINDOW=64240 RES=0x00 SYN URGP=0`,
+    ];
+    await waitUntil(async () => {
+      await sendSyslog(lines);
+      return (await feedRowsOf(page, LONG_V6).count()) > 0 && (await feedRowsOf(page, TCP_SRC).count()) > 0;
+    }, { interval: 1000, what: 'the syslog events in the feed' });
+    await page.click('#pause');
+    await page.waitForSelector('#pause[aria-pressed="true"]');
+    try {
+      // The long address: its end is shown, the middle gives way, the text and tooltip are whole.
+      const ip = await feedRowsOf(page, LONG_V6).first().locator('button.ip').evaluate((b) => {
+        const cell = b.closest('[role="cell"]').getBoundingClientRect();
+        const tail = b.querySelector('.ip-t'), head = b.querySelector('.ip-h');
+        const sel = getSelection();
+        sel.selectAllChildren(b);
+        const copied = sel.toString();
+        sel.removeAllRanges();
+        return {
+          text: b.textContent, title: b.title, copied, tail: tail.textContent,
+          tailInside: tail.getBoundingClientRect().right <= cell.right + 0.5 && tail.scrollWidth <= tail.clientWidth + 0.5,
+          headElided: head.scrollWidth > head.clientWidth,
+        };
+      });
+      assert.equal(ip.text, LONG_V6);
+      assert.equal(ip.copied, LONG_V6, 'copying the address copies all of it');
+      assert.ok(ip.title.includes(LONG_V6), `tooltip ${ip.title}`);
+      assert.ok(LONG_V6.endsWith(ip.tail) && ip.tail.length >= 4, `the end of the address is kept: ${ip.tail}`);
+      assert.ok(ip.tailInside, 'the end of the address is visible inside its cell');
+      assert.ok(ip.headElided, 'the middle of a long address gives way (ellipsis), not its end');
+      // The destination port, and none for ICMP.
+      assert.equal((await feedRowsOf(page, TCP_SRC).first().locator('.port').textContent()).trim(), '443');
+      assert.doesNotMatch(await feedRowsOf(page, LONG_V6).first().locator('.port').textContent(), /\d/);
+      // One 24-hour format; the zone is stated in the header, in full in each time's tooltip, on the chart axis.
+      const tz = await pageTz(page);
+      assert.equal((await page.textContent('.feed-head .t')).replace(/\s+/g, ' ').trim(), `Time (${tz})`);
+      const times = await page.locator('#feed-body time').evaluateAll((ts) => ts.slice(0, 50).map((t) => [t.textContent, t.title, t.dateTime]));
+      for (const [text, title, iso] of times) {
+        assert.match(text, /^([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}$/);
+        assert.equal(title, `${title.slice(0, 19)} ${tz}`);
+        assert.match(title, /^\d{4}-\d\d-\d\d ([01]\d|2[0-3]):[0-5]\d:[0-5]\d /);
+        assert.ok(Number.isFinite(Date.parse(iso)), `machine-readable datetime ${iso}`);
+      }
+      const axes = await page.locator('#chart .u-axis').allTextContents();
+      assert.ok(axes.some((a) => a.includes(`Time (${tz})`)), `time axis labelled with the zone: ${axes}`);
+      assert.ok(axes.some((a) => a.includes('packets/s')), 'rate axis has its unit');
+      assert.doesNotMatch(await page.innerText('body'), /\b\d{1,2}(:\d\d)+\s?(AM|PM|am|pm)\b/, 'no 12-hour times anywhere');
+    } finally {
+      await page.click('#pause');
+      await page.waitForSelector('#pause[aria-pressed="false"]');
+    }
   });
 
   test('the rate chart moves', async () => {
@@ -199,6 +293,38 @@ describe('dashboard', { skip: noUrl }, () => {
     await waitUntil(async () => (await feedRows(page).count()) > 0, { timeout: 10000, what: 'new rows after clear' });
   });
 
+  test('IP lookup and health are early in the tab order; a tap toggle replaces shift-click', async () => {
+    const s = await open();
+    try {
+      await waitForLive(s.page);
+      const order = [];
+      for (let i = 0; i < 6; i++) {
+        await s.page.keyboard.press('Tab');
+        order.push(await s.page.evaluate(() => document.activeElement.id || document.activeElement.textContent.trim()));
+      }
+      assert.ok(order.indexOf('jump-lookup') >= 0 && order.indexOf('jump-lookup') <= 2, `tab order ${order}`);
+      assert.ok(order.indexOf('jump-health') >= 0 && order.indexOf('jump-health') <= 3, `tab order ${order}`);
+      await s.page.focus('#jump-lookup');
+      await s.page.keyboard.press('Enter');
+      await s.page.waitForFunction(() => document.activeElement?.id === 'lookup-ip', null, { timeout: 5000 });
+      if (env.testSrc) {
+        // No shift key on a phone: the toggle makes a plain tap filter by country.
+        await s.page.click('#pick-country');
+        assert.equal(await s.page.getAttribute('#pick-country', 'aria-pressed'), 'true');
+        const p = await waitUntil(() => mapPoint(s.page, env.testSrc), { timeout: 30000, what: 'the test source on the map' });
+        if (p.country) {
+          await s.page.locator('#map').scrollIntoViewIfNeeded();
+          const q = await mapPoint(s.page, env.testSrc);
+          await s.page.locator('#map').click({ position: { x: q.x, y: q.y } });
+          await s.page.waitForFunction((cc) => new URL(location.href).searchParams.get('country') === cc, p.country, { timeout: 5000 });
+        }
+      }
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
+  });
+
   test('screenshots, light and dark, laptop and phone', async () => {
     for (const scheme of ['light', 'dark']) {
       const s = await open({ colorScheme: scheme });
@@ -240,14 +366,36 @@ describe('reconnect', { skip: noUrl || (!env.restartCmd && 'MONITOR_RESTART_CMD 
       await waitForLive(page);
       const before = await connectCount(page);
       const uptimeBefore = (await apiGet(env.url, '/api/stats')).uptime_s;
+      await page.waitForSelector('#chart canvas', { timeout: 10000 });
+      const chart = async () => page.evaluate(() => ({ ...document.getElementById('chart').dataset }));
+      await page.waitForFunction(() => /^\d/.test(document.getElementById('h-pps').textContent), null, { timeout: 10000 });
+      assert.equal((await chart()).gaps, '0', 'no gap while the daemon runs');
+      if (uptimeBefore < 290) assert.ok(Number((await chart()).unknown) > 0, 'the seconds before the daemon started are gaps, not zeros');
       await runShell(env.restartCmd);
-      await waitUntil(async () => ['reconnecting', 'connecting'].includes(await connectionState(page)),
-        { timeout: 30000, interval: 50, what: 'the page to notice the daemon is gone' });
+      // Read in one go inside the page the moment it notices: stale everywhere.
+      const down = await page.waitForFunction(() => {
+        if (document.getElementById('conn').dataset.state === 'live') return null;
+        const text = (id) => document.getElementById(id).textContent;
+        return {
+          stale: document.body.dataset.stale, banner: !document.getElementById('stale').hidden,
+          pps: text('h-pps'), eps: text('h-eps'), sources: text('h-sources'), uptime: text('uptime'),
+          grey: getComputedStyle(document.getElementById('rates-section')).filter,
+        };
+      }, null, { timeout: 30000, polling: 50 }).then((h) => h.jsonValue());
+      assert.ok(['reconnecting', 'connecting'].includes(down.stale), `stale ${down.stale}`);
+      assert.ok(down.banner, 'the not-live banner shows');
+      assert.deepEqual([down.pps, down.eps, down.sources], ['–', '–', '–'], 'no current figures while down');
+      assert.equal(down.uptime, 'up –', 'the uptime stops');
+      assert.match(down.grey, /grayscale/);
       // A new snapshot means the socket came back without a reload.
       await waitUntil(async () => (await connectCount(page)) > before && (await connectionState(page)) === 'live',
         { timeout: 60000, what: 'a reconnect back to live' });
       const stats = await apiGet(env.url, '/api/stats');
       assert.ok(stats.uptime_s <= uptimeBefore, `a new daemon process (uptime ${stats.uptime_s} s, was ${uptimeBefore} s)`);
+      assert.equal(await page.getAttribute('body', 'data-stale'), null, 'live again: not greyed');
+      assert.ok(await page.isHidden('#stale'));
+      // The seconds the daemon was down are a gap in the chart, not zeros.
+      await waitUntil(async () => Number((await chart()).gaps) >= 1, { timeout: 10000, what: 'a gap in the chart for the downtime' });
       // Console errors are expected while the daemon is down (failed
       // connects); uncaught page errors are not.
       assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), []);
@@ -265,6 +413,8 @@ describe('auth', { skip: noUrl || (!env.authUrl && 'MONITOR_AUTH_URL not set') |
       await page.waitForSelector('#auth-error:not([hidden])', { timeout: 20000 });
       assert.match(await page.textContent('#auth-error'), /Not authorized: open the dashboard with \?token=/);
       assert.equal(await connectionState(page), 'unauthorized');
+      assert.equal(await page.getAttribute('body', 'data-stale'), 'unauthorized');
+      assert.equal(await page.textContent('#h-pps'), '–', 'no figure, not 0');
       assert.equal(await feedRows(page).count(), 0, 'no data without the token');
       const api = await page.evaluate(async () => (await fetch('/api/stats')).status);
       assert.equal(api, 401);

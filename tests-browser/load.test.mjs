@@ -42,6 +42,15 @@ test('stays responsive while thousands of events per second arrive', { skip, tim
     assert.ok(await feedRows(page).count() <= DOM_CAP, 'DOM capped');
     assert.match(await page.textContent('#feed-status'), /max [\d,]+\)/, 'the cap is shown');
 
+    // At this rate a source's consecutive events share a row that says how many.
+    const grouped = await waitUntil(() => page.evaluate(() => {
+      const row = [...document.querySelectorAll('#feed-body > [role="row"]')].find((r) => Number(r.dataset.n) > 1);
+      return row && { n: Number(row.dataset.n), src: row.dataset.src, label: row.querySelector('.group')?.textContent, title: row.querySelector('.group')?.title };
+    }), { timeout: 10000, what: 'a row grouping consecutive events of one source' });
+    assert.equal(grouped.label, `${grouped.n} events`);
+    assert.ok(grouped.title.includes(grouped.src), grouped.title);
+    assert.match(await page.textContent('#feed-status'), /Showing [\d,]+ of [\d,]+ events in [\d,]+ rows/);
+
     // Controls answer under load: pause freezes the feed, resume unfreezes.
     await page.click('#pause', { timeout: 5000 });
     await page.waitForSelector('#pause[aria-pressed="true"]', { timeout: 5000 });

@@ -87,7 +87,7 @@ fn dashboard_in_a_real_browser() {
 
     let passed = tools.run(
         "dashboard",
-        &["dashboard.test.mjs", "filters.test.mjs", "hostile.test.mjs"],
+        &["dashboard.test.mjs", "filters.test.mjs", "format.test.mjs", "hostile.test.mjs"],
         &env(false),
         &artifacts,
     );

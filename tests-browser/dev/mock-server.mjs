@@ -163,6 +163,11 @@ function stats(authenticated) {
     schema: 1, hostname: 'mock-host', uptime_s: Math.floor((Date.now() - STARTED) / 1000), version: '0.1.0-mock',
     interfaces: [{ name: 'eth1', ifindex: 3, mode: 'driver' }, { name: 'eth2', ifindex: 4, mode: 'skb' }],
     kernel, events: evStats, sources: { tracked: agg.size, evicted: 0 }, syslog,
+    headline: {
+      end_ms: Math.floor(Date.now() / 1000) * 1000, rate_window_s: 1, xdp_packets_per_s: Math.round(EPS * 0.92 * 3),
+      xdp_bits_per_s: Math.round(EPS * 0.92 * 3 * 800), syslog_packets_per_s: Math.round(EPS * 0.08), events_per_s: EPS,
+      active_window_s: 60, active_sources: agg.size, active_countries: new Set([...agg.values()].map((a) => a.geo?.country_code).filter(Boolean)).size,
+    },
     geo: {
       city_db: args['no-geo-db'] ? null : { path: '/var/lib/monitor/dbip-city-lite.mmdb', type: 'DBIP-City-Lite', build_epoch: Math.floor(Date.now() / 1000) - 12 * 86400, age_days: 12 },
       asn_db: args['no-geo-db'] ? null : { path: '/var/lib/monitor/dbip-asn-lite.mmdb', type: 'DBIP-ASN-Lite', build_epoch: Math.floor(Date.now() / 1000) - 12 * 86400, age_days: 12 },

@@ -4,10 +4,10 @@
 
 import { api, initToken, onUnauthorized } from './auth.js';
 import { RateChart } from './chart.js';
-import { observeServerTime } from './clock.js';
+import { observeServerTime, serverNow } from './clock.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
-import { CLASSES, LABELS, badge, fmtCompact, originLabel } from './format.js';
+import { CLASSES, LABELS, TZ, badge, fmtClock, fmtCompact, originLabel } from './format.js';
 import { Lookup } from './lookup.js';
 import { WorldMap } from './map.js';
 import {
@@ -25,18 +25,16 @@ const state = {
   stats: null,
   top: null,
   statsAt: 0,              // performance.now() of the last stats, to tick the uptime
-  rates: {},
-  ratesAt: 0,
+  live: false,             // only a live socket's figures are shown as current
   skipped: 0,              // events this browser missed because it fell behind
   received: 0,             // events that arrived in update frames since load
   paused: false,
   origins: new Set(),      // "xdp:eth1", "syslog:10.0.0.5"
   originCounts: new Map(),
-  countries: new Set(),
-  arrivals: [],            // [ms, events] of the last seconds, for events/s
 };
 
 let filters = Filters.fromSearch(location.search);
+let pickBy = 'source';     // what a click or tap on a map circle filters by
 let chart = null, map = null;
 initTheme($('theme'), () => { map?.readColors(); chart?.restyle(); });
 
@@ -45,7 +43,9 @@ chart = new RateChart($('chart'));
 map = new WorldMap({
   canvas: $('map'),
   tooltip: $('map-tip'),
-  onPick: (p, byCountry) => {
+  onPick: (p, shift) => {
+    // Shift-click, or the "tap: country" toggle where there is no shift key (phones).
+    const byCountry = shift || pickBy === 'country';
     if (byCountry && p.geo?.country_code) setFilters({ countries: [p.geo.country_code] });
     else setFilters({ cidr: p.ip });
   },
@@ -88,6 +88,7 @@ const socket = new LiveSocket({
     }[s] ?? s;
     conn.title = info.reason ? `Last disconnect: ${info.reason}` : '';
     if (s !== 'live') $('rtt').textContent = '';
+    setLive(s === 'live', s);
   },
   onRtt: (ms) => { $('rtt').textContent = `RTT ${ms} ms`; },
 });
@@ -96,9 +97,35 @@ onUnauthorized(() => { $('auth-error').hidden = false; });
 /** Identity of an event across reconnects, to drop the overlap of `recent` with what we have. */
 const eventKey = (ev) => `${ev.id ?? ''}|${ev.ts_ms}|${ev.src}|${ev.detail}`;
 
+/**
+ * Live or not: when the socket is down or refused, every figure on the page is
+ * old. The panels go grey, the uptime stops, the headline shows "–" and the
+ * chart leaves the seconds that follow as gaps.
+ */
+function setLive(live, why) {
+  const was = state.live;
+  state.live = live;
+  if (live) document.body.removeAttribute('data-stale');
+  else document.body.dataset.stale = why;
+  if (was && !live) {
+    chart.setDown();
+    $('stale-since').textContent = fmtClock(serverNow());
+    $('stale-tz').textContent = TZ;
+  }
+  $('stale').hidden = live || !state.stats; // nothing shown yet: nothing to warn about
+  if (!live) renderUptime();
+  refreshHeadline();
+}
+
+function renderUptime() {
+  if (!state.stats) return;
+  renderHeader(state.stats, state.live ? state.stats.uptime_s + (performance.now() - state.statsAt) / 1000 : NaN);
+}
+
 function onSnapshot(f) {
   onStats(f.stats, f.top);
-  chart.setHistory(f.history);
+  const up = Number(f.stats?.uptime_s);
+  chart.setHistory(f.history, Number.isFinite(up) ? serverNow() - up * 1000 : -Infinity);
   let recent = Array.isArray(f.recent) ? f.recent : [];
   if (recent.length && feed.events.length) {
     // After a reconnect `recent` overlaps what we already show.
@@ -116,12 +143,7 @@ function onUpdate(f) {
   const events = Array.isArray(f.events) ? f.events : [];
   if (f.skipped > 0) state.skipped += f.skipped;
   state.received += events.length;
-  state.arrivals.push([performance.now(), events.length + (f.skipped || 0)]);
-  if (f.rates) {
-    state.rates = f.rates;
-    state.ratesAt = performance.now();
-    chart.addRates(f.ts_ms ?? Date.now(), f.rates);
-  }
+  if (f.rates) chart.addRates(f.ts_ms ?? Date.now(), f.rates);
   ingest(events, true);
 }
 
@@ -129,7 +151,7 @@ function onStats(stats, top) {
   if (stats) {
     state.stats = stats;
     state.statsAt = performance.now();
-    renderHeader(stats, stats.uptime_s);
+    renderUptime();
     renderHealth(stats, { skipped: state.skipped });
     renderHttp(stats.http);
     renderAttribution(stats.geo);
@@ -139,7 +161,6 @@ function onStats(stats, top) {
   }
   if (top) {
     state.top = top;
-    for (const c of top.countries ?? []) if (c.country_code) state.countries.add(c.country_code);
     if (filters.isEmpty && !state.paused) map.seed(top.sources);
   }
   renderTop(state.top, state.stats);
@@ -153,30 +174,18 @@ function ingest(events, flash) {
     const o = originLabel(ev.origin);
     state.origins.add(o);
     state.originCounts.set(o, (state.originCounts.get(o) ?? 0) + 1);
-    if (ev.geo?.country_code) state.countries.add(ev.geo.country_code);
   }
   feed.add(events);
   map.add(events.filter((ev) => filters.matches(ev)), flash);
 }
 
+/** The daemon's headline figures (stats.headline), or none when they are not current. */
 function refreshHeadline() {
-  const now = performance.now();
-  // update frames only come while something happens: no frame for 2 s means 0/s.
-  const rates = now - state.ratesAt < 2000 ? state.rates : {};
-  const pps = Object.values(rates).reduce((a, v) => a + (Number(v) || 0), 0);
-  state.arrivals = state.arrivals.filter(([t]) => now - t < 5000);
-  const n = state.arrivals.reduce((a, [, k]) => a + k, 0);
-  renderHeadline({
-    pps,
-    eps: n / 5,
-    sources: state.stats?.sources?.tracked ?? NaN,
-    countries: state.countries.size,
-  });
+  renderHeadline(state.live ? state.stats?.headline : null);
 }
 
 setInterval(() => {
-  refreshHeadline();
-  if (state.stats) renderHeader(state.stats, state.stats.uptime_s + (performance.now() - state.statsAt) / 1000);
+  if (state.live) renderUptime();
   renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
 }, 1000);
 
@@ -288,6 +297,19 @@ $('clear').addEventListener('click', () => {
   map.clear();
   state.originCounts.clear();
 });
+for (const b of document.querySelectorAll('[data-pick]')) {
+  b.addEventListener('click', () => {
+    pickBy = b.dataset.pick;
+    for (const o of document.querySelectorAll('[data-pick]')) o.setAttribute('aria-pressed', String(o === b));
+  });
+}
+// The header's jump links: the lookup gets the focus, ready to type into.
+$('jump-lookup').addEventListener('click', (e) => {
+  e.preventDefault();
+  $('lookup-section').scrollIntoView({ block: 'start' });
+  $('lookup-ip').focus({ preventScroll: true });
+});
+for (const el of document.querySelectorAll('.feed-head .tz')) el.textContent = `(${TZ})`;
 for (const b of document.querySelectorAll('[data-window]')) {
   b.addEventListener('click', () => {
     for (const o of document.querySelectorAll('[data-window]')) o.setAttribute('aria-pressed', String(o === b));

@@ -1,10 +1,13 @@
 // Packets per second per class over the last 5/15/60 minutes, drawn with the
 // vendored uPlot. Keeps one value per second per series in a ring of 3600
 // slots: filled from the snapshot's `history`, then from `update.rates`.
+// A second nobody vouched for (before the daemon started, or while the page
+// was not connected) is unknown, drawn as a gap, never as a zero: only while
+// live does a second without an update frame mean "nothing happened".
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { serverNow } from './clock.js';
-import { fmtCompact, LABELS, RATE_SERIES } from './format.js';
+import { fmtClock, fmtCompact, LABELS, RATE_SERIES, TZ } from './format.js';
 
 const SPAN_S = 3600;
 
@@ -18,6 +21,7 @@ export class RateChart {
     this.vals = RATE_SERIES.map(() => new Float64Array(SPAN_S));
     this.windowMin = 5;
     this.plot = null;
+    this.liveFrom = null;   // first second this connection vouches for; null while not live
     new ResizeObserver(() => this.resize()).observe(el);
     this.timer = setInterval(() => this.render(), 1000);
   }
@@ -31,23 +35,45 @@ export class RateChart {
     this.vals[series][i] = value;
   }
 
+  /** The value of a second, or null when the second is unknown (a gap). */
   get(sec, series) {
     const i = sec % SPAN_S;
-    return this.secs[i] === sec ? this.vals[series][i] : 0;
+    return this.secs[i] === sec ? this.vals[series][i] : null;
   }
 
-  /** `history` of a snapshot: {step_ms, end_ms, series: {icmp: [pps, ...], ...}} (oldest first). */
-  setHistory(h) {
+  /** Marks the seconds up to `toSec` that this live connection covered: no frame there means 0/s. */
+  vouch(toSec) {
+    if (this.liveFrom === null) return;
+    for (let sec = Math.max(this.liveFrom, toSec - SPAN_S + 1); sec <= toSec; sec++) {
+      if (this.secs[sec % SPAN_S] !== sec) this.set(sec, 0, 0);
+    }
+    this.liveFrom = Math.max(this.liveFrom, toSec + 1);
+  }
+
+  /**
+   * `history` of a snapshot: {step_ms, end_ms, series: {icmp: [pps, ...], ...}} (oldest first).
+   * `startMs` is when the daemon started: the seconds before it are gaps, not zeros.
+   */
+  setHistory(h, startMs = -Infinity) {
     if (!h?.series) return;
     const step = Math.max(1, Math.round((h.step_ms ?? 1000) / 1000));
     const endSec = Math.floor(h.end_ms / 1000);
+    const startSec = Math.floor(startMs / 1000);
     RATE_SERIES.forEach((name, k) => {
       const arr = h.series[name] ?? [];
       for (let j = 0; j < arr.length; j++) {
         const sec = endSec - (arr.length - 1 - j) * step;
-        for (let s = 0; s < step; s++) this.set(sec - s, k, Number(arr[j]) || 0);
+        for (let s = 0; s < step; s++) if (sec - s >= startSec) this.set(sec - s, k, Number(arr[j]) || 0);
       }
     });
+    this.liveFrom = endSec + 1;
+    this.render();
+  }
+
+  /** The connection went down: what came until now stands, what follows is unknown until the next snapshot. */
+  setDown() {
+    this.vouch(Math.floor(serverNow() / 1000) - 1);
+    this.liveFrom = null;
     this.render();
   }
 
@@ -81,10 +107,11 @@ export class RateChart {
 
   data() {
     const end = Math.floor(serverNow() / 1000) - 1; // the last complete second
+    this.vouch(end);
     const n = this.windowMin * 60;
     const xs = new Array(n);
     const ys = RATE_SERIES.map(() => new Array(n));
-    let nonzero = 0, max = 0;
+    let nonzero = 0, max = 0, unknown = 0, gaps = 0, seenKnown = false, inGap = false;
     for (let j = 0; j < n; j++) {
       const sec = end - n + 1 + j;
       xs[j] = sec;
@@ -96,10 +123,20 @@ export class RateChart {
         if (v > max) max = v;
       }
       if (any) nonzero++;
+      if (ys[0][j] === null) {
+        unknown++;
+        if (seenKnown && !inGap) gaps++; // a gap after known seconds: the daemon or the link was down
+        inGap = true;
+      } else {
+        seenKnown = true;
+        inGap = false;
+      }
     }
     this.el.dataset.samples = String(n);
     this.el.dataset.nonzero = String(nonzero);
     this.el.dataset.max = String(max);
+    this.el.dataset.unknown = String(unknown); // seconds drawn as gaps
+    this.el.dataset.gaps = String(gaps);       // gaps that follow known seconds (downtime, not "not yet started")
     return [xs, ...ys];
   }
 
@@ -115,7 +152,7 @@ export class RateChart {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       series: [
-        { label: 'time' },
+        { label: 'time', value: (u, v) => (v == null ? '–' : `${fmtClock(v * 1000)} ${TZ}`) },
         ...RATE_SERIES.map((name) => {
           const c = cssVar(`--c-${name}`);
           return {
@@ -128,7 +165,10 @@ export class RateChart {
           };
         }),
       ],
-      axes: [axis, { ...axis, size: 48, values: (u, vals) => vals.map((v) => fmtCompact(v)) }],
+      axes: [
+        { ...axis, label: `Time (${TZ})`, labelSize: 18, values: (u, vals) => vals.map((v) => fmtClock(v * 1000, { seconds: vals.some((x) => x % 60) })) },
+        { ...axis, label: 'packets/s', labelSize: 18, size: 48, values: (u, vals) => vals.map((v) => fmtCompact(v)) },
+      ],
     }, data, this.el);
   }
 }

@@ -65,16 +65,71 @@ export function fmtAgo(ms, now = Date.now()) {
 }
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
-/** Local wall-clock time with milliseconds: events arrive many per second. */
-export function fmtTime(ms) {
+
+/** The browser's time zone as a short name ("UTC", "CET", "GMT+1"): said next to every time shown. */
+export const TZ = (() => {
+  try {
+    return new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' }).formatToParts(new Date())
+      .find((p) => p.type === 'timeZoneName')?.value ?? 'local time';
+  } catch { return 'local time'; }
+})();
+
+/** 24-hour wall-clock time, "HH:MM:SS" (with ".mmm" when `millis`): where a column or axis states the zone once. */
+export function fmtClock(ms, { millis = false, seconds = true } = {}) {
+  if (!Number.isFinite(ms)) return '–';
   const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  let t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (seconds || millis) t += `:${pad(d.getSeconds())}`;
+  return millis ? `${t}.${pad(d.getMilliseconds(), 3)}` : t;
 }
 
+/** Event time with milliseconds (events arrive many per second); the feed's header names the zone. */
+export function fmtTime(ms) {
+  return fmtClock(ms, { millis: true });
+}
+
+/** "2026-11-30 20:58:32 UTC": a full date and time, zone included. */
 export function fmtDateTime(ms) {
   if (!Number.isFinite(ms)) return '–';
   const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${fmtClock(ms)} ${TZ}`;
+}
+
+/** "2026-11-30": a date alone. */
+export function fmtDate(ms) {
+  if (!Number.isFinite(ms)) return '–';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** Packets per second with its unit, "1.2k pkt/s". */
+export function fmtPps(n) {
+  return Number.isFinite(n) ? `${fmtCompact(n)} pkt/s` : '–';
+}
+
+/** Bits per second in SI units, "12.3 Mbit/s" (network rates are decimal). */
+export function fmtBps(n) {
+  if (!Number.isFinite(n)) return '–';
+  for (const [div, unit] of [[1e9, 'Gbit/s'], [1e6, 'Mbit/s'], [1e3, 'kbit/s']]) {
+    if (Math.abs(n) >= div) return `${(n / div).toFixed(n / div < 10 ? 1 : 0)} ${unit}`;
+  }
+  return `${Math.round(n)} bit/s`;
+}
+
+/**
+ * An address as HTML that is never cut at its end: when the space is short the
+ * middle gives way to an ellipsis (CSS on .ip-h), the last characters stay, and
+ * the text (so copy and the tooltip) is always the full address.
+ */
+export function ipHtml(ip) {
+  const s = String(ip ?? '');
+  const k = Math.min(8, Math.floor(s.length / 2));
+  return `<span class="ip-h">${esc(s.slice(0, s.length - k))}</span><span class="ip-t">${esc(s.slice(s.length - k))}</span>`;
+}
+
+/** A clickable address that opens its lookup: full value in the tooltip, middle ellipsis when short of room. */
+export function ipButton(ip) {
+  return `<button type="button" class="ip" data-ip="${esc(ip)}" title="${esc(ip)} (look up)">${ipHtml(ip)}</button>`;
 }
 
 /** "DE" -> regional-indicator pair, which the OS renders as a flag; no image assets. */

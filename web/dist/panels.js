@@ -3,7 +3,8 @@
 // Each function takes plain data and writes one part of the page.
 
 import {
-  asnText, badge, countryName, esc, flag, fmtAgo, fmtCompact, fmtDateTime, fmtDuration, fmtInt, fmtPercent, placeHtml,
+  asnText, badge, countryName, esc, flag, fmtAgo, fmtBps, fmtCompact, fmtDate, fmtDateTime, fmtDuration, fmtInt, fmtPercent,
+  ipButton, placeHtml,
 } from './format.js';
 import { serverNow } from './clock.js';
 
@@ -31,12 +32,23 @@ export function renderHeader(stats, uptimeS) {
     : '<li class="muted">no XDP interface</li>');
 }
 
-export function renderHeadline({ pps, eps, sources, countries }) {
-  setText('h-pps', fmtCompact(pps));
-  setText('h-eps', fmtCompact(eps));
-  setText('h-sources', fmtInt(sources));
-  setText('h-countries', fmtInt(countries));
+/**
+ * The headline: the daemon's own figures (stats.headline, docs/API.md), each
+ * labelled with its window. `h` null (not live, or an older daemon): "–", never 0.
+ */
+export function renderHeadline(h) {
+  setText('h-pps', fmtCompact(h?.xdp_packets_per_s));
+  setText('h-bps', fmtBps(h?.xdp_bits_per_s));
+  setText('h-syslog', fmtCompact(h?.syslog_packets_per_s));
+  setText('h-eps', fmtCompact(h?.events_per_s));
+  setText('h-sources', fmtInt(h?.active_sources));
+  setText('h-countries', fmtInt(h?.active_countries));
+  if (!h) return;
+  for (const el of document.querySelectorAll('[data-window-of="rate"]')) setText(el, windowText(h.rate_window_s));
+  for (const el of document.querySelectorAll('[data-window-of="active"]')) setText(el, windowText(h.active_window_s));
 }
+
+const windowText = (s) => (s === 1 ? 'second' : `${fmtInt(s)} s`);
 
 /** "N events shown for M packets counted (K suppressed, D dropped)": what the lists are made of. */
 export function totalsText(stats, top) {
@@ -86,7 +98,7 @@ export function renderTop(top, stats) {
   const srcPk = (s) => (s.xdp_packets ?? 0) + (s.syslog_packets ?? 0);
   const maxS = Math.max(0, ...sources.map(srcPk));
   setHtml('top-sources', table(['Source', 'Where', { label: 'Packets', num: true }, { label: 'Events', num: true }],
-    sources.map((s) => `<tr><td><button type="button" class="ip" data-ip="${esc(s.ip)}">${esc(s.ip)}</button>`
+    sources.map((s) => `<tr><td>${ipButton(s.ip)}`
       + `<div class="sub">${esc(asnText(s.geo))}</div></td><td class="geo">${placeHtml(s.geo)}</td>`
       + `<td class="num">${fmtInt(srcPk(s))}${shareBar(srcPk(s), maxS)}</td><td class="num">${fmtInt(s.events)}</td></tr>`),
     'No sources yet.'));
@@ -129,7 +141,7 @@ function counts(obj, empty = 'none') {
 function dbText(db) {
   if (Array.isArray(db)) return db.length ? db.map(dbText).join('<br>') : dbText(null);
   if (!db) return '<span class="muted">not loaded</span>';
-  const built = Number.isFinite(db.build_epoch) ? `, built ${fmtDateTime(db.build_epoch * 1000).slice(0, 10)}` : '';
+  const built = Number.isFinite(db.build_epoch) ? `, built ${fmtDate(db.build_epoch * 1000)}` : '';
   const age = Number.isFinite(db.age_days) ? `, ${fmtInt(db.age_days)} days old` : '';
   const ranges = Number.isFinite(db.ranges) ? `, ${fmtInt(db.ranges)} ranges` : '';
   const file = db.path ? ` <span class="muted small">${esc(String(db.path).split('/').pop())}</span>` : '';
@@ -243,6 +255,6 @@ export function renderViewers(viewers) {
   section.hidden = !Array.isArray(viewers);
   if (!Array.isArray(viewers)) return;
   setHtml('viewers', viewers.length
-    ? viewers.map((v) => `<li><button type="button" class="ip" data-ip="${esc(v.addr)}">${esc(v.addr)}</button> ${placeHtml(v.geo)} <span class="muted">since ${esc(fmtAgo(v.since_ms, serverNow()))}</span></li>`).join('')
+    ? viewers.map((v) => `<li>${ipButton(v.addr)} ${placeHtml(v.geo)} <span class="muted">since ${esc(fmtAgo(v.since_ms, serverNow()))}</span></li>`).join('')
     : '<li class="muted">none</li>');
 }
