@@ -96,8 +96,9 @@ pub enum PipelineCounter {
     SourceInserted = 5,
     /// Source entries that could not be inserted.
     SourceInsertFailed = 6,
-    /// Events lost because a later stage could not be reached (a tail call
-    /// failed: never expected once the daemon has filled [`MAP_STAGES`]).
+    /// Packets whose later stage could not be reached (a failed tail call:
+    /// never expected once the daemon has filled [`MAP_STAGES`]); a sampled
+    /// one's weight goes back to its source's pending weight.
     StageFailed = 7,
 }
 

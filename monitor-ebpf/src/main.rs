@@ -96,10 +96,10 @@ fn observe(ctx: &XdpContext) {
     stage_failed(ctx, summary, weight);
 }
 
-/// A tail call failed (the daemon has not filled the stage table): the
-/// event is lost, and counted; its weight goes back to its source.
+/// A tail call failed (the daemon has not filled the stage table): counted,
+/// and a sampled packet's weight goes back to its source.
 #[inline(always)]
-pub(crate) fn stage_failed(ctx: &XdpContext, s: &Summary, weight: u64) {
+fn stage_failed(ctx: &XdpContext, s: &Summary, weight: u64) {
     bump(PipelineCounter::StageFailed);
     error!(ctx, "tail call to a later stage failed: is the stage table filled?");
     give_back(s, weight);

@@ -1,4 +1,7 @@
-//! The hand-over from the first stage to the later ones.
+//! Per-CPU scratch in map memory: the packet's summary (which the later
+//! stages read), blurred offsets, and a new source's entry. Map memory is
+//! what the stack (512 bytes) cannot hold, and the verifier does not track
+//! values through it.
 
 use monitor_common::maps::SourceStats;
 
