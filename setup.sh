@@ -2,7 +2,7 @@
 #
 # setup.sh - install everything Monitor needs to build, test and run.
 #
-# Supported: Debian 12 (bookworm) and Ubuntu 22.04 (jammy); newer releases of
+# Supported: Debian 11 (bullseye), Debian 12 (bookworm) and Ubuntu 22.04 (jammy); newer releases of
 # both are expected to work. Run `./setup.sh --help` for the full description.
 # `cargo xtask test` runs it in fresh Debian 11 and 12 chroots
 # (xtask/src/userlands.rs): Debian 11's Node.js 12 is Ubuntu 22.04's case.
