@@ -182,7 +182,7 @@ apt_install() {  # apt_install PKG... ; returns apt-get's status
 OS_ID='' OS_VERSION='' OS_NAME=''
 check_platform() {
     if ! have apt-get || ! have dpkg-query; then
-        die "apt-get/dpkg-query not found: $SCRIPT_NAME supports Debian 12+ and Ubuntu 22.04+ only."
+        die "apt-get/dpkg-query not found: $SCRIPT_NAME supports Debian 11+ and Ubuntu 22.04+ only."
     fi
     if [[ -r /etc/os-release ]]; then
         # shellcheck disable=SC1091
@@ -1137,7 +1137,7 @@ Usage: $SCRIPT_NAME [install]
        $SCRIPT_NAME --help
 
 Installs every prerequisite of Monitor (the eBPF network traffic monitor) on
-Debian 12+ or Ubuntu 22.04+. Safe to re-run: everything already present is
+Debian 11+ or Ubuntu 22.04+. Safe to re-run: everything already present is
 detected and left alone, so a second run takes a few seconds.
 
 Runs as root, or as a normal user with sudo (used only for the system-wide
