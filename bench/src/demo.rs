@@ -2,7 +2,8 @@
 //! so every panel of the dashboard has something to show: ICMP and ICMPv6
 //! echo requests, HTTP requests and TLS ClientHellos (and a little SSH) from
 //! a few hundred located public sources, the odd burst (which the kernel
-//! samples), and iptables LOG lines over syslog.
+//! samples), iptables LOG lines over syslog, and (with `http`) real HTTP
+//! requests to a small responder, which the monitor times (demo_http.rs).
 //!
 //! Network safety: frames go out only on `--iface` inside `--netns` (the
 //! demo's own namespace, which has no default route: no reply can leave);
@@ -11,9 +12,8 @@
 
 use std::{
     ffi::CString,
-    fs::File,
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket},
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     path::PathBuf,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -24,8 +24,9 @@ use serde_json::json;
 
 use crate::{
     demo_frames::tcp4,
+    demo_http,
     demo_sources::{self, Rng},
-    frames,
+    frames, netns,
 };
 
 pub struct Args {
@@ -43,6 +44,15 @@ pub struct Args {
     pub asn: Vec<PathBuf>,
     /// None: until killed.
     pub duration: Option<Duration>,
+    /// Serve HTTP on `dst4`:80 in this namespace (the monitored one) and
+    /// request it over real connections from some of the sources.
+    pub http: Option<HttpArgs>,
+}
+
+pub struct HttpArgs {
+    pub netns: String,
+    /// The sending namespace's own address on the veth, the route back.
+    pub via: Ipv4Addr,
 }
 
 const TICK: Duration = Duration::from_millis(20);
@@ -52,12 +62,16 @@ const SYSLOG_SHARE: f64 = 0.08;
 const BURST_CHANCE: f64 = 0.004;
 const BURST_LEN: u32 = 400;
 
-const PATHS: [&str; 8] =
-    ["/", "/index.html", "/api/users?page=2", "/login", "/wp-login.php", "/.env", "/robots.txt", "/api/v1/status"];
-const HOSTS: [&str; 4] = ["www.example.com", "api.example.com", "shop.example.net", "198.18.200.1"];
+const PATHS: &[&str] =
+    &["/", "/index.html", "/api/users?page=2", "/login", "/wp-login.php", "/.env", "/robots.txt", "/api/v1/status"];
+const HOSTS: &[&str] = &["www.example.com", "api.example.com", "shop.example.net", "198.18.200.1"];
 const SNIS: [&str; 5] =
     ["www.example.com", "api.example.com", "cdn.example.net", "mail.example.org", "grafana.example.com"];
 const SYSLOG_HOSTS: [&str; 3] = ["web1", "web2", "edge-fw"];
+/// Real HTTP requests per second (as a share of the frame rate), from at most
+/// this many of the web sources.
+const HTTP_SHARE: f64 = 0.05;
+const HTTP_SOURCES: usize = 24;
 
 /// What a source does, so the top lists show pingers, web clients and scanners.
 #[derive(Clone, Copy)]
@@ -80,16 +94,8 @@ struct Source {
 /// thread that joins the namespace, so this process (and its syslog socket)
 /// stays in its own.
 fn packet_socket(netns: Option<&str>, iface: &str) -> anyhow::Result<OwnedFd> {
-    let (netns, iface) = (netns.map(str::to_owned), iface.to_owned());
-    std::thread::spawn(move || -> anyhow::Result<OwnedFd> {
-        if let Some(ns) = netns {
-            let path = if ns.contains('/') { ns.clone() } else { format!("/run/netns/{ns}") };
-            let file = File::open(&path).with_context(|| format!("opening namespace {path}"))?;
-            // SAFETY: a valid namespace fd; only this thread moves.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                bail!("setns {path}: {}", io::Error::last_os_error());
-            }
-        }
+    let iface = iface.to_owned();
+    netns::run_in(netns, move || {
         let name = CString::new(iface.clone())?;
         // SAFETY: plain syscalls with valid arguments; the fd is owned right away.
         unsafe {
@@ -111,8 +117,6 @@ fn packet_socket(netns: Option<&str>, iface: &str) -> anyhow::Result<OwnedFd> {
             Ok(sock)
         }
     })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the namespace thread panicked"))?
 }
 
 fn send(sock: &OwnedFd, frame: &[u8]) -> io::Result<()> {
@@ -186,6 +190,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for i in (1..sources.len()).rev() {
         sources.swap(i, rng.below(i + 1));
     }
+    let http = match &args.http {
+        Some(h) => Some(start_http(h, args, &sources)?),
+        None => None,
+    };
     let mut cumulative = Vec::with_capacity(sources.len());
     let mut total = 0.0;
     for i in 0..sources.len() {
@@ -254,11 +262,39 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             next = now; // fell behind (a busy machine): do not try to catch up in a rush
         }
     }
+    let (http_answered, http_failed) = http.map_or((0, 0), |c| {
+        (c.answered.load(std::sync::atomic::Ordering::Relaxed), c.failed.load(std::sync::atomic::Ordering::Relaxed))
+    });
     println!(
         "{}",
-        json!({"sent": sent, "syslog_lines": lines, "errors": errors, "elapsed_s": start.elapsed().as_secs_f64()})
+        json!({"sent": sent, "syslog_lines": lines, "errors": errors, "http_answered": http_answered,
+               "http_failed": http_failed, "elapsed_s": start.elapsed().as_secs_f64()})
     );
     Ok(())
+}
+
+/// The HTTP responder and clients, from the first few web sources.
+fn start_http(http: &HttpArgs, args: &Args, sources: &[Source]) -> anyhow::Result<std::sync::Arc<demo_http::Counters>> {
+    let client_netns = args.netns.clone().context("the HTTP clients need --netns")?;
+    let web: Vec<Ipv4Addr> = sources
+        .iter()
+        .filter_map(|s| match (s.ip, s.kind) {
+            (IpAddr::V4(ip), Kind::Web) => Some(ip),
+            _ => None,
+        })
+        .take(HTTP_SOURCES)
+        .collect();
+    demo_http::start(demo_http::Config {
+        server_netns: http.netns.clone(),
+        listen: SocketAddrV4::new(args.dst4, 80),
+        client_netns,
+        client_iface: args.iface.clone(),
+        via: http.via,
+        sources: web,
+        paths: PATHS,
+        hosts: HOSTS,
+        rate: (args.rate as f64 * HTTP_SHARE).max(1.0),
+    })
 }
 
 fn frame_for(src: &mut Source, in_burst: bool, args: &Args, rng: &mut Rng) -> Vec<u8> {

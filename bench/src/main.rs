@@ -3,11 +3,13 @@
 
 mod demo;
 mod demo_frames;
+mod demo_http;
 mod demo_sources;
 mod frames;
 mod gen;
 mod geo;
 mod kernel;
+mod netns;
 mod syslog_send;
 mod ws;
 
@@ -154,6 +156,13 @@ enum Cmd {
         /// 0 = until killed.
         #[arg(long, default_value_t = 0.0)]
         seconds: f64,
+        /// Serve HTTP on --dst4 port 80 inside this namespace (the monitored
+        /// one) and send it real requests from some of the sources.
+        #[arg(long, requires = "http_via")]
+        http_netns: Option<String>,
+        /// The address of --iface, through which --http-netns routes back to the sources.
+        #[arg(long)]
+        http_via: Option<std::net::Ipv4Addr>,
     },
     /// Attach the trivial XDP_PASS baseline program to an interface until
     /// stdin closes (to measure what any XDP program costs on that device).
@@ -207,22 +216,36 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Geo { city, asn, cold, cached, threads } => geo::run(&geo::Args { city, asn, cold, cached, threads }),
         Cmd::XdpHold { iface } => xdp_hold(&iface),
-        Cmd::Demo { netns, iface, dst_mac, dst4, dst6, syslog, rate, v4_sources, v6_sources, city, asn, seconds } => {
-            demo::run(&demo::Args {
-                netns,
-                iface,
-                dst_mac: gen::parse_mac(&dst_mac)?,
-                dst4,
-                dst6,
-                syslog,
-                rate,
-                v4_sources,
-                v6_sources,
-                city,
-                asn,
-                duration: (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
-            })
-        }
+        Cmd::Demo {
+            netns,
+            iface,
+            dst_mac,
+            dst4,
+            dst6,
+            syslog,
+            rate,
+            v4_sources,
+            v6_sources,
+            city,
+            asn,
+            seconds,
+            http_netns,
+            http_via,
+        } => demo::run(&demo::Args {
+            netns,
+            iface,
+            dst_mac: gen::parse_mac(&dst_mac)?,
+            dst4,
+            dst6,
+            syslog,
+            rate,
+            v4_sources,
+            v6_sources,
+            city,
+            asn,
+            duration: (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
+            http: http_netns.zip(http_via).map(|(netns, via)| demo::HttpArgs { netns, via }),
+        }),
     }
 }
 

@@ -2,26 +2,32 @@
 //! network namespaces joined by a veth pair, runs the daemon with XDP on the
 //! receiving end (--netns) and the dashboard on 127.0.0.1, and runs
 //! `monitor-bench demo` to send a traffic mix from a few hundred located
-//! public addresses plus syslog lines. Ctrl-C (or SIGTERM) stops everything
-//! and removes the namespaces; a new run first cleans up after a crashed one.
+//! public addresses plus syslog lines, and real HTTP requests to a small
+//! responder in the receiving namespace (timed by the TC egress program).
+//! Ctrl-C (or SIGTERM) stops everything and removes the namespaces; a new run
+//! first cleans up after a crashed one. `--check` stops as soon as the API
+//! shows traffic and timed HTTP responses (the test suite's smoke run).
 //!
 //! Network safety: the public source addresses exist only as bytes in
-//! frames sent on the sender's veth end inside the demo namespace. Neither
-//! namespace has a default route, so the replies the receiving kernel makes
-//! are dropped there; nothing touches ens3 or any interface the demo did not
-//! create. The syslog lines go to the daemon on 127.0.0.1.
+//! frames sent on the sender's veth end inside the demo namespace, and (for
+//! the HTTP clients) as /32 addresses on that veth end, with /32 routes back
+//! to them in the receiving namespace. Neither namespace has a default route
+//! and the veth pair is their only link, so nothing leaves the pair; nothing
+//! touches ens3 or any interface the demo did not create. The syslog lines go
+//! to the daemon on 127.0.0.1.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::TcpStream,
+    net::SocketAddr,
     os::unix::process::CommandExt as _,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _};
+
+use crate::bench::sys;
 
 const RX_NS: &str = "mondemo-rx";
 const TX_NS: &str = "mondemo-tx";
@@ -33,6 +39,8 @@ const RX_V6: &str = "fd6d:6f6e:64::1";
 const TX_V6: &str = "fd6d:6f6e:64::2";
 /// Pids of the demo's processes, so the next run can stop them after a crash.
 const PID_FILE: &str = "/run/monitor-demo.pids";
+/// How long `--check` waits for traffic and timed HTTP responses.
+const CHECK_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -51,6 +59,24 @@ pub struct Options {
     /// Stop after this many seconds (0 = until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Smoke test: stop with success as soon as /api/stats shows traffic and
+    /// /api/http timed responses; fail if that takes over 60 s.
+    #[arg(long)]
+    check: bool,
+}
+
+impl Options {
+    /// The run `cargo xtask test` makes, on free ports (a demo may be open).
+    pub fn check() -> anyhow::Result<Self> {
+        Ok(Options {
+            port: sys::free_tcp_port()?,
+            syslog_port: sys::free_udp_port()?,
+            rate: 200,
+            release: false,
+            seconds: 0,
+            check: true,
+        })
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -81,22 +107,24 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     let mut demo = Demo { children: Vec::new() };
     demo.create_network()?;
 
-    let api = format!("127.0.0.1:{}", opts.port);
+    let api = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let syslog = format!("127.0.0.1:{}", opts.syslog_port);
+    let started = Instant::now();
     let daemon = Command::new(bin.join("monitor"))
-        .args(["--netns", RX_NS, "--iface", RX_IF, "--listen", &api, "--syslog-udp", &syslog])
-        .stdout(Stdio::null())
+        .args(["--netns", RX_NS, "--iface", RX_IF, "--listen", &api.to_string(), "--syslog-udp", &syslog])
+        .stdout(log_file(&logs, "daemon.log")?) // the daemon logs to stdout
         .stderr(log_file(&logs, "daemon.log")?)
         .process_group(0) // Ctrl-C reaches only us; we stop the children in order
         .spawn()
         .context("starting the monitor")?;
     demo.adopt("monitor", daemon);
-    demo.wait_healthy(&api, &logs)?;
+    demo.wait_healthy(api, &logs)?;
 
     let mac = rx_mac()?;
     let mut gen = Command::new(bin.join("monitor-bench"));
     gen.args(["demo", "--netns", TX_NS, "--iface", TX_IF, "--dst-mac", &mac, "--dst4", RX_V4, "--dst6", RX_V6])
         .args(["--syslog", &syslog, "--rate", &opts.rate.to_string()])
+        .args(["--http-netns", RX_NS, "--http-via", TX_V4])
         .stdout(log_file(&logs, "traffic.log")?)
         .stderr(log_file(&logs, "traffic.log")?)
         .process_group(0);
@@ -109,6 +137,8 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     println!("  Ctrl-C stops the demo and removes its namespaces.");
     println!();
     let start = Instant::now();
+    let mut seen = Seen::default();
+    let mut last_poll = Instant::now() - Duration::from_secs(1);
     let result = loop {
         if STOP.load(Ordering::Relaxed) || (opts.seconds > 0 && start.elapsed().as_secs() >= opts.seconds) {
             break Ok(());
@@ -116,7 +146,22 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         if let Some(name) = demo.exited() {
             break Err(anyhow::anyhow!("{name} exited; see the logs in {}", logs.display()));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        if !seen.all() && last_poll.elapsed() >= Duration::from_millis(500) {
+            last_poll = Instant::now();
+            seen.poll(api, started);
+        }
+        if opts.check && seen.all() {
+            break Ok(());
+        }
+        if opts.check && start.elapsed() >= CHECK_LIMIT {
+            break Err(anyhow::anyhow!(
+                "no {} on http://{api}/ after {} s; see the logs in {}",
+                if seen.traffic.is_none() { "traffic" } else { "timed HTTP responses" },
+                CHECK_LIMIT.as_secs(),
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     };
     println!("stopping the demo…");
     drop(demo);
@@ -229,13 +274,13 @@ impl Demo {
         self.children.iter_mut().find_map(|(n, c)| c.try_wait().ok().flatten().map(|_| *n))
     }
 
-    fn wait_healthy(&mut self, api: &str, logs: &Path) -> anyhow::Result<()> {
+    fn wait_healthy(&mut self, api: SocketAddr, logs: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline && !STOP.load(Ordering::Relaxed) {
             if let Some(name) = self.exited() {
                 bail!("{name} exited at start-up; see {}", logs.join("daemon.log").display());
             }
-            if healthz(api) {
+            if sys::http_ok(api, "/healthz") {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -257,13 +302,36 @@ impl Drop for Demo {
     }
 }
 
-fn healthz(api: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(api) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n").as_bytes()).is_err() {
-        return false;
+/// When the dashboard first showed what the demo sends, counted from the
+/// daemon's start (printed, so the README's figure can be re-measured).
+#[derive(Default)]
+struct Seen {
+    traffic: Option<Duration>,
+    timed_http: Option<Duration>,
+}
+
+impl Seen {
+    fn all(&self) -> bool {
+        self.traffic.is_some() && self.timed_http.is_some()
     }
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply.starts_with("HTTP/1.1 200")
+
+    fn poll(&mut self, api: SocketAddr, started: Instant) {
+        if self.traffic.is_none() {
+            let stats = sys::get_json(api, "/api/stats").unwrap_or_default();
+            if sys::num(&stats, "events/accepted") > 0.0 && sys::num(&stats, "kernel/classes/icmp/packets") > 0.0 {
+                self.traffic = Some(started.elapsed());
+                println!(
+                    "  traffic on the dashboard {:.1} s after the daemon started",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        if self.timed_http.is_none() {
+            let http = sys::get_json(api, "/api/http").unwrap_or_default();
+            if sys::num(&http, "since_start/responses") > 0.0 {
+                self.timed_http = Some(started.elapsed());
+                println!("  timed HTTP responses {:.1} s after the daemon started", started.elapsed().as_secs_f64());
+            }
+        }
+    }
 }

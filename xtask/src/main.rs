@@ -40,7 +40,8 @@ enum Task {
     },
     /// Run every test: host unit and property tests, BPF_PROG_TEST_RUN tests
     /// of the real XDP program, end-to-end tests in network namespaces and a
-    /// real browser, a bounded fuzz run and the benchmark smoke run. Needs root.
+    /// real browser, the demo's check (`demo --check`), a bounded fuzz run
+    /// and the benchmark smoke run. Needs root.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -51,7 +52,8 @@ enum Task {
     /// Needs root for most sections. `--quick` is the CI smoke run.
     Bench(bench::Options),
     /// The live dashboard with synthetic traffic from a few hundred public
-    /// addresses, in namespaces of its own (needs root). Ctrl-C stops it.
+    /// addresses and a small HTTP responder, in namespaces of its own (needs
+    /// root). Ctrl-C stops it; `--check` stops once the API shows traffic.
     Demo(demo::Options),
     /// setup.sh in fresh Debian 11 and 12 chroots (debootstrap --variant=minbase;
     /// everything but the Rust toolchain), run twice (part of `test`). Needs root.
@@ -91,6 +93,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             test.extend(args.iter().map(String::as_str));
             cargo(&root, &test)?;
             if args.is_empty() {
+                // The demo's smoke run (about 15 s once built): every part of
+                // it starts and the API shows traffic and timed HTTP responses.
+                demo::run(&root, &demo::Options::check()?)?;
                 fuzz::run(&root, 30)?;
                 userlands::run(&root)?;
                 kernels::run(&root, &kernels::Options::default())?;

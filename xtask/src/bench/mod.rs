@@ -15,7 +15,7 @@ mod memory;
 mod net;
 mod pipeline;
 mod report;
-mod sys;
+pub(crate) mod sys;
 
 use std::{
     path::{Path, PathBuf},
