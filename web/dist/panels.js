@@ -175,6 +175,7 @@ export function renderHealth(stats, client) {
       `${esc(fmtDateTime(r.ts_ms))} ${esc(r.sender)}: ${esc(r.reason)} <code class="sample">${esc(String(r.sample ?? '').slice(0, 160))}</code>`]),
     ['GeoIP city database', dbText(geo.city_db), missing(geo.city_db) || old(geo.city_db)],
     ['GeoIP ASN database', dbText(geo.asn_db), old(geo.asn_db)],
+    (old(geo.city_db) || old(geo.asn_db)) && ['Fresher GeoIP data', '<code>MONITOR_GEO_REFRESH=1 ./setup.sh</code> (as root); the daemon picks the new files up by itself'],
     ...(geo.errors ?? []).slice(0, 3).map((e) => ['GeoIP error', esc(e), true]),
   ]));
 }

@@ -84,6 +84,9 @@ fn is_csv(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
+/// Older than this, a database is flagged (log, dashboard health panel).
+const OLD_DAYS: u64 = 60;
+
 fn age_days(epoch: u64) -> u64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     now.saturating_sub(epoch) / 86_400
@@ -265,6 +268,15 @@ impl Geo {
             tracing::warn!(error = %e, "GeoIP database unavailable; continuing without it");
         }
         tracing::info!(city = dbs.city.len(), asn = dbs.asn.len(), "GeoIP databases loaded");
+        let statuses = dbs.city.iter().map(|d| &d.status).chain(dbs.asn.iter().flat_map(|d| d.statuses()));
+        for db in statuses.filter(|db| db.age_days > OLD_DAYS) {
+            tracing::warn!(
+                path = %db.path.display(),
+                age_days = db.age_days,
+                "GeoIP database is old; fresher data: MONITOR_GEO_REFRESH=1 ./setup.sh (as root) downloads the \
+                 latest, and the running daemon picks the new files up by itself"
+            );
+        }
         {
             // Swap and clear under the cache lock: a lookup that read the old
             // set sees the new generation when it comes to insert, and drops
