@@ -92,17 +92,32 @@ impl Rsyslogd {
         std::fs::write(&conf_path, conf).expect("rsyslog.conf");
         let check = Command::new("rsyslogd").args(["-N1", "-f"]).arg(&conf_path).output().expect("rsyslogd -N1");
         assert!(check.status.success(), "rsyslog rejects the config: {}", String::from_utf8_lossy(&check.stderr));
-        let child = Command::new("rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rsyslogd (apt-get install rsyslog; setup.sh does)");
-        Rsyslogd { child, dir }
+        // imkmsg gives up on /dev/kmsg ("cannot open kernel log: Broken
+        // pipe") when the kernel's ring wraps while it reads the backlog, as
+        // a small ring does under other logging: start again then.
+        for attempt in 1..=3 {
+            let mut child = Command::new("rsyslogd")
+                .arg("-n")
+                .arg("-f")
+                .arg(&conf_path)
+                .arg("-i")
+                .arg(dir.join("rsyslogd.pid"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start rsyslogd (apt-get install rsyslog; setup.sh does)");
+            let started = poll("rsyslogd to log its start", Duration::from_secs(10), || {
+                let log = own_log(&dir);
+                log.contains("] start").then_some(log)
+            });
+            if !started.contains("imkmsg:") || attempt == 3 {
+                return Rsyslogd { child, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(dir.join("rsyslogd.log"));
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Running, or how it ended and what it said.
@@ -120,10 +135,14 @@ impl Rsyslogd {
         }
     }
 
-    /// What rsyslogd logged about itself (start, errors, suspended actions).
     fn own_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("rsyslogd.log")).unwrap_or_else(|e| format!("(none: {e})"))
+        own_log(&self.dir)
     }
+}
+
+/// What rsyslogd logged about itself (start, errors, suspended actions).
+fn own_log(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("rsyslogd.log")).unwrap_or_else(|e| format!("(none: {e})"))
 }
 
 /// Kernel log records (all of /dev/kmsg that is still buffered) containing
