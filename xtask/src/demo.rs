@@ -37,7 +37,9 @@ const RX_V4: &str = "198.18.200.1";
 const TX_V4: &str = "198.18.200.2";
 const RX_V6: &str = "fd6d:6f6e:64::1";
 const TX_V6: &str = "fd6d:6f6e:64::2";
-/// Pids of the demo's processes, so the next run can stop them after a crash.
+/// Pids of the demo (this xtask first, then its children), so the next run
+/// can stop a demo still running (it then cleans up itself) or what a
+/// crashed one left.
 const PID_FILE: &str = "/run/monitor-demo.pids";
 /// How long `--check` waits for traffic and timed HTTP responses.
 const CHECK_LIMIT: Duration = Duration::from_secs(60);
@@ -193,7 +195,10 @@ fn clean_leftovers() {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
             // A rebuilt binary reads as "monitor (deleted)".
             let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(" (deleted)");
-            if name == "monitor" || name == "monitor-bench" {
+            if name == "xtask" && pid != std::process::id() as i32 {
+                println!("stopping the demo running as pid {pid}");
+                stop_pid(pid, None);
+            } else if name == "monitor" || name == "monitor-bench" {
                 println!("stopping {name} (pid {pid}) left by an earlier demo");
                 stop_pid(pid, None);
             }
@@ -266,7 +271,10 @@ impl Demo {
 
     fn adopt(&mut self, name: &'static str, child: Child) {
         self.children.push((name, child));
-        let pids: String = self.children.iter().map(|(_, c)| format!("{}\n", c.id())).collect();
+        let pids: String = std::iter::once(std::process::id())
+            .chain(self.children.iter().map(|(_, c)| c.id()))
+            .map(|pid| format!("{pid}\n"))
+            .collect();
         let _ = std::fs::write(PID_FILE, pids);
     }
 
