@@ -172,9 +172,8 @@ describe('dashboard', { skip: noUrl }, () => {
         assert.match(title, /^\d{4}-\d\d-\d\d ([01]\d|2[0-3]):[0-5]\d:[0-5]\d /);
         assert.ok(Number.isFinite(Date.parse(iso)), `machine-readable datetime ${iso}`);
       }
-      const axes = await page.locator('#chart .u-axis').allTextContents();
-      assert.ok(axes.some((a) => a.includes(`Time (${tz})`)), `time axis labelled with the zone: ${axes}`);
-      assert.ok(axes.some((a) => a.includes('packets/s')), 'rate axis has its unit');
+      assert.equal(await page.getAttribute('#chart', 'data-axes'), `Time (${tz}) | packets/s`, 'chart axes with the zone and the unit');
+      assert.match(await page.getAttribute('#chart', 'aria-label'), new RegExp(`^packets/s per class .* against time \\(${tz}\\)$`));
       assert.doesNotMatch(await page.innerText('body'), /\b\d{1,2}(:\d\d)+\s?(AM|PM|am|pm)\b/, 'no 12-hour times anywhere');
     } finally {
       await page.click('#pause');
@@ -395,7 +394,8 @@ describe('reconnect', { skip: noUrl || (!env.restartCmd && 'MONITOR_RESTART_CMD 
       assert.equal(await page.getAttribute('body', 'data-stale'), null, 'live again: not greyed');
       assert.ok(await page.isHidden('#stale'));
       // The seconds the daemon was down are a gap in the chart, not zeros.
-      await waitUntil(async () => Number((await chart()).gaps) >= 1, { timeout: 10000, what: 'a gap in the chart for the downtime' });
+      await waitUntil(async () => Number((await chart()).gaps) >= 1, { timeout: 10000, what: 'a gap in the chart for the downtime' })
+        .catch(async (e) => { throw new Error(`${e.message}: chart ${JSON.stringify(await chart())}, daemon up ${stats.uptime_s} s`); });
       // Console errors are expected while the daemon is down (failed
       // connects); uncaught page errors are not.
       assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), []);

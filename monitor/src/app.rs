@@ -259,23 +259,33 @@ async fn aggregate_events(mut rx: mpsc::Receiver<Event>, state: Arc<AppState>) {
     }
 }
 
+fn read_kernel_counters(state: &AppState) -> Option<KernelCounters> {
+    state.kernel.as_ref().and_then(|kernel| match lock(kernel).counters() {
+        Ok(c) => Some(c),
+        Err(error) => {
+            tracing::warn!(%error, "reading kernel counters failed");
+            None
+        }
+    })
+}
+
 /// Once a second: refresh the kernel counters, close a second of history,
 /// rebuild the top lists; log the counters every `log_every`.
 async fn every_second(state: Arc<AppState>, log_every: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_log = Instant::now();
-    let mut previous: Option<KernelCounters> = None;
+    // The first tick is immediate: it starts the first second (history holds
+    // complete seconds only, so a chart shows the time before as unknown).
+    tick.tick().await;
+    let mut previous = read_kernel_counters(&state);
+    if let Some(c) = &previous {
+        *state.kernel_counters.write().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+    }
     let mut seconds = 0u64;
     loop {
         tick.tick().await;
-        let counters = state.kernel.as_ref().and_then(|kernel| match lock(kernel).counters() {
-            Ok(c) => Some(c),
-            Err(error) => {
-                tracing::warn!(%error, "reading kernel counters failed");
-                None
-            }
-        });
+        let counters = read_kernel_counters(&state);
         let mut delta = [0u64; 4];
         let (mut all_packets, mut all_bytes) = (0u64, 0u64);
         if let (Some(now), Some(before)) = (&counters, &previous) {

@@ -343,5 +343,6 @@ window.monitorDashboard = {
   get mapSize() { return map.points.size; },
   get paused() { return state.paused; },
   mapPoint: (ip) => map.locate(ip),
+  chart,
   fmtCompact,
 };

@@ -22,6 +22,8 @@ export class RateChart {
     this.windowMin = 5;
     this.plot = null;
     this.liveFrom = null;   // first second this connection vouches for; null while not live
+    this.downSec = -Infinity; // the second the last connection was lost in
+    this.vouchFrom = Infinity; // first second of this connection that live rates may fill
     new ResizeObserver(() => this.resize()).observe(el);
     this.timer = setInterval(() => this.render(), 1000);
   }
@@ -55,10 +57,17 @@ export class RateChart {
    * `startMs` is when the daemon started: the seconds before it are gaps, not zeros.
    */
   setHistory(h, startMs = -Infinity) {
-    if (!h?.series) return;
+    const startSec = Math.floor(startMs / 1000);
+    // Live from here on; a daemon that has not closed a second yet (end_ms 0) vouches for nothing before now.
+    const now = Math.floor(serverNow() / 1000);
+    if (!h?.series || !(h.end_ms > 0)) {
+      this.liveFrom = Math.max(now + 1, startSec, this.downSec + 1); // this second began before the daemon did
+      this.vouchFrom = this.liveFrom;
+      this.render();
+      return;
+    }
     const step = Math.max(1, Math.round((h.step_ms ?? 1000) / 1000));
     const endSec = Math.floor(h.end_ms / 1000);
-    const startSec = Math.floor(startMs / 1000);
     RATE_SERIES.forEach((name, k) => {
       const arr = h.series[name] ?? [];
       for (let j = 0; j < arr.length; j++) {
@@ -66,21 +75,25 @@ export class RateChart {
         for (let s = 0; s < step; s++) if (sec - s >= startSec) this.set(sec - s, k, Number(arr[j]) || 0);
       }
     });
-    this.liveFrom = endSec + 1;
+    this.liveFrom = Math.max(endSec + 1, startSec, this.downSec + 1);
+    this.vouchFrom = this.liveFrom;
     this.render();
   }
 
   /** The connection went down: what came until now stands, what follows is unknown until the next snapshot. */
   setDown() {
-    this.vouch(Math.floor(serverNow() / 1000) - 1);
+    this.downSec = Math.floor(serverNow() / 1000); // partly down: only history can vouch for it
+    this.vouch(this.downSec - 1);
+    if (this.secs[this.downSec % SPAN_S] === this.downSec) this.secs[this.downSec % SPAN_S] = -1; // a live frame may have set it
     this.liveFrom = null;
     this.render();
   }
 
   /** `update.rates` at the daemon's ts_ms: the newest value of a second wins. */
   addRates(tsMs, rates) {
-    if (!rates) return;
     const sec = Math.floor(tsMs / 1000);
+    // Only for seconds this connection vouches for: a daemon's rates before its first complete second say nothing.
+    if (!rates || this.liveFrom === null || sec < this.vouchFrom) return;
     RATE_SERIES.forEach((name, k) => this.set(sec, k, Number(rates[name]) || 0));
   }
 
@@ -145,6 +158,10 @@ export class RateChart {
     const data = this.data();
     if (this.plot) { this.plot.setData(data); return; }
     const muted = cssVar('--muted'), grid = cssVar('--grid');
+    // uPlot draws the axis labels on its canvas: say them in the markup too.
+    const xLabel = `Time (${TZ})`, yLabel = 'packets/s';
+    this.el.dataset.axes = `${xLabel} | ${yLabel}`;
+    this.el.setAttribute('aria-label', `${yLabel} per class (${RATE_SERIES.map((n) => LABELS[n]).join(', ')}) against time (${TZ})`);
     const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     this.plot = new uPlot({
       ...this.size(),
@@ -166,8 +183,8 @@ export class RateChart {
         }),
       ],
       axes: [
-        { ...axis, label: `Time (${TZ})`, labelSize: 18, values: (u, vals) => vals.map((v) => fmtClock(v * 1000, { seconds: vals.some((x) => x % 60) })) },
-        { ...axis, label: 'packets/s', labelSize: 18, size: 48, values: (u, vals) => vals.map((v) => fmtCompact(v)) },
+        { ...axis, label: xLabel, labelSize: 18, values: (u, vals) => vals.map((v) => fmtClock(v * 1000, { seconds: vals.some((x) => x % 60) })) },
+        { ...axis, label: yLabel, labelSize: 18, size: 48, values: (u, vals) => vals.map((v) => fmtCompact(v)) },
       ],
     }, data, this.el);
   }

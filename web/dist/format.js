@@ -124,7 +124,7 @@ export function fmtBps(n) {
 export function ipHtml(ip) {
   const s = String(ip ?? '');
   const k = Math.min(8, Math.floor(s.length / 2));
-  return `<span class="ip-h">${esc(s.slice(0, s.length - k))}</span><span class="ip-t">${esc(s.slice(s.length - k))}</span>`;
+  return `<span class="ip-h" style="--tail:${k}ch">${esc(s.slice(0, s.length - k))}</span><span class="ip-t">${esc(s.slice(s.length - k))}</span>`;
 }
 
 /** A clickable address that opens its lookup: full value in the tooltip, middle ellipsis when short of room. */
