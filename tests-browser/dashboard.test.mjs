@@ -125,6 +125,12 @@ describe('dashboard', { skip: noUrl }, () => {
     if (env.testSrc) {
       await waitUntil(async () => Number(await page.textContent('#h-pps')) > 0, { timeout: 15000, what: 'the ping rate in the headline' });
     }
+    // The totals under the lists add up, as the daemon counted them.
+    const totals = await page.textContent('.top-totals');
+    const m = totals.match(/^([\d,]+) packets eligible for events = ([\d,]+) sent as events \+ ([\d,]+) suppressed .* \+ ([\d,]+) lost/);
+    assert.ok(m, `totals line: ${totals}`);
+    const [eligible, sent, suppressed, lost] = m.slice(1).map((n) => Number(n.replace(/,/g, '')));
+    assert.equal(eligible, sent + suppressed + lost, totals);
   });
 
   test('the feed shows whole addresses, the destination port and one time format with the zone', { skip: noSyslog }, async () => {

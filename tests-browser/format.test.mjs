@@ -39,4 +39,6 @@ test('feed rows group consecutive events of a source only when asked', () => {
   const grouped = runs(events, true);
   assert.deepEqual(grouped.map((r) => [r.ev.src, r.n, r.ev.ts_ms, r.oldest]), [['a', 2, 5, 4], ['b', 1, 3, 3], ['a', 2, 2, 1]]);
   assert.equal(grouped.reduce((a, r) => a + r.n, 0), events.length, 'every event counted once');
+  const acrossSeconds = runs([ev('a', 2100), ev('a', 2000), ev('a', 1999)], true);
+  assert.deepEqual(acrossSeconds.map((r) => r.n), [2, 1], 'a row never spans two seconds');
 });

@@ -150,8 +150,9 @@ export class Feed {
     const rows = this.body.children;
     let shown = 0;
     for (const r of rows) shown += Number(r.dataset.n) || 1;
+    shown = Math.min(shown, this.matchCount); // grouped rows can outlive the events memory keeps
     let text = `Showing ${fmtInt(shown)} of ${fmtInt(this.matchCount)} ${this.filters.isEmpty ? '' : 'matching '}events`;
-    if (shown > rows.length) text += ` in ${fmtInt(rows.length)} rows (a source's consecutive events share a row above ${GROUP_ABOVE_EPS} events/s)`;
+    if (shown > rows.length) text += ` in ${fmtInt(rows.length)} rows (above ${GROUP_ABOVE_EPS} events/s a source's consecutive events in one second share a row)`;
     if (this.matchCount > shown && rows.length === this.domCap) text += ` (newest ${fmtInt(this.domCap)} rows rendered)`;
     text += ` · ${fmtInt(this.events.length)} kept in memory (max ${fmtInt(this.memory)})`;
     if (this.paused) text = `Paused: ${fmtInt(this.pausedNew)} new events not shown yet (still counted). ` + text;
@@ -168,13 +169,19 @@ export class Feed {
 
 /**
  * Events (newest first) as rows: one per event, or with `group` one per run of
- * consecutive events from the same source: {ev: the newest, n, oldest: ts_ms}.
+ * consecutive events from the same source within one second (so every row
+ * still has a time): {ev: the newest, n, oldest: ts_ms}.
  */
 export function runs(events, group) {
   const out = [];
   for (const ev of events) {
     const last = out[out.length - 1];
-    if (group && last && last.ev.src === ev.src) { last.n++; last.oldest = ev.ts_ms; } else out.push({ ev, n: 1, oldest: ev.ts_ms });
+    if (group && last && last.ev.src === ev.src && Math.floor(last.ev.ts_ms / 1000) === Math.floor(ev.ts_ms / 1000)) {
+      last.n++;
+      last.oldest = ev.ts_ms;
+    } else {
+      out.push({ ev, n: 1, oldest: ev.ts_ms });
+    }
   }
   return out;
 }

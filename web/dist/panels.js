@@ -50,16 +50,25 @@ export function renderHeadline(h) {
 
 const windowText = (s) => (s === 1 ? 'second' : `${fmtInt(s)} s`);
 
-/** "N events shown for M packets counted (K suppressed, D dropped)": what the lists are made of. */
+/**
+ * What the lists are made of, as a sum that adds up: the kernel's eligible
+ * packets are exactly those sent as events, suppressed by sampling (their
+ * count rides on the source's next event) or lost with the ring buffer full.
+ * Syslog-reported packets are a separate count.
+ */
 export function totalsText(stats, top) {
   const p = stats?.kernel?.pipeline;
-  const ev = stats?.events ?? {};
-  const shown = top?.totals?.events ?? ev.accepted;
-  const counted = top?.totals?.counted_packets;
-  const suppressed = p ? (p.suppressed_source ?? 0) + (p.suppressed_global ?? 0) : 0;
-  const dropped = (p?.ring_full ?? 0) + (ev.dropped_queue_full ?? 0);
-  return `${fmtInt(shown)} events shown for ${fmtInt(counted)} packets counted `
-    + `(${fmtInt(suppressed)} suppressed, ${fmtInt(dropped)} dropped)`;
+  const sl = stats?.events?.syslog_packets_by_class;
+  const viaSyslog = sl ? Object.values(sl).reduce((a, n) => a + (n ?? 0), 0) : 0;
+  const parts = [];
+  if (p) {
+    const suppressed = (p.suppressed_source ?? 0) + (p.suppressed_global ?? 0);
+    parts.push(`${fmtInt(p.event_eligible)} packets eligible for events = ${fmtInt(p.event_submitted)} sent as events`
+      + ` + ${fmtInt(suppressed)} suppressed by sampling (counted in later events' weight) + ${fmtInt(p.ring_full)} lost (ring buffer full)`);
+  }
+  if (viaSyslog || !p) parts.push(`${fmtInt(viaSyslog)} packets reported over syslog, apart`);
+  parts.push(`lists weigh ${fmtInt(top?.totals?.events ?? stats?.events?.accepted)} events by the packets they stand for`);
+  return `${parts.join('; ')}.`;
 }
 
 /**
