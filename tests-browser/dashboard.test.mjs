@@ -387,6 +387,7 @@ describe('reconnect', { skip: noUrl || (!env.restartCmd && 'MONITOR_RESTART_CMD 
           grey: getComputedStyle(document.getElementById('rates-section')).filter,
         };
       }, null, { timeout: 30000, polling: 50 }).then((h) => h.jsonValue());
+      await saveScreenshot(page, 'dashboard-not-live.png', { fullPage: false });
       assert.ok(['reconnecting', 'connecting'].includes(down.stale), `stale ${down.stale}`);
       assert.ok(down.banner, 'the not-live banner shows');
       assert.deepEqual([down.pps, down.eps, down.sources], ['–', '–', '–'], 'no current figures while down');

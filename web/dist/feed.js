@@ -190,7 +190,7 @@ function rowHtml({ ev, n, oldest }, flash) {
   const g = ev.geo;
   const weight = ev.weight > 1 ? ` <span class="weight" title="this event stands for ${ev.weight} packets">×${ev.weight}</span>` : '';
   const more = n > 1
-    ? ` <span class="group" title="${n} events from ${esc(ev.src)} since ${esc(fmtTime(oldest))}; this row shows the newest">${n} events</span>` : '';
+    ? `<span class="group" title="${n} events from ${esc(ev.src)} since ${esc(fmtTime(oldest))}; this row shows the newest">${n} events</span> ` : '';
   const port = Number.isInteger(ev.dst_port) ? String(ev.dst_port) : '';
   const origin = originLabel(ev.origin);
   const host = ev.origin?.hostname ? ` title="${esc(ev.origin.hostname)} ${esc(ev.origin.prefix ?? '')}"` : '';
@@ -203,6 +203,6 @@ function rowHtml({ ev, n, oldest }, flash) {
     + `<span role="cell" class="net" title="${asn}">${asn}</span>`
     + `<span role="cell" class="port">${port || '<span aria-hidden="true">–</span><span class="sr-only">none</span>'}</span>`
     + `<span role="cell" class="cls">${badge(ev.class)}</span>`
-    + `<span role="cell" class="detail" title="${esc(ev.detail)}">${esc(ev.detail)}${weight}${more}</span>`
+    + `<span role="cell" class="detail" title="${esc(ev.detail)}">${more}${esc(ev.detail)}${weight}</span>`
     + `<span role="cell" class="origin"${host}>${esc(origin)}</span></div>`;
 }
