@@ -364,6 +364,96 @@ describe('dashboard', { skip: noUrl }, () => {
   });
 });
 
+describe('map', { skip: noUrl || noSyslog }, () => {
+  // Documentation-free public addresses, only ever text in datagrams to the daemon's syslog port on 127.0.0.1.
+  const BUSY = '133.242.0.10', QUIET = '200.160.2.10', PAIR = ['193.0.6.10', '193.0.6.11'];
+  const line = (ip) => `<4>Nov 30 12:00:00 fw kernel: IPT_ICMP IN=eth0 OUT= SRC=${ip} DST=192.0.2.1 LEN=84 TTL=57 ID=1 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1`;
+  let page, problems, context;
+  before(async () => {
+    for (const ip of [BUSY, QUIET, ...PAIR]) {
+      assert.ok(Number.isFinite((await apiGet(env.url, `/api/lookup/${ip}`)).geo?.lat), `${ip} has a location in the GeoIP data`);
+    }
+    const [a, b] = await Promise.all(PAIR.map((ip) => apiGet(env.url, `/api/lookup/${ip}`)));
+    assert.deepEqual([a.geo.lat.toFixed(2), a.geo.lon.toFixed(2)], [b.geo.lat.toFixed(2), b.geo.lon.toFixed(2)], 'the pair is co-located');
+    ({ page, problems, context } = await open());
+    await waitForLive(page);
+  });
+  after(async () => { await context?.close(); });
+
+  test('circle size follows the daemon\'s per-source rate on a log scale, from the first frame', async () => {
+    // About 80 and 4 packets/s: 20 lines and 1 line every 250 ms, for at least 3 s.
+    let rounds = 0;
+    const [busy, quiet] = await waitUntil(async () => {
+      await sendSyslog([...Array(20).fill(line(BUSY)), line(QUIET)]);
+      rounds++;
+      const pts = await Promise.all([mapPoint(page, BUSY), mapPoint(page, QUIET)]);
+      return rounds >= 12 && pts.every(Boolean) && pts;
+    }, { what: 'both sources on the map' });
+    const max = await page.evaluate(() => { const c = document.getElementById('map'); return 2.5 + Math.min(1, c.clientWidth / 1000) * 16; });
+    assert.ok(busy.r < max - 2 && quiet.r < max - 2, `not at the maximum radius ${max}: ${busy.r}, ${quiet.r}`);
+    assert.ok(busy.r > quiet.r + 4, `the busier source has the clearly larger circle: ${busy.r} > ${quiet.r}`);
+    assert.ok(busy.rate > 5 * quiet.rate, `rates ${busy.rate} vs ${quiet.rate}`);
+    // A page opened now shows the daemon's rate at once, not a ramp from zero.
+    const fresh = await open();
+    try {
+      const first = await waitUntil(() => mapPoint(fresh.page, BUSY), { interval: 50, what: 'the busy source on a fresh page' });
+      const top = (await apiGet(env.url, '/api/top')).sources.find((s) => s.ip === BUSY);
+      assert.ok(first.rate > 0.5 * top.packets_per_s && first.rate < 2 * top.packets_per_s,
+        `first frame ${first.rate} packets/s, the daemon says ${top.packets_per_s}`);
+      const q = await waitUntil(() => mapPoint(fresh.page, QUIET), { what: 'the quiet source on a fresh page' });
+      assert.ok(first.r > q.r + 4, `order holds on the fresh page: ${first.r} > ${q.r}`);
+    } finally {
+      await fresh.context.close();
+    }
+  });
+
+  test('co-located sources share one circle with their count, and hovering lists them', async () => {
+    const p = await waitUntil(async () => {
+      await sendSyslog(PAIR.map(line));
+      const q = await mapPoint(page, PAIR[0]);
+      return q?.count >= 2 && q;
+    }, { interval: 500, what: 'the pair grouped on the map' });
+    const other = await mapPoint(page, PAIR[1]);
+    assert.deepEqual([other.x, other.y, other.count], [p.x, p.y, p.count], 'one circle for both');
+    await page.locator('#map').scrollIntoViewIfNeeded();
+    await waitUntil(async () => {
+      const q = await mapPoint(page, PAIR[0]);
+      await page.locator('#map').hover({ position: { x: q.x, y: q.y } });
+      const tip = await page.textContent('#map-tip');
+      return (await page.isVisible('#map-tip')) && tip.includes(`${q.count} sources here`) && PAIR.every((ip) => tip.includes(ip));
+    }, { what: 'the tooltip listing the pair' });
+  });
+
+  test('the colour key shows every class, the circle sizes and the country shading', async () => {
+    const key = page.locator('#map-key');
+    for (const label of ['ICMP', 'ICMPv6', 'HTTP', 'HTTPS', 'other IPv4', 'non-IP', 'malformed']) assert.ok((await key.textContent()).includes(label), label);
+    assert.match(await key.locator('[data-key="size"]').textContent(), /1 pkt\/s.*100 pkt\/s.*10k pkt\/s.*log scale/);
+    assert.ok(await key.locator('[data-key="shade"] .ramp').isVisible());
+  });
+
+  test('zoom in doubles distances from the centre, zoom out and reset go back', async () => {
+    const w = await page.evaluate(() => document.getElementById('map').clientWidth);
+    const h = await page.evaluate(() => document.getElementById('map').clientHeight);
+    const a = await mapPoint(page, BUSY);
+    await page.click('#map-zoom-in');
+    await page.waitForSelector('#map[data-zoom="2"]');
+    const b = await waitUntil(() => mapPoint(page, BUSY), { what: 'the source after zooming' });
+    assert.ok(Math.abs((b.x - w / 2) - 2 * (a.x - w / 2)) < 1.5 && Math.abs((b.y - h / 2) - 2 * (a.y - h / 2)) < 1.5,
+      `zoomed around the centre: ${JSON.stringify([a, b, w, h])}`);
+    if (env.artifacts) await page.locator('#map-section').screenshot({ path: `${env.artifacts}/map-zoomed.png` });
+    await page.click('#map-zoom-out');
+    await page.waitForSelector('#map[data-zoom="1"]');
+    await page.click('#map-zoom-in');
+    await page.waitForSelector('#map[data-zoom="2"]');
+    await page.click('#map-zoom-reset');
+    await page.waitForSelector('#map[data-zoom="1"]');
+    const c = await mapPoint(page, BUSY);
+    assert.ok(Math.abs(c.x - a.x) < 1 && Math.abs(c.y - a.y) < 1, 'back to the whole world');
+    if (env.artifacts) await page.locator('#map-section').screenshot({ path: `${env.artifacts}/map.png` });
+    assert.deepEqual(problems, []);
+  });
+});
+
 describe('reconnect', { skip: noUrl || (!env.restartCmd && 'MONITOR_RESTART_CMD not set') }, () => {
   test('goes back to live by itself after the daemon restarts', { timeout: 180000 }, async () => {
     const { page, context, problems } = await open();

@@ -44,6 +44,26 @@ pub struct SourceSummary {
     pub by_class: [u64; CLASS_COUNT],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Arc<GeoInfo>>,
+    /// Packets decayed with `RATE_TAU_MS` up to `decayed_at_ms`: see `packets_per_s`.
+    #[serde(skip)]
+    decayed: f64,
+    #[serde(skip)]
+    decayed_at_ms: u64,
+}
+
+/// Time constant of a source's packet rate: it reflects about the last minute.
+pub const RATE_TAU_MS: f64 = 20_000.0;
+
+impl SourceSummary {
+    /// Packets per second (both paths) at `now_ms`, exponentially weighted;
+    /// divided by the weight a steady rate would have had since `first_seen_ms`,
+    /// so a new source shows its rate at once instead of ramping up from zero.
+    pub fn packets_per_s(&self, now_ms: u64) -> f64 {
+        let decay = |ms: u64| (-(ms as f64) / RATE_TAU_MS).exp();
+        let age_ms = now_ms.saturating_sub(self.first_seen_ms).max(1_000);
+        let s = self.decayed * decay(now_ms.saturating_sub(self.decayed_at_ms));
+        s / (RATE_TAU_MS / 1_000.0 * (1.0 - decay(age_ms)))
+    }
 }
 
 fn serialize_classes<S: serde::Serializer>(v: &[u64; CLASS_COUNT], s: S) -> Result<S::Ok, S::Error> {
@@ -162,6 +182,9 @@ impl Aggregate {
             source.first_seen_ms = event.ts_ms;
         }
         source.last_seen_ms = source.last_seen_ms.max(event.ts_ms);
+        let since = event.ts_ms.saturating_sub(source.decayed_at_ms) as f64;
+        source.decayed = source.decayed * (-since / RATE_TAU_MS).exp() + weight as f64;
+        source.decayed_at_ms = source.decayed_at_ms.max(event.ts_ms);
         source.events += 1;
         source.bytes += u64::from(event.len) * weight;
         source.by_class[class] += weight;
@@ -483,6 +506,17 @@ mod tests {
         assert_eq!(agg.history.latest(), [1, 2, 3, 4, 2]);
         agg.close_second([0; 4], 2_000);
         assert_eq!(agg.history.latest(), [0; 5], "the next second starts at zero");
+    }
+
+    #[test]
+    fn a_source_rate_is_right_from_its_first_second() {
+        let mut agg = Aggregate::new(Limits::default());
+        for k in 0..50 {
+            agg.record(xdp(Class::Icmp, "192.0.2.1", 1, 1_000 + k * 100));
+        }
+        let s = agg.source(&ip("192.0.2.1")).expect("seen");
+        let r = s.packets_per_s(6_000);
+        assert!((9.0..11.0).contains(&r), "10 packets/s over 5 s, not ramping from zero: {r}");
     }
 
     #[test]

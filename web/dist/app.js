@@ -9,7 +9,7 @@ import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { CLASSES, LABELS, TZ, badge, fmtClock, fmtCompact, originLabel } from './format.js';
 import { Lookup } from './lookup.js';
-import { WorldMap } from './map.js';
+import { WorldMap, keyHtml } from './map.js';
 import {
   renderAttribution, renderHeader, renderHeadline, renderHealth, renderHttp, renderOrigins, renderTop, renderViewers,
 } from './panels.js';
@@ -332,6 +332,10 @@ document.addEventListener('click', (e) => {
   }
 });
 
+$('map-key').innerHTML = keyHtml();
+$('map-zoom-in').addEventListener('click', () => map.zoom(2));
+$('map-zoom-out').addEventListener('click', () => map.zoom(0.5));
+$('map-zoom-reset').addEventListener('click', () => map.resetZoom());
 socket.start();
 
 // For the browser tests and for poking at the page from the devtools console.

@@ -1,12 +1,15 @@
 // The world map: country outlines from the vendored world-atlas TopoJSON on a
-// <canvas> (equirectangular, no tiles, nothing fetched from outside), one
-// circle per source sized by its recent packet rate (exponentially decaying)
-// and a short flash for every new event.
+// <canvas> (equirectangular, no tiles, nothing fetched from outside), countries
+// shaded by their sources' packet rate, one circle per location (co-located
+// sources share it, with their count) sized by the packet rate on a log scale,
+// a short flash for every new event, and zoom (buttons; drag to pan).
 
 import { serverNow } from './clock.js';
-import { asnText, esc, flag, placeText } from './format.js';
+import { CLASSES, LABELS, asnText, esc, flag, fmtPps, placeText } from './format.js';
 
-const TAU_MS = 20000;          // decay time constant: a circle shows ~the last minute
+const TAU_MS = 20000;          // decay time constant: a circle shows ~the last minute (as the daemon's RATE_TAU_MS)
+const MAX_RATE = 10000;        // packets/s at the largest circle and the darkest country (log scale)
+const MAX_ZOOM = 16;
 const FLASH_MS = 900;
 const MAX_FLASHES = 250;       // under a flood, more rings are noise and cost frames
 const MAX_POINTS = 5000;
@@ -39,7 +42,7 @@ export function topoPolygons(topo, name = 'countries') {
   for (const g of topo.objects[name].geometries) {
     if (g.id === ANTARCTICA) continue;
     const polys = g.type === 'Polygon' ? [g.arcs] : g.type === 'MultiPolygon' ? g.arcs : [];
-    for (const p of polys) out.push(p.map(ring).map(unwrap));
+    for (const p of polys) out.push(Object.assign(p.map(ring).map(unwrap), { id: g.id }));
   }
   return out;
 }
@@ -57,6 +60,34 @@ function unwrap(pts) {
   return out;
 }
 
+/** A packet rate's place on the log scale from 1 to MAX_RATE packets/s, 0..1. */
+export const rateLevel = (pps) => Math.min(1, Math.log10(1 + Math.max(0, pps)) / Math.log10(1 + MAX_RATE));
+
+/** A circle's radius (CSS px at full size) for a packet rate. */
+export const radius = (pps, scale = 1) => 2.5 + scale * 16 * rateLevel(pps);
+
+/** The map's key: class colours, circle sizes and country shading. */
+export function keyHtml() {
+  const dot = (pps) => `<span class="dot" style="width:${2 * radius(pps)}px;height:${2 * radius(pps)}px"></span>`;
+  return CLASSES.map((c) => `<span class="key-item"><span class="dot" style="width:10px;height:10px;background:var(--c-${c})"></span>${esc(LABELS[c])}</span>`).join('')
+    + `<span class="key-item" data-key="size">${[1, 100, MAX_RATE].map((r) => `${dot(r)} ${esc(fmtPps(r))}`).join(' ')} (log scale)</span>`
+    + `<span class="key-item" data-key="shade">country: <span class="ramp"></span> by packets/s</span>`;
+}
+
+/** Whether [lon, lat] is inside a polygon (rings, even-odd; lon also tried ±360 for unwrapped rings). */
+function inside(poly, lon, lat) {
+  return [lon, lon - 360, lon + 360].some((x) => {
+    let n = 0;
+    for (const ring of poly) {
+      for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        const [xi, yi] = ring[i], [xj, yj] = ring[j];
+        if ((yi > lat) !== (yj > lat) && x < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) n++;
+      }
+    }
+    return n % 2 === 1;
+  });
+}
+
 const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 export class WorldMap {
@@ -72,6 +103,8 @@ export class WorldMap {
     this.ctx = canvas.getContext('2d');
     this.polygons = [];
     this.points = new Map();   // ip -> point
+    this.groups = [];          // circles as last drawn: co-located points
+    this.countryPoly = new Map(); // country code -> its polygons' id (found from a point inside)
     this.noLocation = new Set();
     this.flashes = [];
     this.paused = false;
@@ -79,17 +112,21 @@ export class WorldMap {
     this.raf = 0;
     this.timer = 0;
     this.lastDraw = 0;
+    this.view = { k: 1, x: 0, y: 0 }; // zoom and pan: screen = base * k + (x, y)
     this.readColors();
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
     canvas.addEventListener('click', (e) => this.click(e));
+    canvas.addEventListener('pointerdown', (e) => { this.drag = { x: e.clientX, y: e.clientY, moved: false }; });
+    canvas.addEventListener('pointerup', () => { setTimeout(() => { this.drag = null; }); });
     canvas.addEventListener('pointermove', (e) => this.hover(e));
-    canvas.addEventListener('pointerleave', () => { this.tooltip.hidden = true; });
+    canvas.addEventListener('pointerleave', () => { this.tooltip.hidden = true; this.drag = null; });
   }
 
   async load(url) {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     this.polygons = topoPolygons(await res.json());
+    this.countryPoly.clear();
     this.bg = null;
     this.schedule();
   }
@@ -98,7 +135,7 @@ export class WorldMap {
   readColors() {
     this.colors = {
       sea: cssVar('--map-sea'), land: cssVar('--map-land'), border: cssVar('--map-border'),
-      other: cssVar('--c-other_ipv4'),
+      shade: cssVar('--map-shade'), fg: cssVar('--fg'), panel: cssVar('--panel'), other: cssVar('--c-other_ipv4'),
     };
     for (const c of ['icmp', 'icmpv6', 'http', 'https', 'other_ipv6', 'non_ip', 'malformed']) this.colors[c] = cssVar(`--c-${c}`);
     this.bg = null;
@@ -112,12 +149,30 @@ export class WorldMap {
     this.w = w; this.h = h; this.dpr = dpr;
     this.canvas.width = Math.round(w * dpr);
     this.canvas.height = Math.round(h * dpr);
+    this.zoom(1, w / 2, h / 2); // keeps the pan inside the new size
+  }
+
+  x(lon) { return ((lon + 180) / 360) * this.w * this.view.k + this.view.x; }
+  y(lat) { return ((LAT_TOP - lat) / (LAT_TOP - LAT_BOTTOM)) * this.h * this.view.k + this.view.y; }
+
+  /** Zooms by `factor` around (cx, cy) in canvas CSS px; zoom 1 shows the whole map. */
+  zoom(factor, cx = this.w / 2, cy = this.h / 2) {
+    if (!this.w) return;
+    const v = this.view;
+    const k = Math.min(MAX_ZOOM, Math.max(1, v.k * factor));
+    this.pan(cx - ((cx - v.x) * k) / v.k - v.x, cy - ((cy - v.y) * k) / v.k - v.y, k);
+  }
+
+  resetZoom() { this.view = { k: 1, x: 0, y: 0 }; this.zoom(1); }
+
+  /** Moves the view by (dx, dy) CSS px, never past the map's edges. */
+  pan(dx, dy, k = this.view.k) {
+    const clamp = (v, size) => Math.min(0, Math.max(size - size * k, v));
+    this.view = { k, x: clamp(this.view.x + dx, this.w), y: clamp(this.view.y + dy, this.h) };
+    this.canvas.dataset.zoom = String(Math.round(k * 100) / 100);
     this.bg = null;
     this.draw(performance.now());
   }
-
-  x(lon) { return ((lon + 180) / 360) * this.w; }
-  y(lat) { return ((LAT_TOP - lat) / (LAT_TOP - LAT_BOTTOM)) * this.h; }
 
   /** Adds events (oldest first); flash=false for history and rebuilds. */
   add(events, flash = true) {
@@ -132,11 +187,14 @@ export class WorldMap {
       const t = ev.ts_ms ?? serverNow();
       if (!p) {
         if (this.points.size >= MAX_POINTS) this.evictOldest();
-        p = { ip: ev.src, geo: g, s: 0, t, cls: ev.class };
+        p = { ip: ev.src, geo: g, s: 0, t, first: t, cls: ev.class };
         this.points.set(ev.src, p);
       }
-      p.s = p.s * Math.exp(-Math.max(0, t - p.t) / TAU_MS) + (ev.weight || 1);
-      p.t = Math.max(p.t, t);
+      if (!(t <= p.seededAt)) { // the daemon's rate already counts events up to then
+        p.s = p.s * Math.exp(-Math.max(0, t - p.t) / TAU_MS) + (ev.weight || 1);
+        p.t = Math.max(p.t, t);
+        p.first = Math.min(p.first, t);
+      }
       p.cls = ev.class;
       p.geo = g;
       if (flash && !this.paused && this.flashes.length < MAX_FLASHES && !(p.flashAt > nowMs - 300)) {
@@ -147,16 +205,36 @@ export class WorldMap {
     this.schedule();
   }
 
-  /** Top sources known to the daemon, so the map is not empty after a (re)load. */
+  /**
+   * The daemon's top sources: puts them on the map (so it is not empty after a
+   * (re)load) and takes their packet rates as they are now.
+   */
   seed(sources) {
+    const now = serverNow();
     for (const s of sources ?? []) {
       const g = s.geo;
-      if (!g || !Number.isFinite(g.lat) || !Number.isFinite(g.lon) || this.points.has(s.ip)) continue;
-      if (this.points.size >= MAX_POINTS) break;
-      const cls = Object.entries(s.by_class ?? {}).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'other_ipv4';
-      this.points.set(s.ip, { ip: s.ip, geo: g, s: 0, t: s.last_seen_ms ?? 0, cls });
+      if (!g || !Number.isFinite(g.lat) || !Number.isFinite(g.lon)) continue;
+      let p = this.points.get(s.ip);
+      if (!p) {
+        if (this.points.size >= MAX_POINTS) continue;
+        const cls = Object.entries(s.by_class ?? {}).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'other_ipv4';
+        p = { ip: s.ip, geo: g, s: 0, t: s.last_seen_ms ?? 0, first: s.first_seen_ms ?? now, cls };
+        this.points.set(s.ip, p);
+      }
+      if (Number.isFinite(s.packets_per_s)) {
+        // Back to the decayed sum that gives this rate (see rate()).
+        p.first = s.first_seen_ms ?? p.first;
+        p.s = s.packets_per_s * (TAU_MS / 1000) * (1 - Math.exp(-Math.max(1000, now - p.first) / TAU_MS));
+        p.t = p.seededAt = now;
+      }
     }
     this.schedule();
+  }
+
+  /** A point's packets/s at server time t: its decayed sum over the weight a steady rate would have since it was first seen. */
+  rate(p, t) {
+    const s = p.s * Math.exp(-Math.max(0, t - p.t) / TAU_MS);
+    return s / ((TAU_MS / 1000) * (1 - Math.exp(-Math.max(1000, t - p.first) / TAU_MS)));
   }
 
   evictOldest() {
@@ -189,11 +267,32 @@ export class WorldMap {
     this.onCount?.({ points: this.points.size, noLocation: this.noLocation.size });
   }
 
-  /** Where a source is drawn (CSS px inside the canvas), or null: lets tests click it. */
+  /** Where a source is drawn ({x, y, r, cls, country, count, rate}, CSS px inside the canvas), or null: lets tests click it. */
   locate(ip) {
     const p = this.points.get(ip);
-    if (!p || p.x === undefined) return null;
-    return { x: p.x, y: p.y, r: p.r, cls: p.cls, country: p.geo.country_code ?? null };
+    const g = p?.group;
+    if (!g) return null;
+    return { x: g.x, y: g.y, r: g.r, cls: g.cls, country: p.geo.country_code ?? null, count: g.members.length, rate: p.rate };
+  }
+
+  /** The polygons' id of the country a point is in (looked up once per country code). */
+  countryOf(p) {
+    const cc = p.geo.country_code;
+    if (!cc) return null;
+    if (!this.countryPoly.has(cc)) this.countryPoly.set(cc, this.polygons.find((poly) => inside(poly, p.geo.lon, p.geo.lat))?.id ?? null);
+    return this.countryPoly.get(cc);
+  }
+
+  tracePolygon(c, poly) {
+    for (const off of poly.some((r) => r.wraps) ? [-360, 0, 360] : [0]) {
+      for (const ring of poly) {
+        for (let i = 0; i < ring.length; i++) {
+          const px = this.x(ring[i][0] + off), py = this.y(ring[i][1]);
+          if (i) c.lineTo(px, py); else c.moveTo(px, py);
+        }
+        c.closePath();
+      }
+    }
   }
 
   paintBackground() {
@@ -209,19 +308,10 @@ export class WorldMap {
     c.lineWidth = 0.6;
     c.lineJoin = 'round';
     for (const poly of this.polygons) {
-      const wraps = poly.some((r) => r.wraps);
-      for (const off of wraps ? [-360, 0, 360] : [0]) {
-        c.beginPath();
-        for (const ring of poly) {
-          for (let i = 0; i < ring.length; i++) {
-            const px = this.x(ring[i][0] + off), py = this.y(ring[i][1]);
-            if (i) c.lineTo(px, py); else c.moveTo(px, py);
-          }
-          c.closePath();
-        }
-        c.fill('evenodd');
-        c.stroke();
-      }
+      c.beginPath();
+      this.tracePolygon(c, poly);
+      c.fill('evenodd');
+      c.stroke();
     }
     this.bg = bg;
   }
@@ -234,26 +324,64 @@ export class WorldMap {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.bg, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    // One path per colour and activity: thousands of circles, a dozen fill() calls.
     const t = serverNow();
-    const groups = new Map();
-    const scale = Math.min(1, Math.max(0.45, this.w / 1000)); // a phone-sized map gets smaller circles
+    // Co-located points share one circle; countries sum their points' rates.
+    const byPlace = new Map(), byCountry = new Map();
     for (const p of this.points.values()) {
-      const s = p.s * Math.exp(-Math.max(0, t - p.t) / TAU_MS);
-      p.r = 2.5 + scale * Math.min(16, 2.2 * Math.sqrt(s));
-      p.x = this.x(p.geo.lon); p.y = this.y(p.geo.lat);
-      const key = `${p.cls}|${s > 0.2 ? 1 : 0}`;
-      let list = groups.get(key);
-      if (!list) groups.set(key, (list = []));
-      list.push(p);
+      p.rate = this.rate(p, t);
+      const key = `${p.geo.lat.toFixed(2)},${p.geo.lon.toFixed(2)}`;
+      let g = byPlace.get(key);
+      if (!g) byPlace.set(key, (g = { members: [], rate: 0, geo: p.geo }));
+      g.members.push(p);
+      g.rate += p.rate;
+      p.group = g;
+      const id = this.countryOf(p);
+      if (id !== null) byCountry.set(id, (byCountry.get(id) ?? 0) + p.rate);
     }
-    for (const [key, list] of groups) {
+    // Country shading: one fill per country with traffic, darker for more packets/s.
+    ctx.fillStyle = this.colors.shade;
+    for (const poly of this.polygons) {
+      const r = byCountry.get(poly.id);
+      if (!r) continue;
+      ctx.globalAlpha = 0.15 + 0.6 * rateLevel(r);
+      ctx.beginPath();
+      this.tracePolygon(ctx, poly);
+      ctx.fill('evenodd');
+    }
+    // One path per colour and activity: thousands of circles, a dozen fill() calls.
+    const paths = new Map();
+    const scale = Math.min(1, Math.max(0.45, this.w / 1000)) * Math.sqrt(this.view.k); // a phone-sized map gets smaller circles
+    this.groups = [...byPlace.values()];
+    for (const g of this.groups) {
+      g.members.sort((a, b) => b.rate - a.rate);
+      g.cls = g.members[0].cls;
+      g.r = radius(g.rate, scale);
+      g.x = this.x(g.geo.lon); g.y = this.y(g.geo.lat);
+      const key = `${g.cls}|${g.rate > 0.01 ? 1 : 0}`;
+      let list = paths.get(key);
+      if (!list) paths.set(key, (list = []));
+      list.push(g);
+    }
+    for (const [key, list] of paths) {
       const [cls, active] = key.split('|');
       ctx.globalAlpha = active === '1' ? 0.75 : 0.4;
       ctx.fillStyle = this.colors[cls] || this.colors.other;
       ctx.beginPath();
-      for (const p of list) { ctx.moveTo(p.x + p.r, p.y); ctx.arc(p.x, p.y, p.r, 0, Math.PI * 2); }
+      for (const g of list) { ctx.moveTo(g.x + g.r, g.y); ctx.arc(g.x, g.y, g.r, 0, Math.PI * 2); }
       ctx.fill();
+    }
+    // How many sources share a circle.
+    ctx.globalAlpha = 1;
+    ctx.font = 'bold 11px system-ui, sans-serif';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = this.colors.panel;
+    ctx.fillStyle = this.colors.fg;
+    for (const g of this.groups) {
+      if (g.members.length < 2) continue;
+      ctx.strokeText(String(g.members.length), g.x, g.y);
+      ctx.fillText(String(g.members.length), g.x, g.y);
     }
     // Flashes: an expanding, fading ring per new event.
     ctx.lineWidth = 1.5;
@@ -263,7 +391,7 @@ export class WorldMap {
       ctx.globalAlpha = 1 - a;
       ctx.strokeStyle = this.colors[f.p.cls] || this.colors.other;
       ctx.beginPath();
-      ctx.arc(this.x(f.p.geo.lon), this.y(f.p.geo.lat), (f.p.r ?? 3) + 2 + 14 * a, 0, Math.PI * 2);
+      ctx.arc(this.x(f.p.geo.lon), this.y(f.p.geo.lat), (f.p.group?.r ?? 3) + 2 + 14 * a, 0, Math.PI * 2);
       ctx.stroke();
     }
     ctx.globalAlpha = 1;
@@ -275,34 +403,45 @@ export class WorldMap {
     else if (this.points.size) this.timer = setTimeout(() => this.schedule(), 500);
   }
 
-  /** The point under the pointer, if any (the nearest one within its radius + 4 px). */
+  /** The circle under the pointer, if any (the nearest one within its radius + 4 px). */
   pick(e) {
     const rect = this.canvas.getBoundingClientRect();
     const mx = e.clientX - rect.left, my = e.clientY - rect.top;
     let best = null, bestD = Infinity;
-    for (const p of this.points.values()) {
-      if (p.x === undefined) continue;
-      const d = Math.hypot(p.x - mx, p.y - my);
-      if (d <= p.r + 4 && d < bestD) { best = p; bestD = d; }
+    for (const g of this.groups) {
+      const d = Math.hypot(g.x - mx, g.y - my);
+      if (d <= g.r + 4 && d < bestD) { best = g; bestD = d; }
     }
-    return { p: best, mx, my };
+    return { g: best, mx, my };
   }
 
+  /** A click filters by the circle's busiest source (or its country); a drag is no click. */
   click(e) {
-    const { p } = this.pick(e);
-    if (p) this.onPick(p, e.shiftKey);
+    if (this.drag?.moved) return;
+    const { g } = this.pick(e);
+    if (g) this.onPick(g.members[0], e.shiftKey);
   }
 
   hover(e) {
-    const { p, mx, my } = this.pick(e);
-    this.canvas.style.cursor = p ? 'pointer' : '';
-    if (!p) { this.tooltip.hidden = true; return; }
-    const rate = (p.s * Math.exp(-Math.max(0, serverNow() - p.t) / TAU_MS)) / (TAU_MS / 1000);
-    const g = p.geo;
-    this.tooltip.innerHTML = `<strong>${esc(p.ip)}</strong><br>`
-      + `${g.country_code ? `<span aria-hidden="true">${flag(g.country_code)}</span> ` : ''}${esc(placeText(g))}`
-      + `${g.asn ? `<br>${esc(asnText(g))}` : ''}<br>~${rate < 10 ? rate.toFixed(1) : Math.round(rate)} packets/s`
-      + '<br><small>click: filter by source · shift-click: by country</small>';
+    if (this.drag && e.buttons === 1 && this.view.k > 1) {
+      const dx = e.clientX - this.drag.x, dy = e.clientY - this.drag.y;
+      if (this.drag.moved || Math.hypot(dx, dy) > 4) {
+        this.drag = { x: e.clientX, y: e.clientY, moved: true };
+        this.tooltip.hidden = true;
+        this.pan(dx, dy);
+        return;
+      }
+    }
+    const { g, mx, my } = this.pick(e);
+    this.canvas.style.cursor = g ? 'pointer' : this.view.k > 1 ? 'grab' : '';
+    if (!g) { this.tooltip.hidden = true; return; }
+    const geo = g.geo, n = g.members.length;
+    const list = g.members.slice(0, 8).map((p) => `<br>${esc(p.ip)} · ~${esc(fmtPps(p.rate))}`).join('');
+    this.tooltip.innerHTML = `<strong>${n > 1 ? `${n} sources here` : esc(g.members[0].ip)}</strong><br>`
+      + `${geo.country_code ? `<span aria-hidden="true">${flag(geo.country_code)}</span> ` : ''}${esc(placeText(geo))}`
+      + `${n === 1 && geo.asn ? `<br>${esc(asnText(geo))}` : ''}`
+      + (n > 1 ? `${list}${n > 8 ? `<br>and ${n - 8} more` : ''}<br>total ~${esc(fmtPps(g.rate))}` : `<br>~${esc(fmtPps(g.rate))}`)
+      + `<br><small>click: filter by ${n > 1 ? 'the busiest ' : ''}source · shift-click: by country</small>`;
     this.tooltip.hidden = false;
     const left = Math.min(mx + 12, this.w - this.tooltip.offsetWidth - 4);
     this.tooltip.style.left = `${Math.max(4, left)}px`;

@@ -74,12 +74,14 @@ pub fn http(state: &AppState, n: usize) -> Value {
 
 pub fn top(state: &AppState, n: usize) -> Value {
     let agg = lock(&state.aggregate);
+    let now = crate::event::now_ms();
     let sources: Vec<Value> = agg
         .top_sources(n)
         .into_iter()
         .map(|(ip, s)| {
             let mut v = json!(s);
             v["ip"] = json!(ip);
+            v["packets_per_s"] = json!((s.packets_per_s(now) * 100.0).round() / 100.0);
             v
         })
         .collect();
