@@ -14,7 +14,7 @@ use std::{
     path::PathBuf,
 };
 
-use monitor::geo::{AddressLabel, Geo, GeoConfig};
+use monitor::enrich::geo::{AddressLabel, Geo, GeoConfig};
 
 /// /16s the five RIRs allocate from: random IPv6 addresses elsewhere are rarely in use.
 const V6_BLOCKS: [u128; 6] = [0x2001, 0x2400, 0x2600, 0x2800, 0x2a00, 0x2c00];
@@ -132,7 +132,7 @@ mod tests {
         let picked = pick(&city, &asn, 30, 20);
         assert!(picked.located);
         assert_eq!((picked.v4.len(), picked.v6.len()), (30, 20));
-        let geo = monitor::geo::Geo::new(monitor::geo::GeoConfig {
+        let geo = monitor::enrich::geo::Geo::new(monitor::enrich::geo::GeoConfig {
             city: city.to_vec(),
             asn: asn.to_vec(),
             cache_entries: 100,

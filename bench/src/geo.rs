@@ -1,4 +1,4 @@
-//! Section 4: GeoIP lookups per second through `monitor::geo::Geo`, the
+//! Section 4: GeoIP lookups per second through `monitor::enrich::geo::Geo`, the
 //! daemon's own enrichment (city + ASN databases, bounded cache).
 
 use std::{
@@ -8,7 +8,7 @@ use std::{
     time::Instant,
 };
 
-use monitor::geo::{Geo, GeoConfig};
+use monitor::enrich::geo::{Geo, GeoConfig};
 use serde_json::json;
 
 pub struct Args {

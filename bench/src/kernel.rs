@@ -8,7 +8,7 @@ use aya::{
     programs::{TestRun as _, TestRunOptions, Xdp},
     Ebpf,
 };
-use monitor::kernel::{KernelConfig, Observer};
+use monitor::sources::kernel::{KernelConfig, Observer};
 use serde_json::json;
 
 use crate::frames;
@@ -42,7 +42,7 @@ impl Subject {
         }
     }
 
-    fn counters(&self) -> anyhow::Result<Option<monitor::kernel::KernelCounters>> {
+    fn counters(&self) -> anyhow::Result<Option<monitor::sources::kernel::KernelCounters>> {
         Ok(match self {
             Subject::Observer { observer, .. } => Some(observer.counters()?),
             Subject::Baseline(_) => None,

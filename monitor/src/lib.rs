@@ -1,28 +1,23 @@
-//! Monitor daemon library: the parts the binary wires together, public so
-//! the integration tests can drive the real XDP program and the real parsers.
+//! Monitor daemon library. Read it top-down as the data flows, each layer
+//! using only those below it:
+//!
+//! - [`config`] and [`model`]: what the operator asked for; what an event is;
+//! - [`sources`]: the kernel's ring buffers and syslog senders make events;
+//! - [`enrich`]: geolocation adds where a source is;
+//! - [`state`]: one pipeline task owns aggregation and publishes snapshots;
+//! - [`sinks`]: the HTTP server reads those snapshots;
+//! - [`daemon`]: wires them together and shuts them down in that order.
+//!
+//! Public so the integration tests can drive the real XDP program and the
+//! real parsers.
 
-pub mod cli;
-pub mod config_file;
-pub mod event;
-pub mod geo;
-pub mod headline;
-pub mod history;
-pub mod http_timing;
-pub mod kernel;
-pub mod ports;
+pub mod config;
+pub mod daemon;
+pub mod enrich;
+pub mod lock;
+pub mod model;
+pub mod sinks;
+pub mod sources;
+pub mod state;
 
-/// The compiled XDP programs (built by build.rs from monitor-ebpf).
-pub fn ebpf_object() -> &'static [u8] {
-    static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
-    OBJECT
-}
-
-/// The trivial XDP_PASS program the benchmark compares against.
-pub fn baseline_object() -> &'static [u8] {
-    static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/baseline"));
-    OBJECT
-}
-pub mod aggregate;
-pub mod app;
-pub mod server;
-pub mod syslog;
+pub use sources::kernel::{baseline_object, ebpf_object};

@@ -1,13 +1,10 @@
 use std::{io::IsTerminal as _, process::ExitCode};
 
-use monitor::{
-    cli::LogFormat,
-    config_file::{self, ConfigError},
-};
+use monitor::config::{self, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = match config_file::parse(std::env::args_os().collect()) {
+    let cli = match config::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         // clap formats --help, --version and usage errors itself.
         Err(ConfigError::Clap(e)) => e.exit(),
@@ -22,7 +19,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(monitor::app::run(cli)) {
+    match runtime.block_on(monitor::daemon::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

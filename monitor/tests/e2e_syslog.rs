@@ -242,8 +242,11 @@ fn iptables_log_through_rsyslog_becomes_events_next_to_the_xdp_counts() {
         (l["kernel"]["icmp"]["packets"] == 3 && l["seen"]["syslog_packets"].as_u64() >= Some(3)).then_some(l)
     });
     assert_eq!(lookup["kernel"]["icmp"]["packets"], 3, "{lookup}");
-    let syslog = daemon.stats()["syslog"].clone();
-    assert!(syslog["accepted_by_sender"]["127.0.0.1"].as_u64() >= Some(5), "{syslog}");
+    // The counters are in the next once-a-second snapshot.
+    poll("the syslog counters in /api/stats", WAIT, || {
+        let syslog = daemon.stats()["syslog"].clone();
+        (syslog["accepted_by_sender"]["127.0.0.1"].as_u64() >= Some(5)).then_some(())
+    });
 }
 
 fn iptables_line(seq: u32, id: u16) -> String {

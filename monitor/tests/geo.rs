@@ -18,7 +18,7 @@ use std::{
 };
 
 use mmdb::{map, Value, Writer};
-use monitor::geo::{label, AddressLabel, Geo, GeoConfig, GeoInfo};
+use monitor::enrich::geo::{label, AddressLabel, Geo, GeoConfig, GeoInfo};
 use serde::Deserialize;
 
 // ---------------------------------------------------------------- helpers

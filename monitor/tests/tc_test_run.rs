@@ -10,10 +10,7 @@ use aya::{
     programs::{TestRun as _, TestRunOptions},
 };
 use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
-use monitor::{
-    event::KernelEventContext,
-    kernel::{HttpKernelCounters, KernelConfig, Observer},
-};
+use monitor::sources::kernel::{HttpKernelCounters, KernelConfig, KernelEventContext, Observer};
 use monitor_common::timing::{latency_bucket, HttpResponseEvent, LATENCY_BUCKETS};
 
 const XDP_PASS: u32 = 2;

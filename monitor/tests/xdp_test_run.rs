@@ -11,10 +11,7 @@ use aya::{
     programs::{TestRun as _, TestRunOptions},
 };
 use etherparse::PacketBuilder;
-use monitor::{
-    event::ip_from_kernel,
-    kernel::{KernelConfig, KernelCounters, Observer},
-};
+use monitor::sources::kernel::{ip_from_kernel, KernelConfig, KernelCounters, Observer};
 use monitor_common::{Class, PacketEvent};
 
 const XDP_PASS: u32 = 2;
@@ -461,11 +458,12 @@ fn suppressed_weight_stays_in_its_class() {
     let request = tcp4(80, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     h.run_n(&icmp4_echo(1, 1), 5); // one event, then 4 ICMP packets suppressed
     h.run_n(&request, 3); // the source's budget is spent: 3 HTTP packets suppressed
-    // The per-source budget is a one-second window of the kernel's clock.
+                          // The per-source budget is a one-second window of the kernel's clock.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     h.run(&request); // the new window's event: the 3 HTTP packets and itself
     let events = h.events();
-    let weight = |class: Class| events.iter().filter(|e| e.class == class as u8).map(|e| u64::from(e.weight)).sum::<u64>();
+    let weight =
+        |class: Class| events.iter().filter(|e| e.class == class as u8).map(|e| u64::from(e.weight)).sum::<u64>();
     assert_eq!((weight(Class::Icmp), weight(Class::Http)), (1, 4), "weights by class");
     let stats = h.observer.source(IpAddr::V4(Ipv4Addr::from(SRC4))).expect("lookup").expect("source entry");
     let counters = h.counters();

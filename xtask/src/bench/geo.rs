@@ -1,5 +1,5 @@
 //! Section 4: GeoIP lookups per second through the daemon's own enrichment
-//! (`monitor::geo::Geo`: memory-mapped DB-IP city databases, ASN ranges, a
+//! (`monitor::enrich::geo::Geo`: memory-mapped DB-IP city databases, ASN ranges, a
 //! bounded cache), cold (every address new) and cached.
 
 use std::{path::PathBuf, process::Command};
@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx) -> Section {
         }
         let mut t = Table::new(
             &format!(
-                "Lookups through `monitor::geo::Geo` (city{} + 100,000-entry cache){}",
+                "Lookups through `monitor::enrich::geo::Geo` (city{} + 100,000-entry cache){}",
                 if asn.is_empty() { "" } else { " + ASN" },
                 if ctx.quick { ", debug build" } else { "" }
             ),

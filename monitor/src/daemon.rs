@@ -1,0 +1,242 @@
+//! The running daemon: one function that wires the stages (sources →
+//! pipeline → sinks) and stops them in that order on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Cli,
+    enrich::geo::{self, Geo, GeoConfig},
+    sinks::server::{self, AuthConfig, HostAllowlist, ServerState},
+    sources::{
+        kernel::{self, KernelConfig, KernelEventContext, Observer},
+        syslog::{self, Allowlist, Ingest, IngestConfig},
+        EventSink, MAX_BATCH,
+    },
+    state::{Limits, Pipeline, PipelineConfig},
+};
+
+/// Capacity of the queue between the sources and the pipeline, in events:
+/// most of a second at the default kernel event budget. Larger backlogs
+/// wait in the kernel (the ring buffer, a syslog socket's buffer), not in
+/// the daemon's heap, whose high-water mark this bounds.
+const PIPELINE_QUEUE_EVENTS: usize = 16_384;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.check_kernel {
+        let check = kernel::KernelCheck::run(&kernel_config(&cli));
+        print!("{check}");
+        anyhow::ensure!(check.passed(), "a kernel program failed to load or is over the verifier budget");
+        return Ok(());
+    }
+    // Configuration errors first, before anything is attached or bound.
+    let token = match &cli.auth_token_file {
+        Some(path) => Some(read_token(path)?),
+        None => cli.auth_token.clone().filter(|t| !t.is_empty()),
+    };
+    let auth = AuthConfig::new(cli.listen, token, cli.no_auth)?;
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls::load_config(cert, key)?),
+        _ => None,
+    };
+    let hosts = HostAllowlist::new(cli.listen, &cli.public_names, &cli.allowed_origins).map_err(anyhow::Error::msg)?;
+
+    // Sources: they stop when `sources_stop` is cancelled.
+    let sources_stop = CancellationToken::new();
+    let (sink, events, sink_counters) = EventSink::new(PIPELINE_QUEUE_EVENTS / MAX_BATCH);
+    let mut sources: Vec<JoinHandle<()>> = Vec::new();
+    let mut kernel_side = None;
+    let mut http_status = kernel::HttpTimingStatus {
+        errors: vec!["off: --no-xdp (HTTP timing needs the XDP observer)".into()],
+        ..Default::default()
+    };
+    let mut interfaces = Vec::new();
+    if !cli.no_xdp {
+        let ifaces = if cli.ifaces.is_empty() { vec![kernel::default_route_interface()?] } else { cli.ifaces.clone() };
+        let mut obs = Observer::load(&kernel_config(&cli))?;
+        obs.attach(&ifaces, cli.xdp_mode, cli.netns.as_deref())?;
+        if cli.no_http_timing {
+            obs.disable_http_timing("off: --no-http-timing");
+        } else {
+            obs.attach_http_timing(cli.netns.as_deref());
+        }
+        http_status = obs.http_timing().clone();
+        interfaces = obs.interfaces().to_vec();
+        let context = Arc::new(KernelEventContext::new(obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone()))));
+        let ring = obs.take_events()?;
+        sources.push(
+            kernel::spawn_ring_reader(
+                ring,
+                kernel::RingKind::Packets,
+                context.clone(),
+                sink.clone(),
+                sources_stop.clone(),
+            )
+            .context("watching the event ring buffer")?,
+        );
+        if http_status.enabled {
+            let ring = obs.take_http_events()?;
+            sources.push(
+                kernel::spawn_ring_reader(
+                    ring,
+                    kernel::RingKind::HttpResponses,
+                    context,
+                    sink.clone(),
+                    sources_stop.clone(),
+                )
+                .context("watching the HTTP response ring buffer")?,
+            );
+        }
+        match kernel::spawn_kernel_log(&mut obs, sources_stop.clone()) {
+            Ok(task) => sources.push(task),
+            Err(error) => tracing::warn!(%error, "kernel diagnostics unavailable; counting is unaffected"),
+        }
+        let (reports, reports_rx) = mpsc::channel(4);
+        let (handle, task) = kernel::spawn_owner(obs, reports, cli.stats_interval, sources_stop.clone());
+        sources.push(task);
+        kernel_side = Some((handle, reports_rx));
+    }
+
+    let ingest = Arc::new(Ingest::new(ingest_config(&cli)));
+    for addr in cli.syslog_udp.iter().flatten() {
+        let task = syslog::spawn_udp_listener(
+            *addr,
+            cli.syslog_rcvbuf as usize,
+            ingest.clone(),
+            sink.clone(),
+            sources_stop.clone(),
+        )
+        .with_context(|| format!("cannot receive syslog on UDP {addr} (--syslog-udp)"))?;
+        sources.push(task);
+    }
+    for addr in cli.syslog_tcp.iter().flatten() {
+        let task = syslog::spawn_tcp_listener(*addr, ingest.clone(), sink.clone(), sources_stop.clone())
+            .await
+            .with_context(|| format!("cannot receive syslog on TCP {addr} (--syslog-tcp)"))?;
+        sources.push(task);
+    }
+    // The sources hold the only senders: the pipeline ends when they all have.
+    drop(sink);
+
+    // Enrichment: loads in the background, reloads on SIGHUP or a new file.
+    let geo = Arc::new(Geo::new(GeoConfig {
+        city: without_none(&cli.geo_city),
+        asn: without_none(&cli.geo_asn),
+        cache_entries: cli.geo_cache as usize,
+    }));
+    {
+        let geo = geo.clone();
+        tokio::task::spawn_blocking(move || geo.reload());
+    }
+    let geo_stop = CancellationToken::new();
+    let geo_watch = tokio::spawn(geo::watch(geo.clone(), geo_stop.clone()));
+
+    // State: one task owns it.
+    let (kernel_handle, kernel_reports) = kernel_side.unzip();
+    let (pipeline, handle, ends) = Pipeline::new(PipelineConfig {
+        limits: Limits::default(),
+        hostname: hostname(),
+        sources_capacity: cli.sources_max,
+        interfaces,
+        http_status,
+        geo,
+        syslog: ingest,
+        sink: sink_counters,
+    });
+    let pipeline = tokio::spawn(pipeline.run(events, ends, kernel_reports));
+
+    // Sinks: the server reads the pipeline's snapshots.
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
+    let app = server::router(Arc::new(ServerState { pipeline: handle, kernel: kernel_handle, auth, hosts }));
+    let tls = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    let sinks_stop = CancellationToken::new();
+    let serving = tokio::spawn(server::conn::serve(
+        listener,
+        tls,
+        app,
+        server::conn::connection_limit(),
+        sinks_stop.clone().cancelled_owned(),
+    ));
+
+    shutdown_signal().await;
+    // Sources first (XDP detaches with the kernel's owner), then the
+    // pipeline drains what they sent, then the sinks stop serving.
+    sources_stop.cancel();
+    for task in sources {
+        let _ = task.await;
+    }
+    let _ = pipeline.await;
+    sinks_stop.cancel();
+    let _ = serving.await;
+    geo_stop.cancel();
+    let _ = geo_watch.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn kernel_config(cli: &Cli) -> KernelConfig {
+    KernelConfig {
+        http_ports: cli.http_ports.clone(),
+        https_ports: cli.https_ports.clone(),
+        quic_ports: cli.quic_ports.clone(),
+        sources_max: cli.sources_max,
+        ring_bytes: cli.ring_bytes,
+        events_per_sec: cli.events_per_sec,
+        events_per_source: cli.events_per_source,
+        events_enabled: !cli.no_events,
+        http_requests_max: cli.http_requests_max,
+    }
+}
+
+fn ingest_config(cli: &Cli) -> IngestConfig {
+    let allowlist =
+        if cli.syslog_allow.is_empty() { Allowlist::local_default() } else { Allowlist::new(cli.syslog_allow.clone()) };
+    IngestConfig {
+        prefixes: cli.syslog_prefixes.clone(),
+        allowlist,
+        http_ports: cli.http_ports.clone(),
+        https_ports: cli.https_ports.clone(),
+        quic_ports: cli.quic_ports.clone(),
+    }
+}
+
+fn without_none(paths: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    paths.iter().filter(|p| p.as_os_str() != "none").cloned().collect()
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read --auth-token-file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    anyhow::ensure!(!token.is_empty(), "--auth-token-file {} is empty", path.display());
+    Ok(token)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}

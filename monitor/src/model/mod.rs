@@ -1,0 +1,16 @@
+//! The bottom layer: what an event is, how it reads, what time it is.
+//! Everything above (sources, enrichment, state, sinks) speaks these types.
+
+mod address;
+pub mod clock;
+mod describe;
+mod event;
+mod filter;
+mod geo;
+
+pub use address::{label, AddressLabel};
+pub use clock::{now_ms, WallClock};
+pub use describe::{describe, describe_payload};
+pub use event::{Event, HttpInfo, IcmpInfo, Origin, ResponseInfo, TlsInfo, SCHEMA_VERSION, STATUS_CLASS_NAMES};
+pub use filter::{sample, EventFilter};
+pub use geo::GeoInfo;

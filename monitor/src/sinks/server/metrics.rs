@@ -1,0 +1,141 @@
+//! Prometheus text exposition. Labels are fixed sets (classes, outcomes,
+//! reasons the code defines), never addresses: cardinality stays bounded.
+
+use std::{fmt::Write as _, sync::Arc};
+
+use axum::{extract::State, http::header, response::IntoResponse};
+use monitor_common::Class;
+
+use super::ServerState;
+use crate::{model::STATUS_CLASS_NAMES, state::Snapshot};
+
+pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+    let snapshot = state.pipeline.snapshot();
+    let mut out = String::new();
+    if let Some(k) = &snapshot.kernel {
+        family(&mut out, "monitor_xdp_packets_total", "counter", "Packets seen by the XDP observer, by class.");
+        for (c, v) in Class::ALL.iter().zip(k.classes.iter()) {
+            let _ = writeln!(out, "monitor_xdp_packets_total{{class=\"{}\"}} {}", c.name(), v.packets);
+        }
+        family(&mut out, "monitor_xdp_bytes_total", "counter", "Bytes seen by the XDP observer, by class.");
+        for (c, v) in Class::ALL.iter().zip(k.classes.iter()) {
+            let _ = writeln!(out, "monitor_xdp_bytes_total{{class=\"{}\"}} {}", c.name(), v.bytes);
+        }
+        let p = &k.pipeline;
+        family(&mut out, "monitor_xdp_events_total", "counter",
+            "Fate of packets eligible to become events: submitted, suppressed by sampling, or lost to a full ring buffer.");
+        for (outcome, n) in [
+            ("submitted", p.event_submitted),
+            ("suppressed_source", p.suppressed_source),
+            ("suppressed_global", p.suppressed_global),
+            ("ring_full", p.ring_full),
+        ] {
+            let _ = writeln!(out, "monitor_xdp_events_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        family(
+            &mut out,
+            "monitor_xdp_sources_inserted_total",
+            "counter",
+            "New entries in the kernel per-source table.",
+        );
+        let _ = writeln!(out, "monitor_xdp_sources_inserted_total {}", p.source_inserted);
+    }
+    http_metrics(&mut out, &snapshot);
+    let stats = &snapshot.stats;
+    family(&mut out, "monitor_events_received_total", "counter", "Events that reached the daemon's aggregator.");
+    let _ = writeln!(out, "monitor_events_received_total {}", stats.events.received);
+    family(
+        &mut out,
+        "monitor_pipeline_dropped_total",
+        "counter",
+        "Events the daemon dropped because its queue was full.",
+    );
+    let _ = writeln!(out, "monitor_pipeline_dropped_total {}", stats.events.dropped_queue_full);
+    {
+        let syslog = &stats.syslog;
+        family(&mut out, "monitor_syslog_lines_total", "counter", "Syslog lines received, by outcome.");
+        let _ = writeln!(out, "monitor_syslog_lines_total{{outcome=\"accepted\"}} {}", syslog.accepted);
+        let mut reasons: Vec<_> = syslog.rejected.iter().collect();
+        reasons.sort();
+        for (reason, n) in reasons {
+            let _ = writeln!(out, "monitor_syslog_lines_total{{outcome=\"{reason}\"}} {n}");
+        }
+        family(
+            &mut out,
+            "monitor_syslog_socket_drops_total",
+            "counter",
+            "Syslog datagrams the kernel dropped because a UDP receive buffer was full.",
+        );
+        let _ = writeln!(out, "monitor_syslog_socket_drops_total {}", syslog.socket_drops);
+    }
+    family(&mut out, "monitor_websocket_clients", "gauge", "Dashboard viewers connected.");
+    let _ = writeln!(out, "monitor_websocket_clients {}", snapshot.viewers.len());
+    family(&mut out, "monitor_uptime_seconds", "gauge", "Seconds since the daemon started.");
+    let _ = writeln!(out, "monitor_uptime_seconds {}", stats.uptime_s);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// HTTP timing: a Prometheus histogram of response times (the kernel's exact
+/// log2 buckets) and counters by status class and outcome.
+fn http_metrics(out: &mut String, snapshot: &Snapshot) {
+    use monitor_common::timing::{bucket_upper_ns, LATENCY_SUB_BUCKETS};
+    let Some(report) = &snapshot.http_kernel else { return };
+    let Some(kernel_doc) = &snapshot.http.kernel else { return };
+    let k = &report.counters;
+    family(
+        out,
+        "monitor_http_response_seconds",
+        "histogram",
+        "HTTP response time (request in to first response packet out), from the kernel's log-linear buckets.",
+    );
+    // Every 8th bucket bound (4 per power of two): the kernel's buckets
+    // merged exactly, and a scrape of ~90 series instead of ~700.
+    const EVERY: usize = LATENCY_SUB_BUCKETS / 4;
+    let mut cumulative = 0;
+    for (b, n) in k.latency.iter().enumerate() {
+        cumulative += n;
+        if let Some(upper) = bucket_upper_ns(b).filter(|_| (b + 1) % EVERY == 0) {
+            let le = upper as f64 / 1e9;
+            let _ = writeln!(out, "monitor_http_response_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+    }
+    let _ = writeln!(out, "monitor_http_response_seconds_bucket{{le=\"+Inf\"}} {}", k.responses_matched);
+    let _ = writeln!(out, "monitor_http_response_seconds_sum {}", k.latency_sum_ns as f64 / 1e9);
+    let _ = writeln!(out, "monitor_http_response_seconds_count {}", k.responses_matched);
+    family(out, "monitor_http_responses_total", "counter", "Timed HTTP responses by status class.");
+    for (class, n) in STATUS_CLASS_NAMES.iter().zip(k.status.iter()) {
+        let _ = writeln!(out, "monitor_http_responses_total{{class=\"{class}\"}} {n}");
+    }
+    family(
+        out,
+        "monitor_http_unmatched_responses_total",
+        "counter",
+        "HTTP responses with no recorded request (started before the monitor, evicted or expired).",
+    );
+    let _ = writeln!(out, "monitor_http_unmatched_responses_total {}", k.responses_unmatched);
+    family(out, "monitor_http_requests_total", "counter", "HTTP requests by fate in the kernel's pending table.");
+    for (outcome, n) in [
+        ("recorded", k.requests_recorded),
+        ("replaced", k.requests_replaced),
+        ("insert_failed", k.request_insert_failed),
+        ("expired", kernel_doc.requests_expired),
+        ("evicted", kernel_doc.requests_evicted_at_least),
+    ] {
+        let _ = writeln!(out, "monitor_http_requests_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    family(
+        out,
+        "monitor_http_events_total",
+        "counter",
+        "Fate of HTTP response events: submitted, suppressed, ring full.",
+    );
+    for (outcome, n) in
+        [("submitted", k.event_submitted), ("suppressed", k.event_suppressed), ("ring_full", k.event_ring_full)]
+    {
+        let _ = writeln!(out, "monitor_http_events_total{{outcome=\"{outcome}\"}} {n}");
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}

@@ -1,0 +1,607 @@
+//! What the daemon remembers: bounded, so memory stays flat under any load.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    net::IpAddr,
+    sync::Arc,
+};
+
+use monitor_common::{class::CLASS_COUNT, icmp, Class};
+use serde::Serialize;
+
+use super::evict::evict_least_recent;
+use super::{
+    documents::TopSource,
+    headline::{Headline, ACTIVE_WINDOW_S},
+    history::{History, SERIES},
+};
+use crate::model::{Event, EventFilter, GeoInfo, Origin};
+
+/// Limits on what the aggregate keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub recent_events: usize,
+    pub sources: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { recent_events: 2_000, sources: 10_000 }
+    }
+}
+
+/// Per-source view built from events of both paths.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SourceSummary {
+    /// Packets the kernel path saw (sum of event weights).
+    pub xdp_packets: u64,
+    /// Packets iptables LOG lines reported.
+    pub syslog_packets: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    #[serde(serialize_with = "serialize_classes")]
+    pub by_class: [u64; CLASS_COUNT],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Arc<GeoInfo>>,
+    /// Packets decayed with `RATE_TAU_MS` up to `decayed_at_ms`: see `packets_per_s`.
+    #[serde(skip)]
+    decayed: f64,
+    #[serde(skip)]
+    decayed_at_ms: u64,
+    /// Packets per wall-clock minute (minute number, packets), oldest
+    /// first, the last `WINDOW_MINUTES_MAX` minutes at most: the windows.
+    #[serde(skip)]
+    minutes: VecDeque<(u64, u64)>,
+}
+
+/// The longest top-list window, in minutes.
+pub const WINDOW_MINUTES_MAX: u64 = 60;
+
+/// Time constant of a source's packet rate: it reflects about the last minute.
+pub const RATE_TAU_MS: f64 = 20_000.0;
+
+impl SourceSummary {
+    fn count_minute(&mut self, ts_ms: u64, packets: u64) {
+        let minute = ts_ms / 60_000;
+        match self.minutes.back_mut() {
+            Some((m, n)) if *m == minute => *n += packets,
+            // An event older than the newest minute (clock step, late
+            // syslog line) counts in the newest: the minutes stay in order.
+            Some((m, n)) if *m > minute => *n += packets,
+            _ => {
+                if self.minutes.len() as u64 == WINDOW_MINUTES_MAX + 1 {
+                    self.minutes.pop_front();
+                }
+                self.minutes.push_back((minute, packets));
+            }
+        }
+    }
+
+    /// Packets (both paths) in the current minute and the `minutes` before it.
+    pub fn packets_within(&self, minutes: u64, now_ms: u64) -> u64 {
+        let since = (now_ms / 60_000).saturating_sub(minutes);
+        self.minutes.iter().rev().take_while(|(m, _)| *m >= since).map(|(_, n)| n).sum()
+    }
+
+    /// Packets per second (both paths) at `now_ms`, exponentially weighted;
+    /// divided by the weight a steady rate would have had since `first_seen_ms`,
+    /// so a new source shows its rate at once instead of ramping up from zero.
+    pub fn packets_per_s(&self, now_ms: u64) -> f64 {
+        let decay = |ms: u64| (-(ms as f64) / RATE_TAU_MS).exp();
+        let age_ms = now_ms.saturating_sub(self.first_seen_ms).max(1_000);
+        let s = self.decayed * decay(now_ms.saturating_sub(self.decayed_at_ms));
+        s / (RATE_TAU_MS / 1_000.0 * (1.0 - decay(age_ms)))
+    }
+}
+
+fn serialize_classes<S: serde::Serializer>(v: &[u64; CLASS_COUNT], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(None)?;
+    for (class, n) in Class::ALL.iter().zip(v) {
+        if *n != 0 {
+            map.serialize_entry(class.name(), n)?;
+        }
+    }
+    map.end()
+}
+
+#[derive(Debug)]
+pub struct Aggregate {
+    limits: Limits,
+    next_id: u64,
+    recent: VecDeque<Arc<Event>>,
+    sources: HashMap<IpAddr, SourceSummary>,
+    /// Weighted packets per class by path, from events.
+    pub xdp_event_packets: [u64; CLASS_COUNT],
+    pub syslog_packets: [u64; CLASS_COUNT],
+    pub events_total: u64,
+    /// Sources forgotten to stay within `limits.sources`.
+    pub sources_evicted: u64,
+    /// Weighted packets per (IPv6?, type, code); at most 2 * 65536 keys.
+    icmp_types: HashMap<(bool, u8, u8), u64>,
+    pub history: History,
+    /// Syslog-reported packets in the current (incomplete) second.
+    syslog_this_second: u64,
+    /// The figures of the last complete second (see `close_headline`).
+    pub headline: Headline,
+    events_before_this_second: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CountryCount {
+    pub country_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub packets: u64,
+    pub sources: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AsnCount {
+    pub asn: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<Arc<str>>,
+    pub packets: u64,
+    pub sources: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IcmpTypeCount {
+    pub v6: bool,
+    #[serde(rename = "type")]
+    pub type_: u8,
+    pub code: u8,
+    pub name: &'static str,
+    pub packets: u64,
+}
+
+impl Aggregate {
+    pub fn new(limits: Limits) -> Self {
+        Aggregate {
+            limits,
+            next_id: 0,
+            recent: VecDeque::with_capacity(limits.recent_events),
+            sources: HashMap::new(),
+            xdp_event_packets: [0; CLASS_COUNT],
+            syslog_packets: [0; CLASS_COUNT],
+            events_total: 0,
+            sources_evicted: 0,
+            icmp_types: HashMap::new(),
+            history: History::default(),
+            syslog_this_second: 0,
+            headline: Headline::default(),
+            events_before_this_second: 0,
+        }
+    }
+
+    /// Records one event; returns it shared, numbered.
+    pub fn record(&mut self, mut event: Event) -> Arc<Event> {
+        self.next_id += 1;
+        event.id = self.next_id;
+        self.events_total += 1;
+        if event.response.is_some() {
+            // A timed HTTP response: its packets were counted when they
+            // arrived; http_timing keeps its latency.
+            let event = Arc::new(event);
+            if self.recent.len() == self.limits.recent_events {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(event.clone());
+            return event;
+        }
+        let class = event.class as usize;
+        let weight = u64::from(event.weight);
+        let syslog = matches!(event.origin, Origin::Syslog { .. });
+        if let Some(icmp) = &event.icmp {
+            *self.icmp_types.entry((event.class == Class::Icmpv6, icmp.type_, icmp.code)).or_default() += weight;
+        }
+        if syslog {
+            self.syslog_packets[class] += weight;
+            self.syslog_this_second += weight;
+        } else {
+            self.xdp_event_packets[class] += weight;
+        }
+        // The length first: the extra hash lookup only when the table is full.
+        if self.sources.len() >= self.limits.sources && !self.sources.contains_key(&event.src) {
+            self.evict_oldest_sources();
+        }
+        let source = self.sources.entry(event.src).or_default();
+        if source.first_seen_ms == 0 {
+            source.first_seen_ms = event.ts_ms;
+        }
+        source.last_seen_ms = source.last_seen_ms.max(event.ts_ms);
+        let since = event.ts_ms.saturating_sub(source.decayed_at_ms) as f64;
+        source.decayed = source.decayed * (-since / RATE_TAU_MS).exp() + weight as f64;
+        source.decayed_at_ms = source.decayed_at_ms.max(event.ts_ms);
+        source.events += 1;
+        source.bytes += u64::from(event.len) * weight;
+        source.by_class[class] += weight;
+        source.count_minute(event.ts_ms, weight);
+        if event.geo.is_some() {
+            source.geo.clone_from(&event.geo);
+        }
+        if syslog {
+            source.syslog_packets += weight;
+        } else {
+            source.xdp_packets += weight;
+        }
+        let event = Arc::new(event);
+        if self.recent.len() == self.limits.recent_events {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(event.clone());
+        event
+    }
+
+    fn evict_oldest_sources(&mut self) {
+        self.sources_evicted += evict_least_recent(&mut self.sources, |s| s.last_seen_ms) as u64;
+    }
+
+    /// The newest `limit` events that match `filter`, oldest first.
+    pub fn recent_matching(&self, filter: &EventFilter, limit: usize) -> Vec<Arc<Event>> {
+        let mut kept: Vec<_> = self.recent.iter().rev().filter(|e| filter.matches(e)).take(limit).cloned().collect();
+        kept.reverse();
+        kept
+    }
+
+    pub fn source(&self, ip: &IpAddr) -> Option<&SourceSummary> {
+        self.sources.get(ip)
+    }
+
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Closes one second of history: `kernel` holds the XDP packet deltas of
+    /// the first four series (zeros without XDP); syslog comes from events.
+    pub fn close_second(&mut self, kernel: [u64; 4], end_ms: u64) {
+        let mut counts = [0u64; SERIES.len()];
+        counts[..4].copy_from_slice(&kernel);
+        counts[4] = std::mem::take(&mut self.syslog_this_second);
+        self.history.push(counts, end_ms);
+    }
+
+    /// Sets the headline figures of the second that `close_second` just
+    /// closed: `xdp_packets` and `xdp_bytes` are the kernel's deltas over
+    /// every class (zeros without XDP).
+    pub fn close_headline(&mut self, xdp_packets: u64, xdp_bytes: u64, end_ms: u64) {
+        let since = end_ms.saturating_sub(ACTIVE_WINDOW_S * 1000);
+        let mut countries = HashSet::new();
+        let mut sources = 0u64;
+        for s in self.sources.values().filter(|s| s.last_seen_ms > since) {
+            sources += 1;
+            if let Some(code) = s.geo.as_ref().and_then(|g| g.country_code.as_deref()) {
+                countries.insert(code);
+            }
+        }
+        let active_countries = countries.len() as u64;
+        self.headline = Headline {
+            end_ms,
+            rate_window_s: 1,
+            xdp_packets_per_s: xdp_packets,
+            xdp_bits_per_s: xdp_bytes.saturating_mul(8),
+            syslog_packets_per_s: self.history.latest()[SERIES.len() - 1],
+            events_per_s: self.events_total - self.events_before_this_second,
+            active_window_s: ACTIVE_WINDOW_S,
+            active_sources: sources,
+            active_countries,
+        };
+        self.events_before_this_second = self.events_total;
+    }
+
+    /// Packets of a source since start, or within a window at `now_ms`.
+    fn packets_of(s: &SourceSummary, window: Option<(u64, u64)>) -> u64 {
+        match window {
+            None => s.xdp_packets + s.syslog_packets,
+            Some((minutes, now_ms)) => s.packets_within(minutes, now_ms),
+        }
+    }
+
+    /// Countries by packets since start, or within `window` = (minutes, now_ms).
+    pub fn top_countries(&self, n: usize, window: Option<(u64, u64)>) -> Vec<CountryCount> {
+        let mut by: HashMap<&str, CountryCount> = HashMap::new();
+        for s in self.sources.values() {
+            let packets = Self::packets_of(s, window);
+            if packets == 0 {
+                continue;
+            }
+            let Some(geo) = &s.geo else { continue };
+            let Some(code) = &geo.country_code else { continue };
+            let entry = by.entry(code).or_insert_with(|| CountryCount {
+                country_code: code.clone(),
+                country: geo.country.clone(),
+                packets: 0,
+                sources: 0,
+            });
+            entry.packets += packets;
+            entry.sources += 1;
+        }
+        top_n(by.into_values().collect(), n, |c| c.packets)
+    }
+
+    /// Networks by packets since start, or within `window` = (minutes, now_ms).
+    pub fn top_asns(&self, n: usize, window: Option<(u64, u64)>) -> Vec<AsnCount> {
+        let mut by: HashMap<u32, AsnCount> = HashMap::new();
+        for s in self.sources.values() {
+            let packets = Self::packets_of(s, window);
+            if packets == 0 {
+                continue;
+            }
+            let Some(geo) = &s.geo else { continue };
+            let Some(asn) = geo.asn else { continue };
+            let entry =
+                by.entry(asn).or_insert_with(|| AsnCount { asn, as_org: geo.as_org.clone(), packets: 0, sources: 0 });
+            entry.packets += packets;
+            entry.sources += 1;
+        }
+        top_n(by.into_values().collect(), n, |c| c.packets)
+    }
+
+    pub fn icmp_types(&self) -> Vec<IcmpTypeCount> {
+        let all = self
+            .icmp_types
+            .iter()
+            .map(|(&(v6, type_, code), &packets)| IcmpTypeCount {
+                v6,
+                type_,
+                code,
+                name: if v6 { icmp::icmpv6_name(type_, code) } else { icmp::icmpv4_name(type_, code) },
+                packets,
+            })
+            .collect();
+        top_n(all, 50, |c| c.packets)
+    }
+
+    /// The `n` sources with the most packets (both paths) since start, or
+    /// within `window` = (minutes, now_ms), with their rates at `now_ms`;
+    /// only those `n` are copied.
+    pub fn top_sources(&self, n: usize, now_ms: u64, window: Option<(u64, u64)>) -> Vec<TopSource> {
+        let all = self
+            .sources
+            .iter()
+            .map(|(ip, s)| (ip, s, Self::packets_of(s, window)))
+            .filter(|(_, _, packets)| *packets > 0)
+            .collect();
+        top_n(all, n, |(_, _, packets)| *packets)
+            .into_iter()
+            .map(|(ip, s, packets)| TopSource {
+                ip: *ip,
+                summary: s.clone(),
+                packets_per_s: (s.packets_per_s(now_ms) * 100.0).round() / 100.0,
+                window_packets: window.map(|_| packets),
+            })
+            .collect()
+    }
+}
+
+/// The `n` largest by `key`, largest first: a partial selection first, so
+/// only those `n` are sorted.
+fn top_n<T>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> u64) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by_key(n - 1, |item| std::cmp::Reverse(key(item)));
+        items.truncate(n);
+    }
+    items.sort_by_key(|item| std::cmp::Reverse(key(item)));
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::Class;
+
+    use super::*;
+    use crate::{
+        model::{AddressLabel, ResponseInfo},
+        sources::kernel::testing::{event, raw},
+    };
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal address")
+    }
+
+    /// An XDP event of `class` from `src` at `ts_ms`: `weight` packets of 100 bytes.
+    fn xdp(class: Class, src: &str, weight: u32, ts_ms: u64) -> Event {
+        let mut e = event(&raw(class, ip(src), weight, 100));
+        e.ts_ms = ts_ms;
+        e
+    }
+
+    /// The same, reported by an iptables LOG line.
+    fn syslog(class: Class, src: &str, ts_ms: u64) -> Event {
+        let mut e = xdp(class, src, 1, ts_ms);
+        e.origin = Origin::Syslog { sender: ip("127.0.0.1"), hostname: None, prefix: "IPT_ICMP".into() };
+        e
+    }
+
+    fn located(mut e: Event, country: &str, asn: u32) -> Event {
+        let mut geo = GeoInfo::only(AddressLabel::Public);
+        geo.country_code = Some(country.into());
+        geo.country = Some(format!("Country {country}"));
+        geo.asn = Some(asn);
+        geo.as_org = Some(Arc::from(format!("AS org {asn}")));
+        e.geo = Some(Arc::new(geo));
+        e
+    }
+
+    fn icmp_event(v6: bool, src: &str, type_: u8, weight: u32) -> Event {
+        let mut r = raw(if v6 { Class::Icmpv6 } else { Class::Icmp }, ip(src), weight, 100);
+        r.icmp_type = type_;
+        event(&r)
+    }
+
+    #[test]
+    fn weights_sum_by_source_class_and_path() {
+        let mut agg = Aggregate::new(Limits::default());
+        let a = "203.0.113.7";
+        let first = agg.record(xdp(Class::Icmp, a, 3, 1_000));
+        agg.record(xdp(Class::Icmp, a, 2, 3_000));
+        agg.record(syslog(Class::Http, a, 2_000));
+        agg.record(xdp(Class::Https, "198.51.100.1", 4, 2_500));
+        assert_eq!(first.id, 1);
+        assert_eq!(agg.events_total, 4);
+        assert_eq!(agg.source_count(), 2);
+
+        let s = agg.source(&ip(a)).expect("source recorded");
+        assert_eq!((s.xdp_packets, s.syslog_packets, s.events), (5, 1, 3));
+        assert_eq!(s.bytes, 100 * 6, "bytes are weighted like packets");
+        assert_eq!(s.by_class[Class::Icmp as usize], 5);
+        assert_eq!(s.by_class[Class::Http as usize], 1);
+        assert_eq!((s.first_seen_ms, s.last_seen_ms), (1_000, 3_000), "an older event does not move last_seen back");
+
+        assert_eq!(agg.xdp_event_packets[Class::Icmp as usize], 5);
+        assert_eq!(agg.xdp_event_packets[Class::Https as usize], 4);
+        assert_eq!(agg.syslog_packets[Class::Http as usize], 1);
+        assert_eq!(agg.xdp_event_packets[Class::Http as usize], 0);
+    }
+
+    #[test]
+    fn response_events_are_kept_but_not_counted_again() {
+        let mut agg = Aggregate::new(Limits::default());
+        let mut e = xdp(Class::Http, "203.0.113.7", 1, 1_000);
+        e.response =
+            Some(ResponseInfo { status: Some(200), status_class: "2xx", reason: "OK".into(), latency_ms: 1.0 });
+        let recorded = agg.record(e);
+        assert_eq!(recorded.id, 1);
+        assert_eq!(agg.events_total, 1);
+        assert_eq!(agg.recent_matching(&EventFilter::default(), 10).len(), 1);
+        assert_eq!(agg.source_count(), 0);
+        assert_eq!(agg.xdp_event_packets[Class::Http as usize], 0);
+    }
+
+    #[test]
+    fn recent_keeps_the_newest_oldest_first() {
+        let mut agg = Aggregate::new(Limits { recent_events: 3, sources: 100 });
+        for ts in 1..=5 {
+            agg.record(xdp(Class::Icmp, "203.0.113.7", 1, ts));
+        }
+        let ids = |limit| agg.recent_matching(&EventFilter::default(), limit).iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(10), [3, 4, 5]);
+        assert_eq!(ids(2), [4, 5]);
+        assert!(ids(0).is_empty());
+    }
+
+    #[test]
+    fn full_source_table_evicts_the_least_recently_seen_tenth() {
+        let mut agg = Aggregate::new(Limits { recent_events: 10, sources: 20 });
+        for n in 1..=20u64 {
+            // Source n was last seen at n, except source 1, seen again late.
+            agg.record(xdp(Class::Icmp, &format!("10.0.0.{n}"), 1, n));
+        }
+        agg.record(xdp(Class::Icmp, "10.0.0.1", 1, 50));
+        assert_eq!((agg.source_count(), agg.sources_evicted), (20, 0), "a known source needs no room");
+
+        agg.record(xdp(Class::Icmp, "10.0.0.200", 1, 60));
+        assert_eq!(agg.sources_evicted, 2);
+        assert_eq!(agg.source_count(), 19);
+        for (gone, kept) in [("10.0.0.2", "10.0.0.1"), ("10.0.0.3", "10.0.0.4")] {
+            assert!(agg.source(&ip(gone)).is_none(), "{gone} was the least recently seen");
+            assert!(agg.source(&ip(kept)).is_some(), "{kept} stays");
+        }
+        assert!(agg.source(&ip("10.0.0.200")).is_some());
+        // Eviction forgets sources, not the per-class totals.
+        assert_eq!(agg.xdp_event_packets[Class::Icmp as usize], 22);
+    }
+
+    #[test]
+    fn smallest_table_evicts_one() {
+        let mut agg = Aggregate::new(Limits { recent_events: 1, sources: 1 });
+        agg.record(xdp(Class::Icmp, "10.0.0.1", 1, 1));
+        agg.record(xdp(Class::Icmp, "10.0.0.2", 1, 2));
+        assert_eq!((agg.source_count(), agg.sources_evicted), (1, 1));
+        assert!(agg.source(&ip("10.0.0.2")).is_some());
+    }
+
+    #[test]
+    fn top_countries_and_asns_by_packets_of_both_paths() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(located(xdp(Class::Icmp, "203.0.113.1", 10, 1), "DE", 64500));
+        agg.record(located(syslog(Class::Icmp, "203.0.113.2", 2), "DE", 64501));
+        agg.record(located(xdp(Class::Icmp, "203.0.113.2", 4, 3), "DE", 64501));
+        agg.record(located(xdp(Class::Https, "198.51.100.1", 20, 4), "FR", 64500));
+        agg.record(xdp(Class::Icmp, "192.0.2.9", 100, 5)); // no geo: in no country
+
+        let countries = agg.top_countries(10, None);
+        let got: Vec<_> = countries.iter().map(|c| (c.country_code.as_str(), c.packets, c.sources)).collect();
+        assert_eq!(got, [("FR", 20, 1), ("DE", 15, 2)]);
+        assert_eq!(countries[0].country.as_deref(), Some("Country FR"));
+        assert_eq!(agg.top_countries(1, None).len(), 1);
+
+        let asns = agg.top_asns(10, None);
+        let got: Vec<_> = asns.iter().map(|a| (a.asn, a.packets, a.sources)).collect();
+        assert_eq!(got, [(64500, 30, 2), (64501, 5, 1)]);
+        assert_eq!(asns[1].as_org.as_deref(), Some("AS org 64501"));
+
+        let sources: Vec<_> = agg
+            .top_sources(2, 10_000, None)
+            .into_iter()
+            .map(|t| (t.ip, t.summary.xdp_packets + t.summary.syslog_packets))
+            .collect();
+        assert_eq!(sources, [(ip("192.0.2.9"), 100), (ip("198.51.100.1"), 20)]);
+    }
+
+    #[test]
+    fn icmp_types_weighted_and_split_by_family() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(icmp_event(false, "203.0.113.1", 8, 2));
+        agg.record(icmp_event(false, "203.0.113.2", 8, 3));
+        agg.record(icmp_event(false, "203.0.113.2", 0, 1));
+        agg.record(icmp_event(true, "2001:db8::1", 128, 4));
+        agg.record(xdp(Class::Http, "203.0.113.1", 9, 1)); // not ICMP
+
+        let got: Vec<_> = agg.icmp_types().iter().map(|t| (t.v6, t.type_, t.code, t.name, t.packets)).collect();
+        assert_eq!(
+            got,
+            [(false, 8, 0, "echo request", 5), (true, 128, 0, "echo request", 4), (false, 0, 0, "echo reply", 1)]
+        );
+    }
+
+    #[test]
+    fn a_closed_second_carries_the_syslog_packets_of_that_second() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(syslog(Class::Icmp, "203.0.113.1", 1));
+        agg.record(syslog(Class::Icmp, "203.0.113.2", 1));
+        agg.record(xdp(Class::Icmp, "203.0.113.3", 7, 1)); // XDP seconds come from kernel counters
+        agg.close_second([1, 2, 3, 4], 1_000);
+        assert_eq!(agg.history.latest(), [1, 2, 3, 4, 2]);
+        agg.close_second([0; 4], 2_000);
+        assert_eq!(agg.history.latest(), [0; 5], "the next second starts at zero");
+    }
+
+    #[test]
+    fn a_source_rate_is_right_from_its_first_second() {
+        let mut agg = Aggregate::new(Limits::default());
+        for k in 0..50 {
+            agg.record(xdp(Class::Icmp, "192.0.2.1", 1, 1_000 + k * 100));
+        }
+        let s = agg.source(&ip("192.0.2.1")).expect("seen");
+        let r = s.packets_per_s(6_000);
+        assert!((9.0..11.0).contains(&r), "10 packets/s over 5 s, not ramping from zero: {r}");
+    }
+
+    #[test]
+    fn headline_states_rates_of_the_last_second_and_active_sources_of_the_window() {
+        let mut agg = Aggregate::new(Limits::default());
+        agg.record(located(xdp(Class::Icmp, "203.0.113.1", 1, 1_000), "DE", 1));
+        agg.record(located(xdp(Class::Http, "203.0.113.2", 1, 50_000), "DE", 1));
+        agg.record(located(syslog(Class::Icmp, "203.0.113.3", 60_500), "FR", 2));
+        agg.close_second([0; 4], 61_000);
+        agg.close_headline(1_500, 150_000, 61_000);
+        let h = agg.headline.clone();
+        assert_eq!((h.xdp_packets_per_s, h.xdp_bits_per_s, h.rate_window_s), (1_500, 1_200_000, 1));
+        assert_eq!((h.syslog_packets_per_s, h.events_per_s), (1, 3), "syslog apart from XDP");
+        // 203.0.113.1 was last seen 60 s before the end: outside the window.
+        assert_eq!((h.active_sources, h.active_countries, h.active_window_s), (2, 2, 60));
+        agg.close_second([0; 4], 62_000);
+        agg.close_headline(0, 0, 62_000);
+        assert_eq!(
+            (agg.headline.events_per_s, agg.headline.syslog_packets_per_s),
+            (0, 0),
+            "per second, not since start"
+        );
+    }
+}
