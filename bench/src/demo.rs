@@ -26,7 +26,7 @@ use crate::{
     demo_frames::tcp4,
     demo_http,
     demo_sources::{self, Rng},
-    frames, netns,
+    frames,
 };
 
 #[derive(clap::Args)]
@@ -124,7 +124,7 @@ struct Source {
 /// stays in its own.
 fn packet_socket(netns: Option<&str>, iface: &str) -> anyhow::Result<OwnedFd> {
     let iface = iface.to_owned();
-    netns::run_in(netns, move || {
+    monitor_testkit::enter::run_in(netns, move || {
         let name = CString::new(iface.clone())?;
         // SAFETY: plain syscalls with valid arguments; the fd is owned right away.
         unsafe {

@@ -14,7 +14,6 @@ use std::{
     io::{self, Read as _, Write as _},
     net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream},
     os::fd::FromRawFd as _,
-    process::Command,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -24,7 +23,9 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-use crate::{demo_sources::Rng, netns};
+use monitor_testkit::{enter, Link};
+
+use crate::demo_sources::Rng;
 
 pub struct Config {
     /// Namespace of the responder (the one the monitor watches).
@@ -59,11 +60,15 @@ pub fn start(cfg: Config) -> anyhow::Result<Arc<Counters>> {
         bail!("no source addresses for the HTTP clients");
     }
     for src in &cfg.sources {
-        ip(&["-n", &cfg.client_netns, "addr", "add", &format!("{src}/32"), "dev", &cfg.client_iface])?;
-        ip(&["-n", &cfg.server_netns, "route", "add", &format!("{src}/32"), "via", &cfg.via.to_string()])?;
+        Link::new(Some(&cfg.client_netns), &cfg.client_iface).add_addr(&format!("{src}/32"))?;
+        // No device named: the server's veth end is the one on the way to `via`.
+        monitor_testkit::cmd::run(
+            "ip",
+            &["-n", &cfg.server_netns, "route", "add", &format!("{src}/32"), "via", &cfg.via.to_string()],
+        )?;
     }
     let listen = cfg.listen;
-    let listener = netns::run_in(Some(&cfg.server_netns), move || {
+    let listener = enter::run_in(Some(&cfg.server_netns), move || {
         TcpListener::bind(listen).with_context(|| format!("HTTP responder on {listen}"))
     })?;
     std::thread::spawn(move || serve(&listener));
@@ -73,20 +78,12 @@ pub fn start(cfg: Config) -> anyhow::Result<Arc<Counters>> {
     for n in 0..CLIENTS {
         let (cfg, counters) = (cfg.clone(), counters.clone());
         let netns = cfg.client_netns.clone();
-        netns::spawn_in(Some(&netns), move || {
+        enter::spawn_in(Some(&netns), move || {
             client(&cfg, &counters, n);
             Ok(())
         });
     }
     Ok(counters)
-}
-
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip").args(args).output().context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
 }
 
 fn serve(listener: &TcpListener) {

@@ -9,7 +9,6 @@ mod frames;
 mod gen;
 mod geo;
 mod kernel;
-mod netns;
 mod syslog_send;
 mod ws;
 

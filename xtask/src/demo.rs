@@ -20,12 +20,18 @@ use std::{
     net::SocketAddr,
     os::unix::process::CommandExt as _,
     path::Path,
-    process::{Child, Command},
+    process::Command,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _};
+use monitor_testkit::{
+    daemon::HEALTH_TIMEOUT,
+    http, netns, ports,
+    process::{terminate_pid, Log},
+    Daemon, Netns, Process, Veth, VethEnd,
+};
 
 use crate::bench::sys;
 
@@ -71,8 +77,8 @@ impl Options {
     /// The run `cargo xtask test` makes, on free ports (a demo may be open).
     pub fn check() -> anyhow::Result<Self> {
         Ok(Options {
-            port: sys::free_tcp_port()?,
-            syslog_port: sys::free_udp_port()?,
+            port: ports::free_tcp_port()?,
+            syslog_port: ports::free_udp_port()?,
             rate: 200,
             release: false,
             seconds: 0,
@@ -106,31 +112,37 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     clean_leftovers();
     let logs = root.join("target/demo");
     std::fs::create_dir_all(&logs)?;
-    let mut demo = Demo { children: Vec::new() };
-    demo.create_network()?;
+    let mut demo = Demo { gen: None, daemon: None, net: DemoNet::create()? };
 
     let api = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let syslog = format!("127.0.0.1:{}", opts.syslog_port);
     let started = Instant::now();
-    let daemon = Command::new(bin.join("monitor"))
-        .args(["--netns", RX_NS, "--iface", RX_IF, "--listen", &api.to_string(), "--syslog-udp", &syslog])
-        .stdout(log_file(&logs, "daemon.log")?) // the daemon logs to stdout
-        .stderr(log_file(&logs, "daemon.log")?)
-        .process_group(0) // Ctrl-C reaches only us; we stop the children in order
-        .spawn()
-        .context("starting the monitor")?;
-    demo.adopt("monitor", daemon);
-    demo.wait_healthy(api, &logs)?;
+    let daemon = demo.daemon.insert(
+        Daemon::builder(bin.join("monitor"))
+            .port(opts.port)
+            .syslog_udp(&syslog)
+            .args(["--netns", RX_NS, "--iface", RX_IF])
+            .log(logs.join("daemon.log")) // the daemon logs to stdout
+            .append_log()
+            .own_process_group() // Ctrl-C reaches only us; we stop the children in order
+            .spawn()
+            .context("starting the monitor")?,
+    );
+    record_pids(&[daemon.pid()]);
+    daemon.wait_healthy_unless(HEALTH_TIMEOUT, || STOP.load(Ordering::Relaxed))?;
+    let daemon_pid = daemon.pid();
 
-    let mac = rx_mac()?;
+    let mac = demo.net.veth.a.mac().context("the demo veth's MAC address")?;
     let mut gen = Command::new(bin.join("monitor-bench"));
     gen.args(["demo", "--netns", TX_NS, "--iface", TX_IF, "--dst-mac", &mac, "--dst4", RX_V4, "--dst6", RX_V6])
         .args(["--syslog", &syslog, "--rate", &opts.rate.to_string()])
         .args(["--http-netns", RX_NS, "--http-via", TX_V4])
-        .stdout(log_file(&logs, "traffic.log")?)
-        .stderr(log_file(&logs, "traffic.log")?)
         .process_group(0);
-    demo.adopt("monitor-bench demo", gen.spawn().context("starting the traffic generator")?);
+    let gen = demo.gen.insert(
+        Process::spawn("monitor-bench demo", &mut gen, Log::Append(logs.join("traffic.log")))
+            .context("starting the traffic generator")?,
+    );
+    record_pids(&[daemon_pid, gen.pid()]);
 
     println!();
     println!("  Monitor demo: open http://{api}/");
@@ -170,23 +182,6 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     result
 }
 
-fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {
-    let path = dir.join(name);
-    std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{}", path.display()))
-}
-
-fn ip(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("ip").args(args).output().context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn namespace_exists(name: &str) -> bool {
-    ip(&["netns", "list"]).is_ok_and(|l| l.lines().any(|line| line.split_whitespace().next() == Some(name)))
-}
-
 /// Stops processes and removes namespaces a crashed run left behind.
 fn clean_leftovers() {
     if let Ok(text) = std::fs::read_to_string(PID_FILE) {
@@ -197,116 +192,86 @@ fn clean_leftovers() {
             let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(" (deleted)");
             if name == "xtask" && pid != std::process::id() as i32 {
                 println!("stopping the demo running as pid {pid}");
-                stop_pid(pid, None);
+                terminate_pid(pid, STOP_GRACE);
             } else if name == "monitor" || name == "monitor-bench" {
                 println!("stopping {name} (pid {pid}) left by an earlier demo");
-                stop_pid(pid, None);
+                terminate_pid(pid, STOP_GRACE);
             }
         }
         let _ = std::fs::remove_file(PID_FILE);
     }
     for ns in [TX_NS, RX_NS] {
-        if namespace_exists(ns) {
+        if netns::exists(ns) {
             println!("removing namespace {ns} left by an earlier demo");
-            let _ = ip(&["netns", "del", ns]);
+            netns::delete(ns);
         }
     }
 }
 
-/// SIGTERM, then SIGKILL after 10 s.
-fn stop_pid(pid: i32, child: Option<&mut Child>) {
-    // SAFETY: signalling a pid we started (or checked in /proc).
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let gone = |child: &mut Option<&mut Child>| match child {
-        Some(c) => c.try_wait().ok().flatten().is_some(),
-        None => !Path::new(&format!("/proc/{pid}")).exists(),
-    };
-    let mut child = child;
-    while Instant::now() < deadline {
-        if gone(&mut child) {
-            return;
+/// How long a demo process gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Writes the pid file: this xtask first, then its children.
+fn record_pids(children: &[u32]) {
+    let pids: String =
+        std::iter::once(std::process::id()).chain(children.iter().copied()).map(|pid| format!("{pid}\n")).collect();
+    let _ = std::fs::write(PID_FILE, pids);
+}
+
+/// The demo's two namespaces and the pair between them (the test kit's):
+/// removed when dropped, on any exit path.
+struct DemoNet {
+    // Drop order: the sender's namespace, the receiver's (each takes its end
+    // of the pair along), then the pair, found gone.
+    _tx: Netns,
+    _rx: Netns,
+    veth: Veth,
+}
+
+impl DemoNet {
+    fn create() -> anyhow::Result<DemoNet> {
+        let rx = Netns::create(RX_NS)?;
+        let tx = Netns::create(TX_NS)?;
+        // Made inside the namespaces: neither end ever exists in the root namespace.
+        let veth = Veth::create(VethEnd::inside(&rx, RX_IF), VethEnd::inside(&tx, TX_IF))?;
+        for (ns, end, v4, v6) in [(&rx, &veth.a, RX_V4, RX_V6), (&tx, &veth.b, TX_V4, TX_V6)] {
+            end.add_addr(&format!("{v4}/24"))?;
+            end.add_addr(&format!("{v6}/64"))?;
+            end.up()?;
+            // No default route may exist: a reply to a public address must die here.
+            ns.ensure_no_default_route()?;
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    if let Some(c) = child {
-        let _ = c.wait();
+        Ok(DemoNet { _tx: tx, _rx: rx, veth })
     }
 }
 
-fn rx_mac() -> anyhow::Result<String> {
-    let out = ip(&["-n", RX_NS, "-o", "link", "show", "dev", RX_IF])?;
-    out.split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .map(str::to_owned)
-        .context("no MAC address on the demo veth")
-}
-
-/// What the demo created; dropping it undoes everything, on any exit path.
+/// What the demo runs; dropping it undoes everything, on any exit path.
 struct Demo {
-    children: Vec<(&'static str, Child)>,
+    // Drop order: the generator first, so the daemon sees no traffic while
+    // it stops; then the daemon; then the namespaces.
+    gen: Option<Process>,
+    daemon: Option<Daemon>,
+    net: DemoNet,
 }
 
 impl Demo {
-    fn create_network(&mut self) -> anyhow::Result<()> {
-        ip(&["netns", "add", RX_NS])?;
-        ip(&["netns", "add", TX_NS])?;
-        // Made inside the namespaces: neither end ever exists in the root namespace.
-        ip(&["-n", RX_NS, "link", "add", RX_IF, "type", "veth", "peer", "name", TX_IF, "netns", TX_NS])?;
-        for (ns, dev, v4, v6) in [(RX_NS, RX_IF, RX_V4, RX_V6), (TX_NS, TX_IF, TX_V4, TX_V6)] {
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
-            ip(&["-n", ns, "-6", "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            // No default route may exist: a reply to a public address must die here.
-            if !ip(&["-n", ns, "route", "show", "default"])?.trim().is_empty() {
-                bail!("namespace {ns} has a default route; refusing to send from public addresses");
-            }
-        }
-        Ok(())
-    }
-
-    fn adopt(&mut self, name: &'static str, child: Child) {
-        self.children.push((name, child));
-        let pids: String = std::iter::once(std::process::id())
-            .chain(self.children.iter().map(|(_, c)| c.id()))
-            .map(|pid| format!("{pid}\n"))
-            .collect();
-        let _ = std::fs::write(PID_FILE, pids);
-    }
-
     fn exited(&mut self) -> Option<&'static str> {
-        self.children.iter_mut().find_map(|(n, c)| c.try_wait().ok().flatten().map(|_| *n))
-    }
-
-    fn wait_healthy(&mut self, api: SocketAddr, logs: &Path) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline && !STOP.load(Ordering::Relaxed) {
-            if let Some(name) = self.exited() {
-                bail!("{name} exited at start-up; see {}", logs.join("daemon.log").display());
-            }
-            if sys::http_ok(api, "/healthz") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if self.gen.as_mut().is_some_and(|g| g.exited().is_some()) {
+            return Some("monitor-bench demo");
         }
-        bail!("the monitor did not answer on http://{api}/healthz; see {}", logs.join("daemon.log").display())
+        if self.daemon.as_mut().is_some_and(|d| d.exited().is_some()) {
+            return Some("monitor");
+        }
+        None
     }
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        // The generator first, so the daemon sees no traffic while it stops.
-        while let Some((_, mut child)) = self.children.pop() {
-            stop_pid(child.id() as i32, Some(&mut child));
-        }
+        // The kit's guards: SIGTERM, then SIGKILL after 10 s.
+        drop(self.gen.take());
+        drop(self.daemon.take());
         let _ = std::fs::remove_file(PID_FILE);
-        for ns in [TX_NS, RX_NS] {
-            let _ = ip(&["netns", "del", ns]);
-        }
     }
 }
 
@@ -325,7 +290,7 @@ impl Seen {
 
     fn poll(&mut self, api: SocketAddr, started: Instant) {
         if self.traffic.is_none() {
-            let stats = sys::get_json(api, "/api/stats").unwrap_or_default();
+            let stats = http::get_json(&format!("http://{api}/api/stats")).unwrap_or_default();
             if sys::num(&stats, "events/accepted") > 0.0 && sys::num(&stats, "kernel/classes/icmp/packets") > 0.0 {
                 self.traffic = Some(started.elapsed());
                 println!(
@@ -335,7 +300,7 @@ impl Seen {
             }
         }
         if self.timed_http.is_none() {
-            let http = sys::get_json(api, "/api/http").unwrap_or_default();
+            let http = http::get_json(&format!("http://{api}/api/http")).unwrap_or_default();
             if sys::num(&http, "since_start/responses") > 0.0 {
                 self.timed_http = Some(started.elapsed());
                 println!("  timed HTTP responses {:.1} s after the daemon started", started.elapsed().as_secs_f64());

@@ -1,11 +1,9 @@
-//! The real daemon, restarted on the same ports whenever it exits: the
-//! browser test stops it with SIGTERM (`restart_command`) and checks that the
-//! page reconnects by itself to the new process.
+//! The real daemon (the kit's), restarted on the same ports whenever it
+//! exits: the browser test stops it with SIGTERM (`restart_command`) and
+//! checks that the page reconnects by itself to the new process.
 
 use std::{
-    fs::OpenOptions,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU32, Ordering},
         Arc,
@@ -14,7 +12,9 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{free_tcp_port, free_udp_port, poll};
+use monitor_testkit::{Daemon, DaemonBuilder};
+
+use crate::support::poll;
 
 /// More starts than this means the daemon keeps crashing: stop trying.
 const MAX_STARTS: u32 = 5;
@@ -34,34 +34,24 @@ impl RestartableDaemon {
     /// Starts the daemon with `args` (plus --listen and --syslog-udp on
     /// fixed free loopback ports) and waits until it answers /healthz.
     pub fn start(args: &[&str], work_dir: &Path) -> Self {
-        let port = free_tcp_port();
-        let syslog = free_udp_port();
         let log = work_dir.join("daemon.log");
         let pid_file = work_dir.join("daemon.pid");
-        let mut full: Vec<String> = vec![
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--syslog-udp".into(),
-            format!("127.0.0.1:{syslog}"),
-            "--log".into(),
-            "info,monitor=debug".into(),
-        ];
-        full.extend(args.iter().map(|a| a.to_string()));
+        let builder = Daemon::builder(env!("CARGO_BIN_EXE_monitor"))
+            .args(["--log", "info,monitor=debug"])
+            .args(args)
+            .log(&log)
+            .append_log()
+            .pin_ports()
+            .expect("free ports");
+        let api = builder.api().expect("a pinned port");
+        let syslog = builder.syslog_addr().expect("a pinned port").to_owned();
         let stop = Arc::new(AtomicBool::new(false));
         let starts = Arc::new(AtomicU32::new(0));
         let thread = {
-            let (stop, starts, log, pid_file) = (stop.clone(), starts.clone(), log.clone(), pid_file.clone());
-            std::thread::spawn(move || supervise(&full, &log, &pid_file, &stop, &starts))
+            let (stop, starts, pid_file) = (stop.clone(), starts.clone(), pid_file.clone());
+            std::thread::spawn(move || supervise(&builder, &pid_file, &stop, &starts))
         };
-        let daemon = RestartableDaemon {
-            api: format!("http://127.0.0.1:{port}"),
-            syslog: format!("127.0.0.1:{syslog}"),
-            log,
-            pid_file,
-            stop,
-            starts,
-            thread: Some(thread),
-        };
+        let daemon = RestartableDaemon { api, syslog, log, pid_file, stop, starts, thread: Some(thread) };
         daemon.wait_healthy();
         daemon
     }
@@ -74,7 +64,7 @@ impl RestartableDaemon {
                 "the daemon keeps exiting:\n{}",
                 self.log_text()
             );
-            ureq::get(&health).call().ok().map(|_| ())
+            monitor_testkit::http::is_ok(&health).then_some(())
         });
     }
 
@@ -105,28 +95,19 @@ impl Drop for RestartableDaemon {
     }
 }
 
-fn supervise(args: &[String], log: &Path, pid_file: &Path, stop: &AtomicBool, starts: &AtomicU32) {
+/// Starts the daemon again each time it exits, until told to stop (then
+/// stops the running one with SIGTERM) or it has started MAX_STARTS times.
+fn supervise(builder: &DaemonBuilder, pid_file: &Path, stop: &AtomicBool, starts: &AtomicU32) {
     while !stop.load(Ordering::Relaxed) && starts.load(Ordering::Relaxed) < MAX_STARTS {
         starts.fetch_add(1, Ordering::Relaxed);
-        let file = OpenOptions::new().create(true).append(true).open(log).expect("daemon log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_monitor"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn monitor");
-        std::fs::write(pid_file, child.id().to_string()).expect("pid file");
+        let mut daemon = builder.spawn().expect("spawn monitor");
+        std::fs::write(pid_file, daemon.pid().to_string()).expect("pid file");
         loop {
             if stop.load(Ordering::Relaxed) {
-                // SAFETY: kill with our child's pid and a valid signal.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-                let _ = poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || {
-                    child.try_wait().ok().flatten()
-                });
+                daemon.stop_within(Duration::from_secs(20)).expect("the daemon to exit after SIGTERM");
                 return;
             }
-            if let Ok(Some(_)) = child.try_wait() {
+            if daemon.exited().is_some() {
                 break; // stopped from outside: start the next one
             }
             std::thread::sleep(Duration::from_millis(50));

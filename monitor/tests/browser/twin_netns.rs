@@ -1,5 +1,6 @@
-//! Two network namespaces joined by a veth pair, for traffic from public
-//! source addresses (which the GeoIP databases place on the map).
+//! Two network namespaces joined by a veth pair (the kit's pieces), for
+//! traffic from public source addresses (which the GeoIP databases place
+//! on the map).
 //!
 //! Network safety: both ends live in namespaces this test creates, neither
 //! namespace has a default route, and the public addresses exist only on
@@ -8,11 +9,16 @@
 //! attaches XDP to the receiver's end with --netns.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use crate::support::{must, require_root, sh};
+use monitor_testkit::{
+    process::{Log, OnDrop},
+    Netns, Process, Veth, VethEnd,
+};
+
+use crate::support::require_root;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -23,7 +29,11 @@ pub struct TwinNet {
     pub rx_v4: String,
     /// Namespace of the sending end, which owns the public source addresses.
     pub tx_ns: String,
-    pub tx_if: String,
+    // Drop order: the sender's namespace, then the receiver's (each takes
+    // its end of the pair along), then the pair, found gone.
+    tx: Netns,
+    rx: Netns,
+    veth: Veth,
 }
 
 impl TwinNet {
@@ -36,72 +46,38 @@ impl TwinNet {
         let subnet = (pid.wrapping_mul(13).wrapping_add(n)) % 250;
         // montest-<pid>-...: other test processes remove only namespaces
         // whose <pid> is gone (support::remove_stale_namespaces).
-        let net = TwinNet {
-            rx_ns: format!("montest-{pid}-{n}r"),
-            rx_if: format!("mr{tag}"),
-            rx_v4: format!("198.18.{subnet}.1"),
-            tx_ns: format!("montest-{pid}-{n}s"),
-            tx_if: format!("ms{tag}"),
-        };
-        must("ip", &["netns", "add", &net.rx_ns]);
-        must("ip", &["netns", "add", &net.tx_ns]);
-        // Created inside the receiver's namespace with the peer straight in
-        // the sender's: neither end ever exists in the root namespace.
-        must(
-            "ip",
-            &[
-                "-n", &net.rx_ns, "link", "add", &net.rx_if, "type", "veth", "peer", "name", &net.tx_if, "netns",
-                &net.tx_ns,
-            ],
-        );
-        let rx = |args: &[&str]| must("ip", &[&["-n", net.rx_ns.as_str()], args].concat());
-        let tx = |args: &[&str]| must("ip", &[&["-n", net.tx_ns.as_str()], args].concat());
-        rx(&["addr", "add", &format!("{}/24", net.rx_v4), "dev", &net.rx_if]);
-        tx(&["addr", "add", &format!("198.18.{subnet}.2/24"), "dev", &net.tx_if]);
+        let (rx_ns, tx_ns) = (format!("montest-{pid}-{n}r"), format!("montest-{pid}-{n}s"));
+        let (rx_if, tx_if) = (format!("mr{tag}"), format!("ms{tag}"));
+        let rx = Netns::create(&rx_ns).expect("receiver namespace");
+        let tx = Netns::create(&tx_ns).expect("sender namespace");
+        let veth = Veth::create(VethEnd::inside(&rx, &rx_if), VethEnd::inside(&tx, &tx_if)).expect("veth pair");
+        let net = TwinNet { rx_ns, rx_if, rx_v4: format!("198.18.{subnet}.1"), tx_ns, tx, rx, veth };
+        let (rx_end, tx_end) = (&net.veth.a, &net.veth.b);
+        rx_end.add_addr(&format!("{}/24", net.rx_v4)).expect("receiver address");
+        tx_end.add_addr(&format!("198.18.{subnet}.2/24")).expect("sender address");
         // Up first: a route needs its device up.
-        for (ns, dev) in [(&net.rx_ns, &net.rx_if), (&net.tx_ns, &net.tx_if)] {
-            must("ip", &["-n", ns, "link", "set", dev, "up"]);
-            must("ip", &["-n", ns, "link", "set", "lo", "up"]);
-        }
+        rx_end.up().expect("receiver up");
+        tx_end.up().expect("sender up");
         for src in public_sources {
-            tx(&["addr", "add", &format!("{src}/32"), "dev", &net.tx_if]);
-            rx(&["route", "add", &format!("{src}/32"), "dev", &net.rx_if]);
+            tx_end.add_addr(&format!("{src}/32")).expect("public source address");
+            rx_end.add_route(&format!("{src}/32")).expect("route back to the source");
         }
+        net.tx.ensure_no_default_route().expect("a sealed sender namespace");
+        net.rx.ensure_no_default_route().expect("a sealed receiver namespace");
         net
     }
 
-    /// Starts a long-running command in the sender's namespace (output discarded).
-    pub fn spawn_in_sender(&self, args: &[&str]) -> Background {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.tx_ns])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {args:?} in {}: {e}", self.tx_ns));
-        Background(child)
+    /// Starts a long-running command in the sender's namespace (output
+    /// discarded), killed when the returned guard drops.
+    pub fn spawn_in_sender(&self, args: &[&str]) -> Process {
+        let mut cmd: Command = self.tx.command(args[0]);
+        cmd.args(&args[1..]);
+        Process::spawn(args[0], &mut cmd, Log::None)
+            .unwrap_or_else(|e| panic!("in {}: {e:#}", self.tx_ns))
+            .on_drop(OnDrop::Kill)
     }
 
     pub fn rx_has_xdp(&self) -> bool {
-        must("ip", &["-n", &self.rx_ns, "link", "show", "dev", &self.rx_if]).contains("xdp")
-    }
-}
-
-impl Drop for TwinNet {
-    fn drop(&mut self) {
-        // Deleting a namespace destroys its veth end, and so the pair.
-        let _ = sh("ip", &["netns", "del", &self.tx_ns]);
-        let _ = sh("ip", &["netns", "del", &self.rx_ns]);
-    }
-}
-
-/// A child process killed when dropped.
-pub struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.veth.a.has_xdp().expect("ip link show")
     }
 }

@@ -1,5 +1,8 @@
-//! Shared by the end-to-end tests: network namespaces and veth pairs the
-//! test creates (and removes), the real daemon as a child process, polling.
+//! What the end-to-end tests share, on top of the one test kit
+//! (`monitor-testkit`: namespaces, veth pairs, the daemon, polling): the
+//! tests' own network layout ([`TestNet`]), the daemon the way they run it
+//! ([`Daemon`]: this build's binary, debug logs), and panicking forms of the
+//! kit's calls, since a test fails by panicking.
 //!
 //! Network safety: traffic only flows between a namespace the test creates
 //! and the root-side end of its own veth pair, on benchmark-range addresses
@@ -8,53 +11,49 @@
 #![allow(dead_code)]
 
 use std::{
-    net::{TcpListener, UdpSocket},
-    path::PathBuf,
-    process::{Child, Command, Output},
+    net::IpAddr,
+    ops::{Deref, DerefMut},
+    process::{Command, Output},
     sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "end-to-end tests need root: run `cargo xtask test`");
+use monitor_testkit::{cmd, netns, process::OnDrop, Netns, Veth, VethEnd};
+
+/// The kit's error as a test failure.
+trait OrPanic<T> {
+    fn or_panic(self) -> T;
 }
 
-pub fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+impl<T> OrPanic<T> for anyhow::Result<T> {
+    fn or_panic(self) -> T {
+        self.unwrap_or_else(|e| panic!("{e:#}"))
+    }
+}
+
+pub fn require_root() {
+    cmd::require_root().or_panic();
+}
+
+pub fn sh(program: &str, args: &[&str]) -> Output {
+    cmd::output(program, args).or_panic()
 }
 
 /// Runs a command and panics with its output if it fails.
-pub fn must(cmd: &str, args: &[&str]) -> String {
-    let out = sh(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+pub fn must(program: &str, args: &[&str]) -> String {
+    cmd::run(program, args).or_panic()
 }
 
 /// Polls `check` every 100 ms until it returns Some, or panics after `limit`
 /// with `what`.
 pub fn poll<T>(what: &str, limit: Duration, check: impl FnMut() -> Option<T>) -> T {
-    try_poll(limit, check).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+    monitor_testkit::poll_until(limit, what, check).or_panic()
 }
 
 /// Polls `check` every 100 ms until it returns Some, or None after `limit`
 /// (for callers that explain the failure themselves).
-pub fn try_poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub fn try_poll<T>(limit: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+    monitor_testkit::try_poll(limit, check)
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -69,6 +68,10 @@ pub struct TestNet {
     pub ns_v4: String,
     pub host_v6: String,
     pub ns_v6: String,
+    // Drop order: the namespace (and with it the pair), then the pair's
+    // explicit removal, which finds it gone.
+    netns: Netns,
+    veth: Veth,
 }
 
 impl TestNet {
@@ -85,48 +88,43 @@ impl TestNet {
         static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
         let subnet = free_subnet(pid.wrapping_mul(7).wrapping_add(n));
+        let ns = format!("montest-{pid}-{n}");
+        let (host_if, ns_if) = (format!("mh{tag}"), format!("mn{tag}"));
+        let netns = Netns::create(&ns).or_panic();
+        let veth = Veth::create(VethEnd::root(&host_if), VethEnd::inside(&netns, &ns_if)).or_panic();
         let net = TestNet {
-            ns: format!("montest-{pid}-{n}"),
-            host_if: format!("mh{tag}"),
-            ns_if: format!("mn{tag}"),
+            ns,
+            host_if,
+            ns_if,
             host_v4: format!("198.18.{subnet}.1"),
             ns_v4: format!("198.18.{subnet}.2"),
             host_v6: ula(subnet, 1),
             ns_v6: ula(subnet, 2),
+            netns,
+            veth,
         };
-        net.create();
+        let (host, inside) = (&net.veth.a, &net.veth.b);
+        host.add_addr(&format!("{}/24", net.host_v4)).or_panic();
+        host.add_addr(&format!("{}/64", net.host_v6)).or_panic();
+        host.up().or_panic();
+        inside.add_addr(&format!("{}/24", net.ns_v4)).or_panic();
+        inside.add_addr(&format!("{}/64", net.ns_v6)).or_panic();
+        inside.up().or_panic();
         net
-    }
-
-    fn create(&self) {
-        must("ip", &["netns", "add", &self.ns]);
-        must("ip", &["link", "add", &self.host_if, "type", "veth", "peer", "name", &self.ns_if]);
-        must("ip", &["link", "set", &self.ns_if, "netns", &self.ns]);
-        must("ip", &["addr", "add", &format!("{}/24", self.host_v4), "dev", &self.host_if]);
-        must("ip", &["-6", "addr", "add", &format!("{}/64", self.host_v6), "dev", &self.host_if, "nodad"]);
-        must("ip", &["link", "set", &self.host_if, "up"]);
-        self.exec_ok(&["ip", "addr", "add", &format!("{}/24", self.ns_v4), "dev", &self.ns_if]);
-        self.exec_ok(&["ip", "-6", "addr", "add", &format!("{}/64", self.ns_v6), "dev", &self.ns_if, "nodad"]);
-        self.exec_ok(&["ip", "link", "set", &self.ns_if, "up"]);
-        self.exec_ok(&["ip", "link", "set", "lo", "up"]);
     }
 
     /// Runs a command inside the namespace.
     pub fn exec(&self, args: &[&str]) -> Output {
-        let mut full = vec!["netns", "exec", &self.ns];
-        full.extend_from_slice(args);
-        sh("ip", &full)
+        self.netns.output(args).or_panic()
     }
 
     pub fn exec_ok(&self, args: &[&str]) -> String {
-        let mut full = vec!["netns", "exec", &self.ns];
-        full.extend_from_slice(args);
-        must("ip", &full)
+        self.netns.exec(args).or_panic()
     }
 
     /// True if an XDP program is attached to the root-side interface.
     pub fn host_if_has_xdp(&self) -> bool {
-        must("ip", &["link", "show", "dev", &self.host_if]).contains("xdp")
+        self.veth.a.has_xdp().or_panic()
     }
 }
 
@@ -134,19 +132,10 @@ impl TestNet {
 /// that were killed before their TestNet was dropped: a leftover pair would
 /// hold a 198.18.x.0/24 route a later test may want.
 fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else { return };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("montest-") else { continue };
-        // montest-<pid>-<n>; a name without the dash is from an older layout.
-        let owner_alive = rest
-            .split_once('-')
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !owner_alive {
-            let _ = sh("ip", &["netns", "del", &name]);
-        }
-    }
+    // montest-<pid>-<n>; a name without the dash is from an older layout.
+    netns::remove_orphans("montest-", |rest| {
+        Some(rest.split_once('-').and_then(|(pid, _)| pid.parse().ok()).unwrap_or(0))
+    });
 }
 
 /// fd6d:6f6e:<subnet>::<host> written the way the daemon writes it
@@ -162,20 +151,12 @@ fn free_subnet(seed: u32) -> u32 {
     (0..250).map(|i| (seed + i) % 250).find(|x| !in_use.contains(&format!(" 198.18.{x}."))).unwrap_or(seed % 250)
 }
 
-impl Drop for TestNet {
-    fn drop(&mut self) {
-        // Deleting the namespace destroys its end of the pair and so the pair.
-        let _ = sh("ip", &["netns", "del", &self.ns]);
-        let _ = sh("ip", &["link", "del", &self.host_if]);
-    }
-}
-
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+    monitor_testkit::ports::free_tcp_port().or_panic()
 }
 
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port()
+    monitor_testkit::ports::free_udp_port().or_panic()
 }
 
 /// How to run the daemon beyond its arguments.
@@ -187,12 +168,22 @@ pub struct Launch {
     pub listen_ip: Option<String>,
 }
 
-/// The real daemon binary running as a child process.
-pub struct Daemon {
-    child: Option<Child>,
-    pub api: String,
-    pub syslog_port: u16,
-    pub log: PathBuf,
+/// The kit's daemon, run the tests' way: this build's binary, debug logs,
+/// killed (not stopped) when dropped. Everything else (`api`,
+/// `syslog_port`, `log`, `log_text()`, `kill()`, `pid()`) is the kit's.
+pub struct Daemon(monitor_testkit::Daemon);
+
+impl Deref for Daemon {
+    type Target = monitor_testkit::Daemon;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Daemon {
@@ -208,66 +199,21 @@ impl Daemon {
 
     /// Starts the daemon as `launch` says, then waits for /healthz.
     pub fn start_with(launch: &Launch, args: &[&str]) -> Daemon {
-        let mut d = Self::spawn_with(launch, args);
-        let health = format!("{}/healthz", d.api);
-        poll("the daemon to answer /healthz", Duration::from_secs(60), || {
-            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("daemon exited early ({status}):\n{}", d.log_text());
-            }
-            ureq::get(&health).call().ok().map(|_| ())
-        });
-        d
+        Daemon(builder(launch, args).start().or_panic())
     }
 
-    /// Its log (stdout and stderr, a file: not a terminal) is [`Daemon::log_text`].
+    /// Its log (stdout and stderr, a file: not a terminal) is `log_text()`.
     pub fn spawn_with(launch: &Launch, args: &[&str]) -> Daemon {
-        let port = free_tcp_port();
-        let syslog_port = free_udp_port();
-        let ip = launch.listen_ip.as_deref().unwrap_or("127.0.0.1");
-        let log = std::env::temp_dir().join(format!("monitor-test-{}-{port}.log", std::process::id()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let stdout = file.try_clone().expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_monitor"));
-        cmd.args(["--listen", &format!("{ip}:{port}")])
-            .args(["--syslog-udp", &format!("127.0.0.1:{syslog_port}")])
-            .args(["--log", "info,monitor=debug"])
-            .args(args)
-            .stdout(stdout)
-            .stderr(file);
-        if let Some(limit) = launch.nofile {
-            use std::os::unix::process::CommandExt as _;
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
-        }
-        let child = cmd.spawn().expect("spawn monitor");
-        let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
-        Daemon { child: Some(child), api: format!("http://{host}:{port}"), syslog_port, log }
+        Daemon(builder(launch, args).spawn().or_panic())
     }
 
     /// The dashboard's address (host:port).
     pub fn addr(&self) -> String {
-        self.api.trim_start_matches("http://").to_owned()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running daemon").id()
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.addr_string()
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        get_json(&self.api, path)
+        self.0.get_json(path).or_panic()
     }
 
     pub fn stats(&self) -> serde_json::Value {
@@ -280,41 +226,32 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running daemon");
-        // SAFETY: kill with a valid pid and signal.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        poll("the daemon to exit after SIGTERM", Duration::from_secs(20), || child.try_wait().ok().flatten())
+        self.0.stop_within(Duration::from_secs(20)).or_panic()
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT, ...) to the running daemon.
     pub fn signal(&self, signal: i32) {
-        let child = self.child.as_ref().expect("running daemon");
-        // SAFETY: kill with a valid pid and signal.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0, "signal {signal}");
-    }
-
-    /// SIGKILL: no chance to clean up.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.signal(signal).or_panic();
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
+fn builder(launch: &Launch, args: &[&str]) -> monitor_testkit::DaemonBuilder {
+    let mut b = monitor_testkit::Daemon::builder(env!("CARGO_BIN_EXE_monitor"))
+        .args(["--log", "info,monitor=debug"])
+        .args(args)
+        .on_drop(OnDrop::Kill);
+    if let Some(ip) = &launch.listen_ip {
+        b = b.listen_ip(ip.parse::<IpAddr>().unwrap_or_else(|e| panic!("listen_ip {ip}: {e}")));
     }
+    if let Some(limit) = launch.nofile {
+        b = b.nofile(limit);
+    }
+    b
 }
 
 /// GET `path` of the API at `api` as JSON, or panic saying what failed.
 pub fn get_json(api: &str, path: &str) -> serde_json::Value {
-    ureq::get(&format!("{api}{path}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-        .into_json()
-        .expect("JSON body")
+    monitor_testkit::http::get_json(&format!("{api}{path}")).or_panic()
 }
 
 /// A response read off a raw socket: for requests no HTTP client library

@@ -1,5 +1,6 @@
-//! What the pipeline sections run on: network namespaces and veth pairs the
-//! bench creates and removes, the daemon, rsyslogd, the generator.
+//! What the pipeline sections run on: the bench's network layouts (built
+//! from the test kit's namespaces and veth pairs, which it creates and
+//! removes), the daemon (the kit's), rsyslogd, the generator.
 //!
 //! Network safety: every interface touched here is one this module created
 //! (names `mb<tag>..`, namespaces `monbench-<tag>..`); traffic is only ever
@@ -18,6 +19,7 @@ use std::{
 };
 
 use anyhow::{bail, Context as _};
+use monitor_testkit::{netns, Netns, Veth, VethEnd};
 use serde_json::Value;
 
 use super::{
@@ -50,53 +52,26 @@ pub fn log_prefix(ctx: &Ctx) -> String {
 /// interrupt).
 pub fn cleanup(out_dir: &Path, own: Option<&str>) {
     sys::kill_recorded(out_dir, own.is_some());
-    let list = sys::run("ip", &["netns", "list"]).unwrap_or_default();
-    for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let Some(rest) = ns.strip_prefix(NS_PREFIX) else { continue };
-        let pid: String = rest.chars().skip(1).take_while(char::is_ascii_digit).collect();
-        let remove = match own {
-            Some(tag) => pid == tag,
-            None => pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()),
-        };
-        if remove {
-            sys::run_quiet("ip", &["netns", "del", ns]);
+    // monbench-<role><tag>-<n>: the tag is the creating process's pid.
+    let pid_of = |rest: &str| -> String { rest.chars().skip(1).take_while(char::is_ascii_digit).collect() };
+    match own {
+        Some(tag) => {
+            for ns in netns::list() {
+                if ns.strip_prefix(NS_PREFIX).is_some_and(|rest| pid_of(rest) == tag) {
+                    netns::delete(&ns);
+                }
+            }
         }
+        None => netns::remove_orphans(NS_PREFIX, |rest| pid_of(rest).parse().ok()),
     }
     sys::restore_saved_sysctls(out_dir);
 }
 
-/// A network namespace, deleted on drop (which also destroys its veth ends).
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(name: String) -> anyhow::Result<Netns> {
-        sys::run("ip", &["netns", "add", &name])?;
-        let ns = Netns { name };
-        ns.exec(&["ip", "link", "set", "lo", "up"])?;
-        // Nothing IPv6 on the bench links: no ND/MLD noise in the counts.
-        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
-        Ok(ns)
-    }
-
-    pub fn exec(&self, args: &[&str]) -> anyhow::Result<String> {
-        let mut full = vec!["netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        sys::run("ip", &full)
-    }
-
-    pub fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).arg(program);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        sys::run_quiet("ip", &["netns", "del", &self.name]);
-    }
+/// A bench namespace: the kit's, with IPv6 off (no ND/MLD noise in the counts).
+fn bench_netns(name: String) -> anyhow::Result<Netns> {
+    let ns = Netns::create(name)?;
+    ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
+    Ok(ns)
 }
 
 /// Generator namespace -> observed namespace, where the daemon attaches
@@ -108,30 +83,25 @@ pub struct XdpNet {
     pub obs: Netns,
     pub gen_if: String,
     pub obs_if: String,
+    _veth: Veth,
 }
 
 impl XdpNet {
     pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<XdpNet> {
         let tag = format!("{}{}", ctx.tag, n);
-        let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
-        let obs = Netns::new(format!("{NS_PREFIX}o{}-{n}", ctx.tag))?;
+        let gen = bench_netns(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
+        let obs = bench_netns(format!("{NS_PREFIX}o{}-{n}", ctx.tag))?;
         let (gen_if, obs_if) = (format!("mbg{tag}"), format!("mbo{tag}"));
-        sys::run(
-            "ip",
-            &[
-                "link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth", "peer", "name",
-                &obs_if, "netns", &obs.name, "address", HOST_MAC,
-            ],
-        )?;
-        let net = XdpNet { gen, obs, gen_if, obs_if };
-        net.obs.exec(&["ip", "link", "set", &net.obs_if, "up"])?;
-        net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
-        Ok(net)
+        let veth =
+            Veth::create(VethEnd::inside(&gen, &gen_if).mac(GEN_MAC), VethEnd::inside(&obs, &obs_if).mac(HOST_MAC))?;
+        veth.b.up()?;
+        veth.a.up()?;
+        Ok(XdpNet { gen, obs, gen_if, obs_if, _veth: veth })
     }
 
     /// The daemon's arguments to observe the observed end.
     pub fn daemon_args(&self) -> Vec<String> {
-        vec!["--netns".into(), self.obs.name.clone(), "--iface".into(), self.obs_if.clone()]
+        vec!["--netns".into(), self.obs.name().to_owned(), "--iface".into(), self.obs_if.clone()]
     }
 }
 
@@ -140,28 +110,22 @@ pub struct LogNet {
     pub gen: Netns,
     pub recv: Netns,
     pub gen_if: String,
-    pub recv_if: String,
+    _veth: Veth,
 }
 
 impl LogNet {
     pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<LogNet> {
         let tag = format!("{}{}", ctx.tag, n);
-        let gen = Netns::new(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
-        let recv = Netns::new(format!("{NS_PREFIX}r{}-{n}", ctx.tag))?;
+        let gen = bench_netns(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
+        let recv = bench_netns(format!("{NS_PREFIX}r{}-{n}", ctx.tag))?;
         let (gen_if, recv_if) = (format!("mbl{tag}"), format!("mbr{tag}"));
-        sys::run(
-            "ip",
-            &[
-                "link", "add", &gen_if, "netns", &gen.name, "address", GEN_MAC, "type", "veth", "peer", "name",
-                &recv_if, "netns", &recv.name, "address", RECV_MAC,
-            ],
-        )?;
-        let net = LogNet { gen, recv, gen_if, recv_if };
-        net.recv.exec(&["ip", "addr", "add", &format!("{RECV_V4}/16"), "dev", &net.recv_if])?;
-        net.recv.exec(&["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])?;
-        net.recv.exec(&["ip", "link", "set", &net.recv_if, "up"])?;
-        net.gen.exec(&["ip", "link", "set", &net.gen_if, "up"])?;
-        Ok(net)
+        let veth =
+            Veth::create(VethEnd::inside(&gen, &gen_if).mac(GEN_MAC), VethEnd::inside(&recv, &recv_if).mac(RECV_MAC))?;
+        veth.b.add_addr(&format!("{RECV_V4}/16"))?;
+        recv.exec(&["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"])?;
+        veth.b.up()?;
+        veth.a.up()?;
+        Ok(LogNet { gen, recv, gen_if, _veth: veth })
     }
 
     /// Replaces the INPUT rules with one echo-request rule: LOG, or count only.
@@ -224,9 +188,10 @@ pub fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
     })
 }
 
-/// The daemon under test, as a child process.
+/// The daemon under test: the kit's, with the bench's settings, and its
+/// pid recorded so a later run can stop it if this one is killed.
 pub struct Daemon {
-    pub proc: Proc,
+    daemon: monitor_testkit::Daemon,
     pub api: SocketAddr,
     pub syslog_port: u16,
 }
@@ -235,36 +200,29 @@ impl Daemon {
     /// Starts `monitor` with `args` plus --listen and --syslog-udp on free
     /// loopback ports, and waits for /healthz.
     pub fn start(ctx: &Ctx, name: &str, args: &[&str]) -> anyhow::Result<Daemon> {
-        let port = sys::free_tcp_port()?;
-        let syslog_port = sys::free_udp_port()?;
-        let api: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let mut cmd = Command::new(&ctx.bin_monitor);
-        cmd.args(["--listen", &api.to_string(), "--syslog-udp", &format!("127.0.0.1:{syslog_port}")]);
+        let mut builder = monitor_testkit::Daemon::builder(&ctx.bin_monitor);
         if ctx.quick {
             // Smoke runs skip the database load (slow in a debug build).
-            cmd.args(["--geo-city", "none", "--geo-asn", "none"]);
+            builder = builder.args(["--geo-city", "none", "--geo-asn", "none"]);
         }
-        cmd.args(["--stats-interval", "3600s", "--log", "warn"]).args(args);
-        let log = ctx.out_dir.join(format!("daemon-{name}.log"));
-        let mut proc = Proc::spawn("monitor", &mut cmd, Some(&log))?;
-        let ok = sys::poll(Duration::from_secs(60), || {
-            if proc.exited().is_some() {
-                return Some(false);
-            }
-            sys::http_ok(api, "/healthz").then_some(true)
-        });
-        if ok != Some(true) {
-            bail!("the daemon did not come up ({:?}):\n{}", cmd, proc.log_tail());
-        }
-        Ok(Daemon { proc, api, syslog_port })
+        let daemon = builder
+            .args(["--stats-interval", "3600s", "--log", "warn"])
+            .args(args)
+            .log(ctx.out_dir.join(format!("daemon-{name}.log")))
+            .spawn()?;
+        // Recorded before the wait: a run killed meanwhile leaves it to the next.
+        sys::record_pid(daemon.pid());
+        let mut daemon = Daemon { api: daemon.addr, syslog_port: daemon.syslog_port, daemon };
+        daemon.daemon.wait_healthy(monitor_testkit::daemon::HEALTH_TIMEOUT)?;
+        Ok(daemon)
     }
 
     pub fn pid(&self) -> u32 {
-        self.proc.pid()
+        self.daemon.pid()
     }
 
     pub fn stats(&self) -> anyhow::Result<Value> {
-        sys::get_json(self.api, "/api/stats")
+        self.daemon.get_json("/api/stats")
     }
 
     /// Waits until the GeoIP databases are loaded (or `limit` passes).
@@ -272,7 +230,7 @@ impl Daemon {
         // Loading happens on a blocking thread after start-up: wait until
         // the daemon's CPU time stops growing.
         let mut last = -1.0;
-        sys::poll(limit, || {
+        monitor_testkit::try_poll(limit, || {
             sys::sleep(0.4);
             let (u, s) = sys::proc_cpu(self.pid());
             let done = u + s - last < 0.02;
@@ -308,6 +266,13 @@ impl Daemon {
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Stopped by the kit's guard (SIGTERM, SIGKILL after 10 s) next.
+        sys::forget_pid(self.daemon.pid());
     }
 }
 
@@ -361,7 +326,7 @@ action(type="omfile" name="other_lines" file="/dev/null")
         cmd.args(["-n", "-f", &conf.to_string_lossy(), "-i", &pid_file.to_string_lossy()]);
         let proc = Proc::spawn("rsyslogd", &mut cmd, Some(&dir.join("rsyslogd.log")))?;
         let r = Rsyslog { proc, stats_file };
-        if sys::poll(Duration::from_secs(15), || r.stats().ok()).is_none() {
+        if monitor_testkit::try_poll(Duration::from_secs(15), || r.stats().ok()).is_none() {
             bail!("rsyslogd wrote no impstats:\n{}", r.proc.log_tail());
         }
         Ok(r)
@@ -402,7 +367,7 @@ action(type="omfile" name="other_lines" file="/dev/null")
     pub fn settle(&self, limit: Duration) -> RsyslogStats {
         let mut last = (-1.0, std::time::Instant::now());
         let mut s = RsyslogStats::default();
-        sys::poll(limit, || {
+        monitor_testkit::try_poll(limit, || {
             s = self.stats().unwrap_or_default();
             if s.enqueued != last.0 {
                 last = (s.enqueued, std::time::Instant::now());

@@ -272,7 +272,7 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
     let mode = daemon.stats()?["interfaces"][0]["mode"].as_str().unwrap_or("?").to_owned();
     let mut t = Table::new(
         &format!("XDP path: daemon `--netns {} --iface {}` (XDP mode {mode}), `--events-per-sec {EVENTS_PER_SEC}`, `--events-per-source 100`; {SOURCES} sources, {secs} s per rate",
-                 net.obs.name, net.obs_if),
+                 net.obs.name(), net.obs_if),
         &["offered", "sent pps", "counted (XDP)", "eligible", "submitted", "suppressed", "ring full", "events/s",
           "delivered", "queue drops", "accounted", "XDP prog ns/pkt", "daemon CPU s", "own µs/pkt", "generator + ksoftirqd CPU s", "/proc/stat kernel CPU s", "µs/pkt incl. veth XDP", "latency p50/p99 ms"],
     );
@@ -362,7 +362,7 @@ fn xdp_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
          {}'s, so its stack drops them as PACKET_OTHERHOST after XDP (nothing answered, nothing routed). The global event \
          budget is split per CPU ({} per CPU here) and all of the generator's packets are processed on the CPU it runs on, \
          so the stream tops out at about half the budget.",
-        net.gen.name, net.gen_if, net.obs.name, net.obs_if, net.obs_if,
+        net.gen.name(), net.gen_if, net.obs.name(), net.obs_if, net.obs_if,
         EVENTS_PER_SEC.div_ceil(std::thread::available_parallelism().map_or(1, |n| n.get()) as u64)
     ));
     if !base_prog.is_empty() {
@@ -401,7 +401,7 @@ fn log_path(ctx: &Ctx, s: &mut Section, rates: &[u64], secs: f64) -> anyhow::Res
     net.set_rule(Some(prefix))?;
     let mut t = Table::new(
         &format!("LOG path: `iptables -A INPUT -p icmp --icmp-type echo-request -j LOG --log-prefix \"{}\" --log-level info` in namespace {}, rsyslogd (imklog -> omfwd UDP) -> daemon `--no-xdp --syslog-prefix \"{}\"`; {secs} s per rate",
-                 prefix, net.recv.name, prefix),
+                 prefix, net.recv.name(), prefix),
         &["offered", "sent pps", "logged", "rsyslog got", "lost in kernel log", "rsyslog sent", "lost in rsyslog",
           "UDP drops", "daemon got", "queue drops", "events", "generator + ksoftirqd CPU s", "/proc/stat kernel CPU s", "rsyslogd CPU s", "daemon CPU s", "observer µs/pkt",
           "latency p50/p99 ms"],

@@ -1,8 +1,8 @@
-//! Processes, /proc readings and a minimal HTTP client for the benchmark.
+//! Processes, /proc readings and sysctls for the benchmark (namespaces,
+//! the daemon, polling and HTTP are the test kit's: `monitor-testkit`).
 
 use std::{
     io::{BufRead as _, BufReader, Read as _},
-    net::{SocketAddr, TcpListener, UdpSocket},
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     time::{Duration, Instant},
@@ -25,11 +25,6 @@ pub fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs a command, ignoring failure (for cleanup).
-pub fn run_quiet(cmd: &str, args: &[&str]) {
-    let _ = Command::new(cmd).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
-}
-
 pub fn have(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| {
@@ -42,28 +37,6 @@ pub fn have(cmd: &str) -> bool {
 
 pub fn sleep(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
-}
-
-/// Polls `f` every 100 ms until it returns Some or `limit` passes.
-pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-pub fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-pub fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 pub fn signal(pid: u32, sig: i32) {
@@ -90,7 +63,7 @@ fn start_time(pid: u32) -> String {
     text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(19)).unwrap_or_default().to_owned()
 }
 
-fn record_pid(pid: u32) {
+pub fn record_pid(pid: u32) {
     if let Some(dir) = STATE_DIR.get() {
         let _ = std::fs::write(
             dir.join("pids").join(pid.to_string()),
@@ -99,7 +72,7 @@ fn record_pid(pid: u32) {
     }
 }
 
-fn forget_pid(pid: u32) {
+pub fn forget_pid(pid: u32) {
     if let Some(dir) = STATE_DIR.get() {
         let _ = std::fs::remove_file(dir.join("pids").join(pid.to_string()));
     }
@@ -187,10 +160,6 @@ impl Proc {
 
     pub fn stdout(&mut self) -> Option<ChildStdout> {
         self.child.as_mut().and_then(|c| c.stdout.take())
-    }
-
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn log_tail(&self) -> String {
@@ -406,20 +375,6 @@ pub fn udp_socket_drops(port: u16) -> u64 {
 pub fn softnet_drops() -> u64 {
     let text = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
     text.lines().filter_map(|l| l.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok())).sum()
-}
-
-// ---------------------------------------------------------------- HTTP
-
-/// GET `path` of the daemon's API as JSON; an HTTP error status is an error.
-pub fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
-    let agent =
-        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(Duration::from_secs(15)).build();
-    Ok(agent.get(&format!("http://{addr}{path}")).call().with_context(|| format!("GET {path}"))?.into_json()?)
-}
-
-/// True if `path` answers 200.
-pub fn http_ok(addr: SocketAddr, path: &str) -> bool {
-    ureq::get(&format!("http://{addr}{path}")).timeout(Duration::from_secs(5)).call().is_ok_and(|r| r.status() == 200)
 }
 
 /// A JSON number at a `/`-separated path, 0 when absent.

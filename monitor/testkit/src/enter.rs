@@ -1,6 +1,7 @@
 //! Work inside a network namespace without moving the whole process: a
 //! thread joins the namespace (its own network context; sockets it opens
-//! belong there, and threads it starts inherit it) and runs the work.
+//! belong there, and threads it starts inherit it) and runs the work. The
+//! rest of the process, and the sockets it opens, stay where they were.
 
 use std::{fs::File, io, os::fd::AsRawFd as _, thread::JoinHandle};
 
