@@ -32,7 +32,7 @@ const TEST_SRC = args['test-src'] === true ? undefined : args['test-src'];
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = join(ROOT, 'web', 'dist');
 const META = JSON.parse(await readFile(join(ROOT, 'docs', 'api', 'meta.json'), 'utf8'));
-const STARTED = Date.now();
+let STARTED = Date.now(); // a simulated restart starts it again, as a new daemon process would
 const CLASS_NAMES = META.classes;
 const SERIES = META.rate_series;
 const SCHEMA = META.schema;
@@ -79,7 +79,8 @@ sources.push({ ip: '10.0.0.23', weight: 0.5, geo: { label: 'private' } });
 sources.push({ ip: '192.168.1.50', weight: 0.3, geo: { label: 'private' } });
 sources.push({ ip: '100.64.3.9', weight: 0.2, geo: { label: 'cgnat' } });
 sources.push({ ip: '8.8.4.4', weight: 0.2 }); // no geo at all
-if (TEST_SRC) sources.push({ ip: TEST_SRC, weight: 0, test: true, geo: { label: 'loopback' } });
+// Located, as the real harness's test source must be (browser.rs checks its GeoIP location).
+if (TEST_SRC) sources.push({ ip: TEST_SRC, weight: 0, test: true, geo: { label: 'public', country_code: 'NL', country: 'Netherlands', city: 'Amsterdam', lat: 52.37, lon: 4.90, asn: 1136, as_org: 'KPN B.V.' } });
 const totalWeight = sources.reduce((a, s) => a + s.weight, 0);
 const pickSource = () => {
   let r = Math.random() * totalWeight;
@@ -396,7 +397,7 @@ function simulateRestart() {
   for (const c of clients) c.ws.terminate();
   server.close();
   server.closeAllConnections?.();
-  setTimeout(() => server.listen(PORT, HOST), 2000);
+  setTimeout(() => { STARTED = Date.now(); server.listen(PORT, HOST); }, 2000);
 }
 
 server.listen(PORT, HOST, () => console.log(`mock Monitor daemon (dev aid) on http://${HOST}:${PORT}/ eps=${EPS}${TOKEN ? ' token=' + TOKEN : ''}`));
