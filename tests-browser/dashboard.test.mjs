@@ -5,6 +5,7 @@
 // skipped; with it, a missing browser is a failure.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   apiGet, connectCount, connectionState, dashboardUrl, env, feedRows, feedRowsOf, launchBrowser, mapPoint,
@@ -31,6 +32,8 @@ function sendSyslog(lines) {
 const pageTz = (page) => page.evaluate(() => new Intl.DateTimeFormat('en-GB', { timeZoneName: 'short' })
   .formatToParts(new Date()).find((p) => p.type === 'timeZoneName').value);
 const attr = (page, sel, name) => page.getAttribute(sel, name);
+/** The golden meta: what the daemon must serve at /api/meta and in the snapshot. */
+const GOLDEN_META = JSON.parse(readFileSync(new URL('../docs/api/meta.json', import.meta.url), 'utf8'));
 
 let browser;
 before(async () => { if (!noUrl) browser = await launchBrowser(); });
@@ -451,6 +454,234 @@ describe('map', { skip: noUrl || noSyslog }, () => {
     assert.ok(Math.abs(c.x - a.x) < 1 && Math.abs(c.y - a.y) < 1, 'back to the whole world');
     if (env.artifacts) await page.locator('#map-section').screenshot({ path: `${env.artifacts}/map.png` });
     assert.deepEqual(problems, []);
+  });
+});
+
+describe('meta: what exists is the daemon\'s to say', { skip: noUrl }, () => {
+  test('GET /api/meta is docs/api/meta.json, and the snapshot frame carries the same', async () => {
+    assert.deepEqual(await apiGet(env.url, '/api/meta'), GOLDEN_META);
+    const s = await open({ recordWs: true });
+    try {
+      await waitForLive(s.page);
+      const snapshot = await waitUntil(() => s.sockets[0]?.frames.find((f) => f.type === 'snapshot'), { timeout: 5000, what: 'the snapshot frame' });
+      assert.deepEqual(snapshot.meta, GOLDEN_META);
+      assert.deepEqual(await s.page.evaluate(() => window.monitorDashboard.meta), GOLDEN_META);
+      assert.ok(await s.page.isHidden('#schema-warning'));
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
+  });
+
+  test('the class filter, chart series, map key and window selector are built from meta', async () => {
+    const s = await open();
+    try {
+      await waitForLive(s.page);
+      const meta = GOLDEN_META;
+      await s.page.waitForSelector('#chart canvas', { timeout: 10000 });
+      assert.deepEqual(await s.page.locator('#f-classes input').evaluateAll((bs) => bs.map((b) => b.value)), meta.classes);
+      assert.deepEqual(await s.page.locator('#map-key [data-class]').evaluateAll((es) => es.map((e) => e.dataset.class)), meta.classes);
+      assert.equal(await attr(s.page, '#chart', 'data-series'), meta.rate_series.join(','));
+      assert.deepEqual(await s.page.locator('#top-window [data-top-window]').evaluateAll((bs) => bs.map((b) => b.dataset.topWindow)),
+        [...meta.top_windows_minutes.map(String), 'all']);
+    } finally {
+      await s.context.close();
+    }
+    // The proof that nothing is restated: a meta with a class and a window
+    // this page has never heard of shows up as they are.
+    const extend = (m) => ({ ...m, classes: [...m.classes, 'zz_new'], top_windows_minutes: [...m.top_windows_minutes, 30] });
+    const t = await open({
+      setup: async (page) => {
+        await page.route('**/api/meta', async (route) => route.fulfill({ json: extend(await (await route.fetch()).json()) }));
+        await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+          const server = ws.connectToServer();
+          ws.onMessage((m) => server.send(m));
+          server.onMessage((m) => {
+            if (typeof m === 'string' && m.includes('"snapshot"')) {
+              const f = JSON.parse(m);
+              if (f.type === 'snapshot' && f.meta) { f.meta = extend(f.meta); m = JSON.stringify(f); }
+            }
+            ws.send(m);
+          });
+        });
+      },
+    });
+    try {
+      await waitForLive(t.page);
+      await t.page.waitForSelector('#f-classes input[value="zz_new"]', { timeout: 10000 });
+      assert.match(await t.page.textContent('#f-classes'), /zz_new/, 'shown by its own name: the page has no label for it');
+      assert.ok(await t.page.isVisible('#map-key [data-class="zz_new"]'));
+      assert.equal((await t.page.textContent('#top-window [data-top-window="30"]')).trim(), '30 min');
+      assert.deepEqual(t.problems, []);
+    } finally {
+      await t.context.close();
+    }
+  });
+});
+
+describe('the top lists\' window', { skip: noUrl }, () => {
+  const panelsSay = (page, text) => page.waitForFunction((t) => ['top-h', 'map-h'].every((id) => document.getElementById(id).textContent.includes(t)),
+    text, { timeout: 10000 });
+  /** The newest stats frame's top covers `minutes` (null: since start). */
+  const framesFollow = (sockets, minutes) => waitUntil(() => {
+    const frames = sockets.at(-1).frames.filter((f) => f.type === 'stats' || f.type === 'snapshot');
+    return frames.length && frames.at(-1).top?.window_minutes === minutes;
+  }, { timeout: 10000, what: `stats frames with top.window_minutes ${minutes}` });
+
+  test('/api/top?window= says its window', async () => {
+    assert.equal((await apiGet(env.url, '/api/top')).window_minutes, null, 'since start when no window is asked for');
+    for (const w of GOLDEN_META.top_windows_minutes) {
+      const top = await apiGet(env.url, `/api/top?n=20&window=${w}`);
+      assert.equal(top.window_minutes, w);
+      assert.ok(Array.isArray(top.sources) && Array.isArray(top.countries) && Array.isArray(top.asns));
+    }
+    const bad = await fetch(`${env.url}/api/top?window=7`, { headers: env.token ? { Authorization: `Bearer ${env.token}` } : {} });
+    assert.equal(bad.status, 400, 'a window not in meta.top_windows_minutes');
+  });
+
+  test('chosen in the page, kept in the URL, asked for on the socket and stated on the panels', async () => {
+    const s = await openDashboard(browser, dashboardUrl(env.url, { token: env.token, query: '?window=15' }), { recordWs: true });
+    try {
+      await waitForLive(s.page);
+      assert.equal(s.sockets[0].url.searchParams.get('window'), '15', 'the first connection asks for the URL\'s window');
+      assert.equal(await attr(s.page, '#top-window [data-top-window="15"]', 'aria-pressed'), 'true');
+      await framesFollow(s.sockets, 15);
+      await panelsSay(s.page, 'last 15 min');
+      await s.page.waitForSelector('#top-section[data-window="15"]');
+      assert.match(await s.page.textContent('.top-totals'), /events of the last 15 min by the packets/);
+
+      await s.page.click('#top-window [data-top-window="5"]');
+      await s.page.waitForFunction(() => new URL(location.href).searchParams.get('window') === '5', null, { timeout: 5000 });
+      await waitUntil(() => s.sockets.at(-1).sent.some((m) => m.type === 'filter' && m.window === 5), { timeout: 5000, what: 'a filter message with window 5' });
+      await framesFollow(s.sockets, 5);
+      await panelsSay(s.page, 'last 5 min');
+      assert.equal(await attr(s.page, '#top-window [data-top-window="5"]', 'aria-pressed'), 'true');
+      assert.equal(await attr(s.page, '#top-window [data-top-window="15"]', 'aria-pressed'), 'false');
+
+      // Since start: no window in the URL, "window": null on the socket.
+      await s.page.click('#top-window [data-top-window="all"]');
+      await s.page.waitForFunction(() => !new URL(location.href).searchParams.has('window'), null, { timeout: 5000 });
+      await waitUntil(() => s.sockets.at(-1).sent.some((m) => m.type === 'filter' && m.window === null), { timeout: 5000, what: 'a filter message with window null' });
+      await framesFollow(s.sockets, null);
+      await panelsSay(s.page, 'since the daemon started');
+
+      // The round trip: a window and a class filter survive a reload, and the new connection asks for both.
+      await s.page.click('#top-window [data-top-window="60"]');
+      await s.page.check('#f-classes input[value="icmp"]');
+      await s.page.waitForFunction(() => { const p = new URL(location.href).searchParams; return p.get('window') === '60' && p.get('class') === 'icmp'; },
+        null, { timeout: 5000 });
+      const before = s.sockets.length;
+      await s.page.reload({ waitUntil: 'domcontentloaded' });
+      await waitForLive(s.page);
+      await waitUntil(() => s.sockets.length > before, { timeout: 5000, what: 'the new page\'s socket' });
+      assert.equal(s.sockets.at(-1).url.searchParams.get('window'), '60');
+      assert.equal(s.sockets.at(-1).url.searchParams.get('class'), 'icmp');
+      assert.equal(await attr(s.page, '#top-window [data-top-window="60"]', 'aria-pressed'), 'true');
+      assert.ok(await s.page.isChecked('#f-classes input[value="icmp"]'));
+      await framesFollow(s.sockets, 60);
+      await panelsSay(s.page, 'last 60 min');
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
+  });
+
+  test('a window or class the daemon does not offer is dropped, and the page connects', async () => {
+    const s = await openDashboard(browser, dashboardUrl(env.url, { token: env.token, query: '?window=7&class=zz_none,http' }), { recordWs: true });
+    try {
+      await waitForLive(s.page);
+      const url = s.sockets[0].url;
+      assert.equal(url.searchParams.get('window'), null);
+      assert.equal(url.searchParams.get('class'), 'http');
+      assert.equal(await connectCount(s.page), 1, 'connected at the first attempt');
+      await s.page.waitForFunction(() => { const p = new URL(location.href).searchParams; return !p.has('window') && p.get('class') === 'http'; },
+        null, { timeout: 5000 });
+      assert.equal(await attr(s.page, '#top-window [data-top-window="all"]', 'aria-pressed'), 'true');
+      await panelsSay(s.page, 'since the daemon started');
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
+  });
+});
+
+describe('map zoom by wheel and pinch', { skip: noUrl }, () => {
+  const near = (a, b, tol = 1.5) => Math.abs(a.x - b.x) <= tol && Math.abs(a.y - b.y) <= tol;
+  const project = (page, [lon, lat]) => page.evaluate(([a, b]) => window.monitorDashboard.mapProject(a, b), [lon, lat]);
+  const unproject = (page, { x, y }) => page.evaluate(([a, b]) => window.monitorDashboard.mapUnproject(a, b), [x, y]);
+  const zoomIs = (page, k) => page.waitForFunction((z) => Math.abs(window.monitorDashboard.mapZoom - z) < 0.01, k, { timeout: 5000 });
+
+  test('the wheel zooms about the pointer; at the whole world it scrolls the page; the buttons still work from the keyboard', async () => {
+    const s = await open();
+    try {
+      await waitForLive(s.page);
+      await s.page.waitForSelector('#map[data-zoom="1"]');
+      await s.page.locator('#map').scrollIntoViewIfNeeded();
+      const box = await s.page.locator('#map').boundingBox();
+      const p = { x: Math.round(box.width * 0.3), y: Math.round(box.height * 0.4) }; // off centre: about the pointer, not the middle
+      const place = await unproject(s.page, p);
+      await s.page.mouse.move(box.x + p.x, box.y + p.y);
+      const scrollY = await s.page.evaluate(() => scrollY);
+      await s.page.mouse.wheel(0, -300);
+      await zoomIs(s.page, 2);
+      assert.ok(near(await project(s.page, place), p), 'the place under the pointer stays under it');
+      await s.page.mouse.wheel(0, -300);
+      await zoomIs(s.page, 4);
+      assert.ok(near(await project(s.page, place), p), 'again at 4x');
+      assert.equal(await s.page.evaluate(() => scrollY), scrollY, 'zooming in does not scroll the page');
+      if (env.artifacts) await s.page.locator('#map-section').screenshot({ path: `${env.artifacts}/map-wheel-zoomed.png` });
+      await s.page.mouse.wheel(0, 600);
+      await zoomIs(s.page, 1);
+      assert.ok(near(await project(s.page, place), p), 'back to the whole world');
+      // At the whole world a wheel down is the page's: it scrolls.
+      await s.page.mouse.wheel(0, 200);
+      await waitUntil(async () => (await s.page.evaluate(() => scrollY)) > scrollY, { timeout: 5000, what: 'the page to scroll' });
+      assert.equal(await s.page.evaluate(() => window.monitorDashboard.mapZoom), 1);
+      // Keyboard: the buttons zoom and reset.
+      await s.page.focus('#map-zoom-in');
+      await s.page.keyboard.press('Enter');
+      await zoomIs(s.page, 2);
+      await s.page.focus('#map-zoom-reset');
+      await s.page.keyboard.press('Enter');
+      await zoomIs(s.page, 1);
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
+  });
+
+  test('two fingers pinch the map: the place between them stays between them', async () => {
+    const s = await open({ hasTouch: true, viewport: { width: 390, height: 844 } });
+    try {
+      await waitForLive(s.page);
+      await s.page.waitForSelector('#map[data-zoom="1"]');
+      await s.page.locator('#map').scrollIntoViewIfNeeded();
+      const box = await s.page.locator('#map').boundingBox();
+      const m0 = { x: box.width * 0.5, y: box.height * 0.5 };
+      const m1 = { x: m0.x + 30, y: m0.y }; // the fingers also move: the map follows
+      const place = await unproject(s.page, m0);
+      const cdp = await s.context.newCDPSession(s.page);
+      const touch = (type, m, half) => cdp.send('Input.dispatchTouchEvent', {
+        type,
+        touchPoints: type === 'touchEnd' ? [] : [
+          { x: box.x + m.x - half, y: box.y + m.y, id: 1 }, { x: box.x + m.x + half, y: box.y + m.y, id: 2 },
+        ],
+      });
+      await touch('touchStart', m0, 40);
+      for (let i = 1; i <= 8; i++) {
+        const f = i / 8;
+        await touch('touchMove', { x: m0.x + (m1.x - m0.x) * f, y: m0.y }, 40 + 40 * f);
+      }
+      await touch('touchEnd');
+      await zoomIs(s.page, 2); // the fingers went from 80 to 160 px apart
+      const now = await project(s.page, place);
+      assert.ok(near(now, m1, 2), `the place between the fingers followed them: ${JSON.stringify([now, m1])}`);
+      assert.equal(new URL(s.page.url()).searchParams.get('cidr'), null, 'a pinch is no tap on a circle');
+      if (env.artifacts) await s.page.locator('#map-section').screenshot({ path: `${env.artifacts}/map-pinched.png` });
+      assert.deepEqual(s.problems, []);
+    } finally {
+      await s.context.close();
+    }
   });
 });
 

@@ -1,8 +1,11 @@
 // Unit tests of the page's address/CIDR parsing and filter compilation
 // (web/dist/filters.js runs unchanged in node: no DOM needed for these parts).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { cidrContains, Filters, parseCidr, parseIp, parseRegex } from '../web/dist/filters.js';
+
+const META = JSON.parse(readFileSync(new URL('../docs/api/meta.json', import.meta.url), 'utf8'));
 
 const ip = (s) => parseIp(s);
 
@@ -53,6 +56,27 @@ test('regex mode and bad input never throw from the filter', () => {
   assert.equal(Filters.fromSearch('?country=de').match(ev), true);
   assert.equal(Filters.fromSearch('?cidr=203.0.113.0/24').match(ev), true);
   assert.equal(Filters.fromSearch('?hide=xdp:eth1').match(ev), false);
-  assert.deepEqual(Filters.fromSearch('?class=icmp,http&country=DE&cidr=203.0.113.0/24').server(),
-    { class: ['http', 'icmp'], country: ['DE'], cidr: '203.0.113.0/24' });
+  const narrow = Filters.fromSearch('?class=icmp,http&country=DE&cidr=203.0.113.0/24&window=15');
+  narrow.restrict(META);
+  assert.deepEqual(narrow.server(), { class: ['http', 'icmp'], country: ['DE'], cidr: '203.0.113.0/24', window: 15 });
+});
+
+test('classes and the window are the daemon\'s meta: unknown ones are kept from the daemon until checked, then dropped', () => {
+  globalThis.location ??= { href: 'http://x/', search: '' };
+  const f = Filters.fromSearch('?class=icmp,zz_none&window=15');
+  // Before the meta: nothing unchecked goes to the daemon (it would refuse the connection).
+  assert.deepEqual(f.server(), { class: [], country: [], cidr: '', window: null });
+  assert.deepEqual(f.serverParams(), { class: '', country: '', cidr: '', window: '' });
+  f.restrict(META);
+  assert.deepEqual([...f.classes], ['icmp']);
+  assert.deepEqual(f.serverParams(), { class: 'icmp', country: '', cidr: '', window: '15' });
+  const g = Filters.fromSearch('?window=7');
+  g.restrict(META);
+  assert.equal(g.window, null, 'a window the daemon does not offer: since start');
+  assert.equal(Filters.fromSearch('?window=abc').window, null);
+  assert.equal(Filters.fromSearch('').window, null, 'no window: since start');
+  // A daemon with another list of classes and windows is taken at its word.
+  const h = Filters.fromSearch('?class=zz_new&window=30');
+  h.restrict({ ...META, classes: [...META.classes, 'zz_new'], top_windows_minutes: [30] });
+  assert.deepEqual(h.server(), { class: ['zz_new'], country: [], cidr: '', window: 30 });
 });

@@ -2,7 +2,7 @@
 // (web/dist/format.js and feed.js's pure parts run unchanged in node).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fmtBps, fmtClock, fmtDateTime, fmtTime, ipHtml, TZ } from '../web/dist/format.js';
+import { badge, fmtBps, fmtClock, fmtDateTime, fmtTime, ipHtml, topWindowText, TZ } from '../web/dist/format.js';
 import { runs } from '../web/dist/feed.js';
 
 test('addresses split so that only the middle can give way', () => {
@@ -41,4 +41,16 @@ test('feed rows group consecutive events of a source only when asked', () => {
   assert.equal(grouped.reduce((a, r) => a + r.n, 0), events.length, 'every event counted once');
   const acrossSeconds = runs([ev('a', 2100), ev('a', 2000), ev('a', 1999)], true);
   assert.deepEqual(acrossSeconds.map((r) => r.n), [2, 1], 'a row never spans two seconds');
+});
+
+test('the top lists\' window as the panels say it', () => {
+  assert.equal(topWindowText(15), 'last 15 min');
+  assert.equal(topWindowText(null), 'since the daemon started');
+  assert.equal(topWindowText(undefined), 'since the daemon started', 'a top without window_minutes (older daemon): since start');
+});
+
+test('a class the page has no label or colour for is shown by its name, in the neutral colour', () => {
+  assert.equal(badge('icmp'), '<span class="badge c-icmp">ICMP</span>');
+  assert.equal(badge('zz_new'), '<span class="badge c-zz_new">zz_new</span>');
+  assert.equal(badge('<x>'), '<span class="badge c-other_ipv4">&lt;x&gt;</span>', 'never markup');
 });

@@ -45,15 +45,43 @@ export function dashboardUrl(base, { token, query = '' } = {}) {
 /**
  * Opens the dashboard in a fresh context. `problems` collects console errors
  * and uncaught page errors, which a healthy page must not produce.
+ * `hasTouch`: a touch screen (for pinch tests). `recordWs`: keep the page's
+ * WebSockets in `sockets` (see recordSockets), from the very first one.
  */
-export async function openDashboard(browser, url, { colorScheme = 'light', viewport = { width: 1440, height: 900 } } = {}) {
-  const context = await browser.newContext({ colorScheme, viewport });
+export async function openDashboard(browser, url, {
+  colorScheme = 'light', viewport = { width: 1440, height: 900 }, hasTouch = false, recordWs = false, setup,
+} = {}) {
+  const context = await browser.newContext({ colorScheme, viewport, hasTouch });
   const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location()?.url ?? ''})`); });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const sockets = recordWs ? recordSockets(page) : null;
+  if (setup) await setup(page, context); // routes and the like, before the page loads
   const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
-  return { context, page, problems, response };
+  return { context, page, problems, response, sockets };
+}
+
+/**
+ * Records the page's WebSockets: [{url, sent: [messages], frames: [snapshot,
+ * stats and error frames]}], parsed, oldest first. Update frames are left
+ * out: under load they would pile up.
+ */
+export function recordSockets(page) {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    const rec = { url: new URL(ws.url()), sent: [], frames: [] };
+    sockets.push(rec);
+    const parse = (payload) => { try { return JSON.parse(String(payload)); } catch { return null; } };
+    ws.on('framesent', (f) => { const m = parse(f.payload); if (m && m.type !== 'ping') rec.sent.push(m); });
+    ws.on('framereceived', (f) => {
+      const text = String(f.payload);
+      if (text.startsWith('{"type":"update"') || text.startsWith('{"type":"pong"')) return; // cheap: most frames
+      const m = parse(text);
+      if (m && m.type !== 'update' && m.type !== 'pong') rec.frames.push(m);
+    });
+  });
+  return sockets;
 }
 
 /** connecting | live | reconnecting | unauthorized, as the header shows it. */

@@ -2,7 +2,9 @@
 // DEVELOPMENT AID ONLY: a fake Monitor daemon that serves ../../web/dist and
 // emits frames shaped per docs/API.md, so the dashboard can be worked on
 // without root, XDP or the Rust build. The real browser tests run against the
-// real daemon (MONITOR_URL); nothing here is used by them.
+// real daemon (MONITOR_URL); nothing here is used by them. What exists
+// (classes, series, windows) is read from the golden docs/api/meta.json, as
+// the daemon serves it, never restated here.
 //
 //   node dev/mock-server.mjs [--port 8099] [--eps 200] [--token T] [--auth-mode reject|close]
 //                            [--test-src 203.0.113.7] [--no-geo-db]
@@ -27,10 +29,13 @@ const EPS = Number(args.eps ?? 200);
 const TOKEN = args.token === true ? undefined : args.token;
 const AUTH_MODE = args['auth-mode'] ?? 'reject';
 const TEST_SRC = args['test-src'] === true ? undefined : args['test-src'];
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
-const STARTED = Date.now();
-const CLASS_NAMES = ['icmp', 'icmpv6', 'http', 'https', 'other_ipv4', 'other_ipv6', 'non_ip', 'malformed'];
-const SERIES = ['icmp', 'icmpv6', 'http', 'https', 'syslog'];
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = join(ROOT, 'web', 'dist');
+const META = JSON.parse(await readFile(join(ROOT, 'docs', 'api', 'meta.json'), 'utf8'));
+let STARTED = Date.now(); // a simulated restart starts it again, as a new daemon process would
+const CLASS_NAMES = META.classes;
+const SERIES = META.rate_series;
+const SCHEMA = META.schema;
 
 // ---- a small world of sources ----
 const PLACES = [
@@ -74,7 +79,8 @@ sources.push({ ip: '10.0.0.23', weight: 0.5, geo: { label: 'private' } });
 sources.push({ ip: '192.168.1.50', weight: 0.3, geo: { label: 'private' } });
 sources.push({ ip: '100.64.3.9', weight: 0.2, geo: { label: 'cgnat' } });
 sources.push({ ip: '8.8.4.4', weight: 0.2 }); // no geo at all
-if (TEST_SRC) sources.push({ ip: TEST_SRC, weight: 0, test: true, geo: { label: 'loopback' } });
+// Located, as the real harness's test source must be (browser.rs checks its GeoIP location).
+if (TEST_SRC) sources.push({ ip: TEST_SRC, weight: 0, test: true, geo: { label: 'public', country_code: 'NL', country: 'Netherlands', city: 'Amsterdam', lat: 52.37, lon: 4.90, asn: 1136, as_org: 'KPN B.V.' } });
 const totalWeight = sources.reduce((a, s) => a + s.weight, 0);
 const pickSource = () => {
   let r = Math.random() * totalWeight;
@@ -90,6 +96,20 @@ const kernel = { classes: Object.fromEntries(CLASS_NAMES.map((c) => [c, { packet
 const evStats = { received: 0, accepted: 0, dropped_queue_full: 0, malformed_records: 0, xdp_packets_by_class: Object.fromEntries(CLASS_NAMES.map((c) => [c, 0])), syslog_packets_by_class: Object.fromEntries(CLASS_NAMES.map((c) => [c, 0])) };
 const syslog = { received: 0, accepted: 0, rejected: { not_iptables: 3, sender_not_allowed: 12 }, rejected_senders: { '192.0.2.66': 12 }, accepted_by_sender: {}, last_rejected: [{ ts_ms: Date.now() - 60000, sender: '192.0.2.66', reason: 'sender_not_allowed', sample: '<4>Nov 24 10:00:00 fw kernel: IPT_ICMP IN=ens3 OUT= SRC=203.0.113.9 DST=198.51.100.1 LEN=84 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1' }] };
 const icmpTypes = new Map();
+// The same per source and ICMP type counters per minute, for the top lists'
+// windows (meta.top_windows_minutes): a window sums its last minutes.
+const minutes = new Map(); // minute -> {agg: Map(ip -> counters), icmp: Map(key -> type), events}
+const MAX_WINDOW = Math.max(...META.top_windows_minutes);
+function minuteOf(ts_ms) {
+  const m = Math.floor(ts_ms / 60000);
+  let b = minutes.get(m);
+  if (!b) {
+    b = { agg: new Map(), icmp: new Map(), events: 0 };
+    minutes.set(m, b);
+    for (const old of minutes.keys()) if (old <= m - MAX_WINDOW) minutes.delete(old);
+  }
+  return b;
+}
 const history = new Map(); // sec -> {series}
 const nowSec = () => Math.floor(Date.now() / 1000);
 // A plausible past hour so the chart has a shape right away.
@@ -121,9 +141,11 @@ function makeEvent(src, forceIcmp = false) {
       ev.detail = name;
     }
     const key = `${cls === 'icmpv6'}|${type}`;
-    const t = icmpTypes.get(key) ?? { v6: cls === 'icmpv6', type, code: 0, name, packets: 0 };
-    t.packets += weight;
-    icmpTypes.set(key, t);
+    for (const types of [icmpTypes, minuteOf(ts_ms).icmp]) {
+      const t = types.get(key) ?? { v6: cls === 'icmpv6', type, code: 0, name, packets: 0 };
+      t.packets += weight;
+      types.set(key, t);
+    }
   } else if (cls === 'http') {
     ev.src_port = 30000 + rnd(30000); ev.dst_port = 80; ev.tcp_flags = 24;
     const target = ['/', '/api/users', '/wp-login.php', '/.env', '/index.html?q=<script>alert(1)</script>'][rnd(5)];
@@ -138,7 +160,7 @@ function makeEvent(src, forceIcmp = false) {
   if (src.geo) ev.geo = src.geo;
   // counters
   const sec = Math.floor(ts_ms / 1000);
-  const h = history.get(sec) ?? { icmp: 0, icmpv6: 0, http: 0, https: 0, syslog: 0 };
+  const h = history.get(sec) ?? Object.fromEntries(SERIES.map((k) => [k, 0]));
   if (viaSyslog) { h.syslog += weight; syslog.received++; syslog.accepted++; syslog.accepted_by_sender['10.0.0.5'] = (syslog.accepted_by_sender['10.0.0.5'] ?? 0) + 1; evStats.syslog_packets_by_class[cls] += weight; }
   else {
     if (h[cls] !== undefined) h[cls] += weight;
@@ -148,11 +170,16 @@ function makeEvent(src, forceIcmp = false) {
   }
   history.set(sec, h);
   evStats.received++; evStats.accepted++;
-  let a = agg.get(src.ip);
-  if (!a) { a = { ip: src.ip, xdp_packets: 0, syslog_packets: 0, events: 0, bytes: 0, first_seen_ms: ts_ms, last_seen_ms: ts_ms, by_class: {}, geo: src.geo }; agg.set(src.ip, a); kernel.pipeline.source_inserted++; }
-  if (viaSyslog) a.syslog_packets += weight; else a.xdp_packets += weight;
-  a.events++; a.bytes += ev.len * weight; a.last_seen_ms = ts_ms; a.by_class[cls] = (a.by_class[cls] ?? 0) + weight;
-  if (!a.geo) delete a.geo;
+  if (!agg.has(src.ip)) kernel.pipeline.source_inserted++;
+  const bucket = minuteOf(ts_ms);
+  bucket.events++;
+  for (const sums of [agg, bucket.agg]) {
+    let a = sums.get(src.ip);
+    if (!a) { a = { ip: src.ip, xdp_packets: 0, syslog_packets: 0, events: 0, bytes: 0, first_seen_ms: ts_ms, last_seen_ms: ts_ms, by_class: {}, geo: src.geo }; sums.set(src.ip, a); }
+    if (viaSyslog) a.syslog_packets += weight; else a.xdp_packets += weight;
+    a.events++; a.bytes += ev.len * weight; a.last_seen_ms = ts_ms; a.by_class[cls] = (a.by_class[cls] ?? 0) + weight;
+    if (!a.geo) delete a.geo;
+  }
   recent.push(ev);
   if (recent.length > 2500) recent.splice(0, 500);
   return ev;
@@ -160,7 +187,7 @@ function makeEvent(src, forceIcmp = false) {
 
 function stats(authenticated) {
   const s = {
-    schema: 1, hostname: 'mock-host', uptime_s: Math.floor((Date.now() - STARTED) / 1000), version: '0.1.0-mock',
+    schema: SCHEMA, hostname: 'mock-host', uptime_s: Math.floor((Date.now() - STARTED) / 1000), version: '0.1.0-mock',
     interfaces: [{ name: 'eth1', ifindex: 3, mode: 'driver' }, { name: 'eth2', ifindex: 4, mode: 'skb' }],
     kernel, events: evStats, sources: { tracked: agg.size, evicted: 0 }, syslog,
     headline: {
@@ -178,7 +205,40 @@ function stats(authenticated) {
   return s;
 }
 
-function top(n = 10) {
+/** The counters of the last `windowMin` minutes (null: since start, the running totals). */
+function windowed(windowMin) {
+  if (windowMin == null) return { agg, icmp: icmpTypes, events: evStats.accepted };
+  const from = Math.floor(Date.now() / 60000) - windowMin + 1;
+  const out = { agg: new Map(), icmp: new Map(), events: 0 };
+  for (const [m, b] of minutes) {
+    if (m < from) continue;
+    out.events += b.events;
+    for (const [ip, a] of b.agg) {
+      const o = out.agg.get(ip);
+      if (!o) { out.agg.set(ip, { ...a, by_class: { ...a.by_class } }); continue; }
+      for (const k of ['xdp_packets', 'syslog_packets', 'events', 'bytes']) o[k] += a[k];
+      o.first_seen_ms = Math.min(o.first_seen_ms, a.first_seen_ms);
+      o.last_seen_ms = Math.max(o.last_seen_ms, a.last_seen_ms);
+      for (const [c, v] of Object.entries(a.by_class)) o.by_class[c] = (o.by_class[c] ?? 0) + v;
+    }
+    for (const [k, t] of b.icmp) {
+      const o = out.icmp.get(k);
+      if (o) o.packets += t.packets; else out.icmp.set(k, { ...t });
+    }
+  }
+  return out;
+}
+
+/** A window parameter: minutes from meta.top_windows_minutes, or null (absent, "", "null": since start). */
+function parseWindow(v) {
+  if (v === undefined || v === null || v === '' || v === 'null') return { window: null };
+  const n = Number(v);
+  if (!META.top_windows_minutes.includes(n)) return { error: `window must be one of ${META.top_windows_minutes.join(', ')} (minutes), or absent for since start` };
+  return { window: n };
+}
+
+function top(n = 10, windowMin = null) {
+  const { agg, icmp, events } = windowed(windowMin);
   const pk = (a) => a.xdp_packets + a.syslog_packets;
   const srcs = [...agg.values()].sort((a, b) => pk(b) - pk(a));
   const countries = new Map(), asns = new Map();
@@ -189,11 +249,11 @@ function top(n = 10) {
   }
   const weighted = srcs.reduce((x, a) => x + pk(a), 0);
   return {
-    schema: 1, sources: srcs.slice(0, n),
+    schema: SCHEMA, window_minutes: windowMin, sources: srcs.slice(0, n),
     countries: [...countries.values()].sort((a, b) => b.packets - a.packets).slice(0, n),
     asns: [...asns.values()].sort((a, b) => b.packets - a.packets).slice(0, n),
-    icmp_types: [...icmpTypes.values()].sort((a, b) => b.packets - a.packets).slice(0, n),
-    totals: { events: evStats.accepted, weighted_packets: weighted, counted_packets: Object.values(kernel.classes).reduce((x, c) => x + c.packets, 0) + syslog.accepted },
+    icmp_types: [...icmp.values()].sort((a, b) => b.packets - a.packets).slice(0, n),
+    totals: { events, weighted_packets: weighted, counted_packets: Object.values(kernel.classes).reduce((x, c) => x + c.packets, 0) + syslog.accepted },
   };
 }
 
@@ -202,7 +262,7 @@ function historyJson(minutes = 60) {
   const n = minutes * 60;
   const series = Object.fromEntries(SERIES.map((k) => [k, []]));
   for (let s = end - n + 1; s <= end; s++) for (const k of SERIES) series[k].push(Math.round((history.get(s)?.[k] ?? 0) * 10) / 10);
-  return { schema: 1, step_ms: 1000, end_ms: end * 1000, series };
+  return { schema: SCHEMA, step_ms: 1000, end_ms: end * 1000, series };
 }
 
 // ---- filters per client ----
@@ -237,13 +297,18 @@ const server = createServer(async (req, res) => {
   if (p === '/__dev/restart' && req.method === 'POST') { send(res, 200, 'restarting\n', 'text/plain'); setTimeout(simulateRestart, 50); return; }
   if (!authorized(req, url)) return send(res, 401, { error: 'missing or wrong token' });
   if (p === '/api/stats') return send(res, 200, stats(Boolean(TOKEN)));
-  if (p === '/api/top') return send(res, 200, top(Number(url.searchParams.get('n') ?? 10)));
+  if (p === '/api/meta') return send(res, 200, META);
+  if (p === '/api/top') {
+    const w = parseWindow(url.searchParams.get('window'));
+    if (w.error) return send(res, 400, { error: w.error });
+    return send(res, 200, top(Number(url.searchParams.get('n') ?? 10), w.window));
+  }
   if (p === '/api/history') return send(res, 200, historyJson(Math.min(60, Number(url.searchParams.get('minutes') ?? 60))));
   if (p === '/api/events') {
     const limit = Number(url.searchParams.get('limit') ?? 100);
     if (!(limit >= 1 && limit <= 2000)) return send(res, 400, { error: 'limit must be 1..=2000' });
     const match = compileFilter({ class: list(url.searchParams.get('class')), country: list(url.searchParams.get('country')), cidr: url.searchParams.get('cidr') });
-    return send(res, 200, { schema: 1, events: recent.filter(match).slice(-limit) });
+    return send(res, 200, { schema: SCHEMA, events: recent.filter(match).slice(-limit) });
   }
   if (p.startsWith('/api/lookup/')) {
     const ip = decodeURIComponent(p.slice('/api/lookup/'.length));
@@ -251,7 +316,7 @@ const server = createServer(async (req, res) => {
     const a = agg.get(ip);
     const src = sources.find((s) => s.ip === ip);
     return send(res, 200, {
-      schema: 1, ip, ...(src?.geo ? { geo: src.geo } : {}),
+      schema: SCHEMA, ip, ...(src?.geo ? { geo: src.geo } : {}),
       ...(a ? { xdp_packets: a.xdp_packets, syslog_packets: a.syslog_packets, events: a.events, bytes: a.bytes, by_class: a.by_class, first_seen_ms: a.first_seen_ms, last_seen_ms: a.last_seen_ms } : {}),
     });
   }
@@ -269,15 +334,31 @@ server.on('upgrade', (req, socket, head) => {
     socket.destroy();
     return;
   }
+  // As the daemon: parameters it cannot use refuse the upgrade (400).
+  const w = parseWindow(url.searchParams.get('window'));
+  const badClass = list(url.searchParams.get('class')).find((c) => !CLASS_NAMES.includes(c));
+  if (w.error || badClass) {
+    const body = JSON.stringify({ error: w.error ?? `unknown class ${JSON.stringify(badClass)}` });
+    socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.destroy();
+    return;
+  }
   wss.handleUpgrade(req, socket, head, (ws) => {
     if (!authorized(req, url)) { ws.close(4401, 'unauthorized'); return; }
-    const client = { ws, addr: req.socket.remoteAddress, since: Date.now(), match: compileFilter({ class: list(url.searchParams.get('class')), country: list(url.searchParams.get('country')), cidr: url.searchParams.get('cidr') }), pending: [] };
+    const client = { ws, addr: req.socket.remoteAddress, since: Date.now(), match: compileFilter({ class: list(url.searchParams.get('class')), country: list(url.searchParams.get('country')), cidr: url.searchParams.get('cidr') }), window: w.window, pending: [] };
     clients.add(client);
-    ws.send(JSON.stringify({ type: 'snapshot', schema: 1, stats: stats(Boolean(TOKEN)), history: historyJson(60), top: top(), recent: recent.filter(client.match).slice(-500) }));
+    ws.send(JSON.stringify({ type: 'snapshot', schema: SCHEMA, meta: META, stats: stats(Boolean(TOKEN)), history: historyJson(60), top: top(10, client.window), recent: recent.filter(client.match).slice(-500) }));
     ws.on('message', (data) => {
       let m; try { m = JSON.parse(data); } catch { return; }
-      if (m.type === 'ping') ws.send(JSON.stringify({ type: 'pong', schema: 1, t: m.t }));
-      if (m.type === 'filter') client.match = compileFilter(m);
+      if (m.type === 'ping') ws.send(JSON.stringify({ type: 'pong', schema: SCHEMA, t: m.t }));
+      if (m.type === 'filter') {
+        // "window" absent: unchanged; null: since start.
+        const fw = 'window' in m ? parseWindow(m.window) : { window: client.window };
+        const bad = (m.class ?? []).find((c) => !CLASS_NAMES.includes(c));
+        if (fw.error || bad) { ws.send(JSON.stringify({ type: 'error', schema: SCHEMA, error: fw.error ?? `unknown class ${JSON.stringify(bad)}` })); return; }
+        client.match = compileFilter(m);
+        client.window = fw.window;
+      }
     });
     ws.on('close', () => clients.delete(client));
   });
@@ -298,12 +379,16 @@ setInterval(() => {
   seq++;
   for (const c of clients) {
     const mine = events.filter(c.match);
-    c.ws.send(JSON.stringify({ type: 'update', schema: 1, seq, ts_ms, events: mine, rates: Object.fromEntries(SERIES.map((k) => [k, Math.round(rates[k] ?? 0)])), skipped: 0 }));
+    c.ws.send(JSON.stringify({ type: 'update', schema: SCHEMA, seq, ts_ms, events: mine, rates: Object.fromEntries(SERIES.map((k) => [k, Math.round(rates[k] ?? 0)])), skipped: 0 }));
   }
 }, 200);
 setInterval(() => {
-  const msg = JSON.stringify({ type: 'stats', schema: 1, stats: stats(Boolean(TOKEN)), top: top() });
-  for (const c of clients) c.ws.send(msg);
+  const s = stats(Boolean(TOKEN));
+  const tops = new Map(); // one top per window in use, not per client
+  for (const c of clients) {
+    if (!tops.has(c.window)) tops.set(c.window, top(10, c.window));
+    c.ws.send(JSON.stringify({ type: 'stats', schema: SCHEMA, stats: s, top: tops.get(c.window) }));
+  }
 }, 1000);
 
 // Simulates a daemon restart for the reconnect test: drop every connection,
@@ -312,7 +397,7 @@ function simulateRestart() {
   for (const c of clients) c.ws.terminate();
   server.close();
   server.closeAllConnections?.();
-  setTimeout(() => server.listen(PORT, HOST), 2000);
+  setTimeout(() => { STARTED = Date.now(); server.listen(PORT, HOST); }, 2000);
 }
 
 server.listen(PORT, HOST, () => console.log(`mock Monitor daemon (dev aid) on http://${HOST}:${PORT}/ eps=${EPS}${TOKEN ? ' token=' + TOKEN : ''}`));

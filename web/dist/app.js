@@ -1,13 +1,17 @@
 // Entry point: wires the socket's frames into the panels, the feed, the map
 // and the chart, and the controls (filters, pause, clear, theme) back into
 // them. Everything the page shows flows through here; each module does one job.
+// What exists (classes, rate series, status classes, top-list windows, the
+// schema) is the daemon's `meta` (GET /api/meta, and in every snapshot): the
+// page builds its class filter, chart series, map key and window selector
+// from it and restates none of it.
 
 import { api, initToken, onUnauthorized } from './auth.js';
 import { RateChart } from './chart.js';
 import { observeServerTime, serverNow } from './clock.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
-import { CLASSES, LABELS, TZ, badge, fmtClock, fmtCompact, originLabel } from './format.js';
+import { TZ, badge, esc, fmtClock, fmtCompact, label, originLabel, topWindowText } from './format.js';
 import { Lookup } from './lookup.js';
 import { WorldMap, keyHtml } from './map.js';
 import {
@@ -16,7 +20,6 @@ import {
 import { LiveSocket } from './socket.js';
 import { initTheme } from './theme.js';
 
-const SCHEMA = 1;
 const $ = (id) => document.getElementById(id);
 
 initToken(); // before anything reads the URL: the token must not end up in shared links
@@ -34,6 +37,10 @@ const state = {
 };
 
 let filters = Filters.fromSearch(location.search);
+let meta = null;           // the daemon's meta, once known
+let metaKey = '';
+let pageSchema = null;     // the schema of the first meta: the daemon that served this page
+let shownWindow = null;    // the window of the top lists on screen (as the daemon said), minutes or null
 let pickBy = 'source';     // what a click or tap on a map circle filters by
 let chart = null, map = null;
 initTheme($('theme'), () => { map?.readColors(); chart?.restyle(); });
@@ -66,12 +73,13 @@ const lookup = new Lookup({
 // ---- frames from the daemon ----
 
 const socket = new LiveSocket({
-  params: () => filters.serverParams(),
+  params: () => {
+    // What this connection asks for is what the daemon has: later changes go as filter messages.
+    lastServer = connectedServer = JSON.stringify(filters.server());
+    return filters.serverParams();
+  },
   onFrame: (f) => {
-    if (f.schema !== undefined && f.schema !== SCHEMA) {
-      $('schema-warning').textContent = `The daemon speaks API schema ${f.schema}; this page knows schema ${SCHEMA}. Some panels may be wrong: reload the page.`;
-      $('schema-warning').hidden = false;
-    }
+    checkSchema(f.schema);
     if (f.type === 'snapshot') onSnapshot(f);
     else if (f.type === 'update') onUpdate(f);
     else if (f.type === 'stats') onStats(f.stats, f.top);
@@ -122,7 +130,46 @@ function renderUptime() {
   renderHeader(state.stats, state.live ? state.stats.uptime_s + (performance.now() - state.statsAt) / 1000 : NaN);
 }
 
+/**
+ * A daemon speaking another schema than the one that served this page (it
+ * was upgraded while the page stayed open): its frames may mean other things.
+ */
+function checkSchema(schema) {
+  if (schema === undefined || pageSchema === null || schema === pageSchema) return;
+  $('schema-warning').textContent = `The daemon speaks API schema ${schema}; this page was loaded for schema ${pageSchema}. Some panels may be wrong: reload the page.`;
+  $('schema-warning').hidden = false;
+}
+
+/** The daemon's meta: (re)builds everything that lists classes, series or windows. */
+function applyMeta(m) {
+  if (!m || typeof m !== 'object' || !Array.isArray(m.classes)) return;
+  if (pageSchema === null) pageSchema = m.schema;
+  checkSchema(m.schema);
+  const key = JSON.stringify(m);
+  if (key === metaKey) return; // every reconnect brings it again, mostly unchanged
+  metaKey = key;
+  meta = m;
+  filters.restrict(m);
+  chart.setSeries(m.rate_series);
+  $('f-classes').querySelectorAll('label.chip').forEach((el) => el.remove());
+  $('f-classes').insertAdjacentHTML('beforeend', m.classes.map((c) =>
+    `<label class="chip"><input type="checkbox" value="${esc(c)}"> ${badge(c)}<span class="sr-only"> ${esc(label(c))}</span></label>`).join(''));
+  classBoxes = [...$('f-classes').querySelectorAll('input')];
+  $('map-key').innerHTML = keyHtml(m.classes);
+  const windows = (m.top_windows_minutes ?? []).filter((w) => Number.isInteger(w) && w > 0);
+  $('top-window').innerHTML = [...windows.map((w) => [String(w), `${w} min`, `the last ${w} minutes`]), ['all', 'since start', 'since the daemon started']]
+    .map(([v, text, title]) => `<button type="button" data-top-window="${v}" title="Top lists and map: ${title}">${text}</button>`).join('');
+  showWindow();
+  showFilters();
+  applyFilters();
+  if (state.stats) renderHttp(state.stats.http, m.status_classes);
+}
+
 function onSnapshot(f) {
+  // A change made while the socket was opening was sent into the void: say it again now.
+  lastServer = connectedServer;
+  applyMeta(f.meta); // before anything that lists classes or series (and it may complete the filter)
+  syncServer();
   onStats(f.stats, f.top);
   const up = Number(f.stats?.uptime_s);
   chart.setHistory(f.history, Number.isFinite(up) ? serverNow() - up * 1000 : -Infinity);
@@ -153,13 +200,21 @@ function onStats(stats, top) {
     state.statsAt = performance.now();
     renderUptime();
     renderHealth(stats, { skipped: state.skipped });
-    renderHttp(stats.http);
+    renderHttp(stats.http, meta?.status_classes);
     renderAttribution(stats.geo);
     renderViewers(stats.viewers);
     for (const i of stats.interfaces ?? []) state.origins.add(`xdp:${i.name}`);
     for (const s of Object.keys(stats.syslog?.accepted_by_sender ?? {})) state.origins.add(`syslog:${s}`);
   }
   if (top) {
+    const win = top.window_minutes ?? null;
+    if (win !== shownWindow) {
+      // Another window on screen: the map starts again from the events this page has and the new top sources.
+      shownWindow = win;
+      map.setWindow(win);
+      map.clear();
+      map.add(feed.events.filter((ev) => filters.matches(ev)), false);
+    }
     state.top = top;
     if (filters.isEmpty && !state.paused) map.seed(top.sources);
   }
@@ -192,9 +247,7 @@ setInterval(() => {
 // ---- filters ----
 
 const inputs = { q: $('f-q'), country: $('f-country'), cidr: $('f-cidr') };
-$('f-classes').insertAdjacentHTML('beforeend', CLASSES.map((c) =>
-  `<label class="chip"><input type="checkbox" value="${c}"> ${badge(c)}<span class="sr-only"> ${LABELS[c]}</span></label>`).join(''));
-const classBoxes = [...$('f-classes').querySelectorAll('input')];
+let classBoxes = []; // built from the daemon's meta.classes (applyMeta)
 
 function showFilters() {
   inputs.q.value = filters.q;
@@ -203,7 +256,8 @@ function showFilters() {
   for (const b of classBoxes) b.checked = filters.classes.has(b.value);
 }
 
-let lastServer = JSON.stringify(filters.server());
+let lastServer = JSON.stringify(filters.server()); // what the daemon applies for this page's connection
+let connectedServer = lastServer;                  // what the current connection asked for in its URL
 let backfillTimer = 0;
 
 /** Applies the current filter state everywhere: URL, errors, feed, map, and the daemon. */
@@ -220,16 +274,41 @@ function applyFilters() {
   map.clear();
   map.add(feed.events.filter((ev) => filters.matches(ev)), false);
   renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
-  const server = filters.server();
-  const key = JSON.stringify(server);
-  if (key !== lastServer) {
-    lastServer = key;
-    // Only class/country/cidr go to the daemon; text and origins stay here.
-    socket.send({ type: 'filter', class: server.class, country: server.country, ...(server.cidr ? { cidr: server.cidr } : {}) });
+  if (syncServer()) {
     clearTimeout(backfillTimer);
     backfillTimer = setTimeout(backfill, 300);
   }
 }
+
+/**
+ * Tells the daemon what changed of class/country/cidr and the top lists'
+ * window (text and origins stay here). Returns whether the event filter
+ * widened or narrowed, which calls for a backfill; a window alone does not.
+ */
+function syncServer() {
+  const server = filters.server();
+  const key = JSON.stringify(server);
+  if (key === lastServer) return false;
+  const was = JSON.parse(lastServer);
+  lastServer = key;
+  socket.send({ type: 'filter', class: server.class, country: server.country, ...(server.cidr ? { cidr: server.cidr } : {}), window: server.window });
+  return JSON.stringify({ ...was, window: null }) !== JSON.stringify({ ...server, window: null });
+}
+
+/** The window selector shows the window asked for; the panels say the one they show (renderTop). */
+function showWindow() {
+  const v = filters.window === null ? 'all' : String(filters.window);
+  for (const b of $('top-window').querySelectorAll('[data-top-window]')) b.setAttribute('aria-pressed', String(b.dataset.topWindow === v));
+}
+
+$('top-window').addEventListener('click', (e) => {
+  const b = e.target.closest('[data-top-window]');
+  if (!b) return;
+  filters.window = b.dataset.topWindow === 'all' ? null : Number(b.dataset.topWindow);
+  filters.toUrl();
+  showWindow();
+  syncServer();
+});
 
 /** A wider server-side filter: fetch the newest events we were not sent before. */
 async function backfill() {
@@ -332,11 +411,16 @@ document.addEventListener('click', (e) => {
   }
 });
 
-$('map-key').innerHTML = keyHtml();
+// Until a top list arrives, the panels name the window asked for (nothing is shown yet).
+for (const el of document.querySelectorAll('[data-top-window-label]')) el.textContent = topWindowText(filters.window);
 $('map-zoom-in').addEventListener('click', () => map.zoom(2));
 $('map-zoom-out').addEventListener('click', () => map.zoom(0.5));
 $('map-zoom-reset').addEventListener('click', () => map.resetZoom());
-socket.start();
+// The meta first, so the first connection already asks for the URL's classes
+// and window, checked: an unknown one would get it refused. If the daemon
+// cannot be asked now, the socket connects without them and the snapshot's
+// meta completes the filter.
+api('/api/meta').then(applyMeta, () => {}).finally(() => socket.start());
 
 // For the browser tests and for poking at the page from the devtools console.
 window.monitorDashboard = {
@@ -347,6 +431,12 @@ window.monitorDashboard = {
   get mapSize() { return map.points.size; },
   get paused() { return state.paused; },
   mapPoint: (ip) => map.locate(ip),
+  /** Canvas CSS px of a place, and the place under a pixel: what stays under the pointer while zooming. */
+  mapProject: (lon, lat) => ({ x: map.x(lon), y: map.y(lat) }),
+  mapUnproject: (x, y) => map.unproject(x, y),
+  get mapZoom() { return map.view.k; },
+  get meta() { return meta; },
+  get topWindow() { return shownWindow; },
   chart,
   fmtCompact,
 };

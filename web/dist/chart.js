@@ -4,10 +4,11 @@
 // A second nobody vouched for (before the daemon started, or while the page
 // was not connected) is unknown, drawn as a gap, never as a zero: only while
 // live does a second without an update frame mean "nothing happened".
+// Which series there are is the daemon's meta.rate_series (setSeries).
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { serverNow } from './clock.js';
-import { fmtClock, fmtCompact, LABELS, RATE_SERIES, TZ } from './format.js';
+import { fmtClock, fmtCompact, label, TZ } from './format.js';
 
 const SPAN_S = 3600;
 
@@ -17,8 +18,9 @@ export class RateChart {
   /** @param {HTMLElement} el  container; gets data-samples / data-nonzero for tests and tools */
   constructor(el) {
     this.el = el;
+    this.series = [];       // names, from the daemon's meta (setSeries)
     this.secs = new Float64Array(SPAN_S).fill(-1);           // which second each slot holds
-    this.vals = RATE_SERIES.map(() => new Float64Array(SPAN_S));
+    this.vals = [];
     this.windowMin = 5;
     this.plot = null;
     this.liveFrom = null;   // first second this connection vouches for; null while not live
@@ -26,6 +28,17 @@ export class RateChart {
     this.vouchFrom = Infinity; // first second of this connection that live rates may fill
     new ResizeObserver(() => this.resize()).observe(el);
     this.timer = setInterval(() => this.render(), 1000);
+  }
+
+  /** The daemon's rate series (meta.rate_series); a change starts the chart afresh. */
+  setSeries(names) {
+    const list = [...(names ?? [])];
+    if (list.join() === this.series.join()) return;
+    this.series = list;
+    this.secs.fill(-1);
+    this.vals = list.map(() => new Float64Array(SPAN_S));
+    this.el.dataset.series = list.join(',');
+    this.restyle();
   }
 
   set(sec, series, value) {
@@ -47,7 +60,7 @@ export class RateChart {
   vouch(toSec) {
     if (this.liveFrom === null) return;
     for (let sec = Math.max(this.liveFrom, toSec - SPAN_S + 1); sec <= toSec; sec++) {
-      if (this.secs[sec % SPAN_S] !== sec) this.set(sec, 0, 0);
+      if (this.secs[sec % SPAN_S] !== sec && this.series.length) this.set(sec, 0, 0);
     }
     this.liveFrom = Math.max(this.liveFrom, toSec + 1);
   }
@@ -68,7 +81,7 @@ export class RateChart {
     }
     const step = Math.max(1, Math.round((h.step_ms ?? 1000) / 1000));
     const endSec = Math.floor(h.end_ms / 1000);
-    RATE_SERIES.forEach((name, k) => {
+    this.series.forEach((name, k) => {
       const arr = h.series[name] ?? [];
       for (let j = 0; j < arr.length; j++) {
         const sec = endSec - (arr.length - 1 - j) * step;
@@ -94,7 +107,7 @@ export class RateChart {
     const sec = Math.floor(tsMs / 1000);
     // Only for seconds this connection vouches for: a daemon's rates before its first complete second say nothing.
     if (!rates || this.liveFrom === null || sec < this.vouchFrom) return;
-    RATE_SERIES.forEach((name, k) => this.set(sec, k, Number(rates[name]) || 0));
+    this.series.forEach((name, k) => this.set(sec, k, Number(rates[name]) || 0));
   }
 
   setWindow(minutes) {
@@ -123,20 +136,20 @@ export class RateChart {
     this.vouch(end);
     const n = this.windowMin * 60;
     const xs = new Array(n);
-    const ys = RATE_SERIES.map(() => new Array(n));
+    const ys = this.series.map(() => new Array(n));
     let nonzero = 0, max = 0, unknown = 0, gaps = 0, seenKnown = false, inGap = false;
     for (let j = 0; j < n; j++) {
       const sec = end - n + 1 + j;
       xs[j] = sec;
       let any = false;
-      for (let k = 0; k < RATE_SERIES.length; k++) {
+      for (let k = 0; k < this.series.length; k++) {
         const v = this.get(sec, k);
         ys[k][j] = v;
         if (v > 0) any = true;
         if (v > max) max = v;
       }
       if (any) nonzero++;
-      if (ys[0][j] === null) {
+      if ((ys[0]?.[j] ?? null) === null) {
         unknown++;
         if (seenKnown && !inGap) gaps++; // a gap after known seconds: the daemon or the link was down
         inGap = true;
@@ -154,14 +167,14 @@ export class RateChart {
   }
 
   render() {
-    if (!this.el.clientWidth || document.hidden) return;
+    if (!this.el.clientWidth || document.hidden || !this.series.length) return; // no series before the meta
     const data = this.data();
     if (this.plot) { this.plot.setData(data); return; }
     const muted = cssVar('--muted'), grid = cssVar('--grid');
     // uPlot draws the axis labels on its canvas: say them in the markup too.
     const xLabel = `Time (${TZ})`, yLabel = 'packets/s';
     this.el.dataset.axes = `${xLabel} | ${yLabel}`;
-    this.el.setAttribute('aria-label', `${yLabel} per class (${RATE_SERIES.map((n) => LABELS[n]).join(', ')}) against time (${TZ})`);
+    this.el.setAttribute('aria-label', `${yLabel} per class (${this.series.map(label).join(', ')}) against time (${TZ})`);
     const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     this.plot = new uPlot({
       ...this.size(),
@@ -170,10 +183,10 @@ export class RateChart {
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       series: [
         { label: 'time', value: (u, v) => (v == null ? '–' : `${fmtClock(v * 1000)} ${TZ}`) },
-        ...RATE_SERIES.map((name) => {
-          const c = cssVar(`--c-${name}`);
+        ...this.series.map((name) => {
+          const c = cssVar(`--c-${name}`) || cssVar('--c-other_ipv4'); // a series the page has no colour for
           return {
-            label: LABELS[name],
+            label: label(name),
             stroke: c,
             fill: `${c}1f`,
             width: 1.5,

@@ -1,9 +1,12 @@
 // What the user wants to see: free text or /regex/, classes, countries, a
-// CIDR and the hidden origins. Owns the URL (?class=icmp&country=DE&q=...)
-// so a view can be shared, compiles the state into one match(event)
-// function, and says which part the daemon can filter for us.
+// CIDR, the hidden origins and the time window of the top lists. Owns the
+// URL (?class=icmp&country=DE&q=...&window=15) so a view can be shared,
+// compiles the state into one match(event) function, and says which part
+// the daemon applies for us. Which classes and windows exist is the
+// daemon's `meta`: until it is known, the URL's values are kept but not
+// sent (see restrict()).
 
-import { CLASSES, countryName, originLabel } from './format.js';
+import { countryName, originLabel } from './format.js';
 
 // ---- IP addresses and CIDRs (the daemon speaks both families) ----
 
@@ -117,6 +120,8 @@ export class Filters {
     this.countries = new Set(); // empty = every country
     this.cidr = '';
     this.hiddenOrigins = new Set();
+    this.window = null;         // top lists' window in minutes; null = since the daemon started
+    this.meta = null;           // the daemon's meta once known: what class and window may be sent
     this.errors = {};
     this.generation = 0;        // bumps on every change: cached match results know when they are stale
     this.compile();
@@ -126,12 +131,27 @@ export class Filters {
     const f = new Filters();
     const p = new URLSearchParams(search);
     f.q = p.get('q') ?? '';
-    f.classes = new Set(splitList(p.get('class')).filter((c) => CLASSES.includes(c)));
+    f.classes = new Set(splitList(p.get('class')));
     f.countries = new Set(splitList(p.get('country')).map((c) => c.toUpperCase()));
     f.cidr = p.get('cidr') ?? '';
     f.hiddenOrigins = new Set(splitList(p.get('hide')));
+    const w = p.get('window');
+    f.window = /^\d{1,5}$/.test(w ?? '') ? Number(w) : null;
     f.compile();
     return f;
+  }
+
+  /**
+   * The daemon's meta arrived: classes and a window it does not know are
+   * dropped (from the URL too), as a shared link from another version may
+   * carry them; sending them would get the connection refused.
+   */
+  restrict(meta) {
+    this.meta = meta;
+    const classes = new Set(meta.classes ?? []);
+    this.classes = new Set([...this.classes].filter((c) => classes.has(c)));
+    if (this.window !== null && !(meta.top_windows_minutes ?? []).includes(this.window)) this.window = null;
+    this.compile();
   }
 
   /** Writes the state into the address bar (replaceState: no history spam while typing). */
@@ -143,6 +163,7 @@ export class Filters {
     set('country', [...this.countries].join(','));
     set('cidr', this.cidr);
     set('hide', [...this.hiddenOrigins].join(','));
+    set('window', this.window === null ? '' : String(this.window));
     const next = url.pathname + url.search + url.hash;
     if (next !== location.pathname + location.search + location.hash) history.replaceState(history.state, '', next);
   }
@@ -190,18 +211,24 @@ export class Filters {
     return ev._mv;
   }
 
-  /** The part the daemon can apply itself (class, country, cidr): fewer frames for narrow views. */
+  /**
+   * The part the daemon applies itself: class, country and cidr (fewer
+   * frames for narrow views) and the window its `top` covers. Class and
+   * window only once checked against the meta.
+   */
   server() {
+    const known = this.meta !== null;
     return {
-      class: [...this.classes].sort(),
+      class: known ? [...this.classes].sort() : [],
       country: this.errors.country ? [] : [...this.countries].sort(),
       cidr: this.serverNet ? this.serverNet.text : '',
+      window: known ? this.window : null,
     };
   }
 
-  /** The same as WebSocket query parameters (?class=icmp,http&country=DE&cidr=...). */
+  /** The same as WebSocket query parameters (?class=icmp,http&country=DE&cidr=...&window=15). */
   serverParams() {
     const s = this.server();
-    return { class: s.class.join(','), country: s.country.join(','), cidr: s.cidr };
+    return { class: s.class.join(','), country: s.country.join(','), cidr: s.cidr, window: s.window === null ? '' : String(s.window) };
   }
 }

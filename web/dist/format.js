@@ -1,12 +1,12 @@
 // Formatting helpers shared by every panel: numbers, times, flags, escaping.
 // Pure functions only, so any module can use them without side effects.
 
-/** Event classes as the daemon names them (docs/API.md, "class"). */
-export const CLASSES = ['icmp', 'icmpv6', 'http', 'https', 'other_ipv4', 'other_ipv6', 'non_ip', 'malformed'];
+// Which classes, rate series, status classes and windows exist is the
+// daemon's to say (GET /api/meta, and `meta` in the snapshot frame): the
+// page only knows how to present them. A name it has no label for is shown
+// as it is, in the neutral colour.
 
-/** Series of the rate chart, in /api/history and update.rates. */
-export const RATE_SERIES = ['icmp', 'icmpv6', 'http', 'https', 'syslog'];
-
+/** Display names; a class or series missing here is shown by its own name. */
 export const LABELS = {
   icmp: 'ICMP', icmpv6: 'ICMPv6', http: 'HTTP', https: 'HTTPS', syslog: 'syslog',
   other_ipv4: 'other IPv4', other_ipv6: 'other IPv6', non_ip: 'non-IP', malformed: 'malformed',
@@ -147,10 +147,18 @@ export function originLabel(origin) {
   return String(origin.kind ?? 'unknown');
 }
 
-/** Class badge: colour plus text, so colour is never the only carrier. */
+/** A class or series name's label (its own name when the page has none). */
+export const label = (name) => LABELS[name] ?? String(name ?? '');
+
+/** Class badge: colour plus text, so colour is never the only carrier (an unknown class: the neutral colour). */
 export function badge(cls) {
-  const c = CLASSES.includes(cls) || cls === 'syslog' ? cls : 'other_ipv4';
-  return `<span class="badge c-${c}">${esc(LABELS[cls] ?? cls)}</span>`;
+  const c = /^[a-z0-9_]+$/.test(cls ?? '') ? cls : 'other_ipv4';
+  return `<span class="badge c-${c}">${esc(label(cls))}</span>`;
+}
+
+/** A top-list window (minutes, null = since the daemon started) as a panel says it: "last 15 min". */
+export function topWindowText(minutes) {
+  return minutes == null ? 'since the daemon started' : `last ${fmtInt(minutes)} min`;
 }
 
 // DB-IP Lite records carry a country code but no name: the browser knows the

@@ -2,14 +2,17 @@
 // <canvas> (equirectangular, no tiles, nothing fetched from outside), countries
 // shaded by their sources' packet rate, one circle per location (co-located
 // sources share it, with their count) sized by the packet rate on a log scale,
-// a short flash for every new event, and zoom (buttons; drag to pan).
+// a short flash for every new event, and zoom: buttons, the wheel (about
+// the pointer), two-finger pinch, drag to pan. With a time window set, sources
+// not heard from within it leave the map (it follows the top lists).
 
 import { serverNow } from './clock.js';
-import { CLASSES, LABELS, asnText, esc, flag, fmtPps, placeText } from './format.js';
+import { asnText, esc, flag, fmtPps, label, placeText } from './format.js';
 
 const TAU_MS = 20000;          // decay time constant: a circle shows ~the last minute (as the daemon's RATE_TAU_MS)
 const MAX_RATE = 10000;        // packets/s at the largest circle and the darkest country (log scale)
 const MAX_ZOOM = 16;
+const WHEEL_PX_PER_DOUBLING = 300; // wheel travel (px) that doubles the zoom: one notch (100 px) is x1.26
 const FLASH_MS = 900;
 const MAX_FLASHES = 250;       // under a flood, more rings are noise and cost frames
 const MAX_POINTS = 5000;
@@ -66,10 +69,10 @@ export const rateLevel = (pps) => Math.min(1, Math.log10(1 + Math.max(0, pps)) /
 /** A circle's radius (CSS px at full size) for a packet rate. */
 export const radius = (pps, scale = 1) => 2.5 + scale * 16 * rateLevel(pps);
 
-/** The map's key: class colours, circle sizes and country shading. */
-export function keyHtml() {
+/** The map's key: the colours of the daemon's classes (meta.classes), circle sizes and country shading. */
+export function keyHtml(classes) {
   const dot = (pps) => `<span class="dot" style="width:${2 * radius(pps)}px;height:${2 * radius(pps)}px"></span>`;
-  return CLASSES.map((c) => `<span class="key-item"><span class="dot" style="width:10px;height:10px;background:var(--c-${c})"></span>${esc(LABELS[c])}</span>`).join('')
+  return classes.map((c) => `<span class="key-item" data-class="${esc(c)}"><span class="dot" style="width:10px;height:10px;background:var(--c-${esc(c)}, var(--c-other_ipv4))"></span>${esc(label(c))}</span>`).join('')
     + `<span class="key-item" data-key="size">${[1, 100, MAX_RATE].map((r) => `${dot(r)} ${esc(fmtPps(r))}`).join(' ')} (log scale)</span>`
     + `<span class="key-item" data-key="shade">country: <span class="ramp"></span> by packets/s</span>`;
 }
@@ -113,13 +116,18 @@ export class WorldMap {
     this.timer = 0;
     this.lastDraw = 0;
     this.view = { k: 1, x: 0, y: 0 }; // zoom and pan: screen = base * k + (x, y)
+    this.windowMs = Infinity;  // sources older than this leave the map (the top lists' window)
+    this.touches = new Map();  // pointerId -> {x, y} of the fingers down, for pinch
     this.readColors();
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
     canvas.addEventListener('click', (e) => this.click(e));
-    canvas.addEventListener('pointerdown', (e) => { this.drag = { x: e.clientX, y: e.clientY, moved: false }; });
-    canvas.addEventListener('pointerup', () => { setTimeout(() => { this.drag = null; }); });
-    canvas.addEventListener('pointermove', (e) => this.hover(e));
-    canvas.addEventListener('pointerleave', () => { this.tooltip.hidden = true; this.drag = null; });
+    canvas.addEventListener('pointerdown', (e) => this.down(e));
+    canvas.addEventListener('pointerup', (e) => this.up(e));
+    canvas.addEventListener('pointercancel', (e) => this.up(e));
+    canvas.addEventListener('pointermove', (e) => { if (!this.pinchMove(e)) this.hover(e); });
+    canvas.addEventListener('pointerleave', (e) => { if (e.pointerType !== 'touch') { this.tooltip.hidden = true; this.drag = null; } });
+    // Not passive: a wheel that zooms must not also scroll the page.
+    canvas.addEventListener('wheel', (e) => this.wheel(e), { passive: false });
   }
 
   async load(url) {
@@ -137,8 +145,24 @@ export class WorldMap {
       sea: cssVar('--map-sea'), land: cssVar('--map-land'), border: cssVar('--map-border'),
       shade: cssVar('--map-shade'), fg: cssVar('--fg'), panel: cssVar('--panel'), other: cssVar('--c-other_ipv4'),
     };
-    for (const c of ['icmp', 'icmpv6', 'http', 'https', 'other_ipv6', 'non_ip', 'malformed']) this.colors[c] = cssVar(`--c-${c}`);
+    this.classColors = new Map(); // filled as classes turn up: the daemon's meta says which exist
     this.bg = null;
+    this.schedule();
+  }
+
+  /** A class's colour (--c-<class>), the neutral one for a class the page has no colour for. */
+  color(cls) {
+    let c = this.classColors.get(cls);
+    if (c === undefined) {
+      c = (/^[a-z0-9_]+$/.test(cls ?? '') && cssVar(`--c-${cls}`)) || this.colors.other;
+      this.classColors.set(cls, c);
+    }
+    return c;
+  }
+
+  /** The top lists' window (minutes, null = since start): older sources leave the map. */
+  setWindow(minutes) {
+    this.windowMs = minutes == null ? Infinity : minutes * 60000;
     this.schedule();
   }
 
@@ -155,6 +179,12 @@ export class WorldMap {
   x(lon) { return ((lon + 180) / 360) * this.w * this.view.k + this.view.x; }
   y(lat) { return ((LAT_TOP - lat) / (LAT_TOP - LAT_BOTTOM)) * this.h * this.view.k + this.view.y; }
 
+  /** Canvas CSS px -> [lon, lat] (the inverse of x() and y()): lets tests check what stays under the pointer. */
+  unproject(px, py) {
+    const v = this.view;
+    return [((px - v.x) / (this.w * v.k)) * 360 - 180, LAT_TOP - ((py - v.y) / (this.h * v.k)) * (LAT_TOP - LAT_BOTTOM)];
+  }
+
   /** Zooms by `factor` around (cx, cy) in canvas CSS px; zoom 1 shows the whole map. */
   zoom(factor, cx = this.w / 2, cy = this.h / 2) {
     if (!this.w) return;
@@ -170,6 +200,7 @@ export class WorldMap {
     const clamp = (v, size) => Math.min(0, Math.max(size - size * k, v));
     this.view = { k, x: clamp(this.view.x + dx, this.w), y: clamp(this.view.y + dy, this.h) };
     this.canvas.dataset.zoom = String(Math.round(k * 100) / 100);
+    this.canvas.toggleAttribute('data-zoomed', k > 1); // CSS: one finger pans the map instead of the page
     this.bg = null;
     this.draw(performance.now());
   }
@@ -328,6 +359,7 @@ export class WorldMap {
     // Co-located points share one circle; countries sum their points' rates.
     const byPlace = new Map(), byCountry = new Map();
     for (const p of this.points.values()) {
+      if (t - p.t > this.windowMs) { this.points.delete(p.ip); continue; } // outside the window: off the map
       p.rate = this.rate(p, t);
       const key = `${p.geo.lat.toFixed(2)},${p.geo.lon.toFixed(2)}`;
       let g = byPlace.get(key);
@@ -365,7 +397,7 @@ export class WorldMap {
     for (const [key, list] of paths) {
       const [cls, active] = key.split('|');
       ctx.globalAlpha = active === '1' ? 0.75 : 0.4;
-      ctx.fillStyle = this.colors[cls] || this.colors.other;
+      ctx.fillStyle = this.color(cls);
       ctx.beginPath();
       for (const g of list) { ctx.moveTo(g.x + g.r, g.y); ctx.arc(g.x, g.y, g.r, 0, Math.PI * 2); }
       ctx.fill();
@@ -389,7 +421,7 @@ export class WorldMap {
     for (const f of this.flashes) {
       const a = (now - f.t0) / FLASH_MS;
       ctx.globalAlpha = 1 - a;
-      ctx.strokeStyle = this.colors[f.p.cls] || this.colors.other;
+      ctx.strokeStyle = this.color(f.p.cls);
       ctx.beginPath();
       ctx.arc(this.x(f.p.geo.lon), this.y(f.p.geo.lat), (f.p.group?.r ?? 3) + 2 + 14 * a, 0, Math.PI * 2);
       ctx.stroke();
@@ -413,6 +445,59 @@ export class WorldMap {
       if (d <= g.r + 4 && d < bestD) { best = g; bestD = d; }
     }
     return { g: best, mx, my };
+  }
+
+  // ---- pointer: drag to pan, wheel and pinch to zoom ----
+
+  down(e) {
+    if (e.pointerType === 'touch') this.touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (this.touches.size > 1) { this.drag = { moved: true }; this.tooltip.hidden = true; return; } // a pinch is no tap
+    this.drag = { x: e.clientX, y: e.clientY, moved: false };
+  }
+
+  up(e) {
+    this.touches.delete(e.pointerId);
+    if (this.touches.size) {
+      // One finger of a pinch lifted: the other may go on panning, from where it is now.
+      const [t] = this.touches.values();
+      this.drag = { x: t.x, y: t.y, moved: true };
+      return;
+    }
+    setTimeout(() => { this.drag = null; }); // after the click event, which must know about the drag
+  }
+
+  /** Two fingers: the distance between them scales the map about their midpoint, which also pans. Returns whether it handled e. */
+  pinchMove(e) {
+    const before = this.touches.get(e.pointerId);
+    if (!before) return false;
+    if (this.touches.size !== 2) {
+      this.touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      return this.touches.size > 2; // three fingers: neither pinch nor pan
+    }
+    const [a, b] = [...this.touches.values()];
+    const other = a === before ? b : a;
+    const after = { x: e.clientX, y: e.clientY };
+    this.touches.set(e.pointerId, after);
+    const d0 = Math.hypot(before.x - other.x, before.y - other.y), d1 = Math.hypot(after.x - other.x, after.y - other.y);
+    const rect = this.canvas.getBoundingClientRect();
+    const m0 = { x: (before.x + other.x) / 2 - rect.left, y: (before.y + other.y) / 2 - rect.top };
+    const m1 = { x: (after.x + other.x) / 2 - rect.left, y: (after.y + other.y) / 2 - rect.top };
+    if (d0 > 0 && d1 > 0) this.zoom(d1 / d0, m0.x, m0.y);
+    this.pan(m1.x - m0.x, m1.y - m0.y);
+    return true;
+  }
+
+  /** The wheel (and a touchpad's pinch, which browsers send as a wheel with ctrlKey) zooms about the pointer. */
+  wheel(e) {
+    if (!this.w || e.deltaY === 0) return;
+    const px = e.deltaY * (e.deltaMode === 1 ? 40 : e.deltaMode === 2 ? this.h : 1); // lines, pages -> px
+    const k = this.view.k;
+    // At the whole world a wheel down is left to the page: scrolling past the map must still scroll.
+    if ((px > 0 && k <= 1) || (px < 0 && k >= MAX_ZOOM)) return;
+    e.preventDefault();
+    const rect = this.canvas.getBoundingClientRect();
+    this.tooltip.hidden = true;
+    this.zoom(2 ** (-px / WHEEL_PX_PER_DOUBLING), e.clientX - rect.left, e.clientY - rect.top);
   }
 
   /** A click filters by the circle's busiest source (or its country); a drag is no click. */

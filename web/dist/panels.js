@@ -4,7 +4,7 @@
 
 import {
   asnText, badge, countryName, esc, flag, fmtAgo, fmtBps, fmtCompact, fmtDate, fmtDateTime, fmtDuration, fmtInt, fmtPercent,
-  ipButton, placeHtml,
+  ipButton, placeHtml, topWindowText,
 } from './format.js';
 import { serverNow } from './clock.js';
 
@@ -60,14 +60,18 @@ export function totalsText(stats, top) {
   const p = stats?.kernel?.pipeline;
   const sl = stats?.events?.syslog_packets_by_class;
   const viaSyslog = sl ? Object.values(sl).reduce((a, n) => a + (n ?? 0), 0) : 0;
+  const windowed = top?.window_minutes != null; // the kernel's counters are always since start
   const parts = [];
   if (p) {
     const suppressed = (p.suppressed_source ?? 0) + (p.suppressed_global ?? 0);
     parts.push(`${fmtInt(p.event_eligible)} packets eligible for events = ${fmtInt(p.event_submitted)} sent as events`
-      + ` + ${fmtInt(suppressed)} suppressed by sampling (counted in later events' weight) + ${fmtInt(p.ring_full)} lost (ring buffer full)`);
+      + ` + ${fmtInt(suppressed)} suppressed by sampling (counted in later events' weight) + ${fmtInt(p.ring_full)} lost (ring buffer full)`
+      + (windowed ? ', since the daemon started' : ''));
   }
-  if (viaSyslog || !p) parts.push(`${fmtInt(viaSyslog)} packets reported over syslog, apart`);
-  parts.push(`lists weigh ${fmtInt(top?.totals?.events ?? stats?.events?.accepted)} events by the packets they stand for`);
+  if (viaSyslog || !p) parts.push(`${fmtInt(viaSyslog)} packets reported over syslog, apart${windowed ? ', since the daemon started' : ''}`);
+  // The lists themselves cover the window the daemon says this `top` is for.
+  const events = top?.totals?.events ?? (windowed ? null : stats?.events?.accepted);
+  parts.push(`lists weigh ${fmtInt(events)} events${windowed ? ` of the ${topWindowText(top.window_minutes)}` : ''} by the packets they stand for`);
   return `${parts.join('; ')}.`;
 }
 
@@ -82,9 +86,10 @@ export function icmpTotalsText(top, stats) {
   const counted = kc ? (kc.icmp?.packets ?? 0) + (kc.icmpv6?.packets ?? 0) : null;
   const sl = stats?.events?.syslog_packets_by_class;
   const viaSyslog = sl ? (sl.icmp ?? 0) + (sl.icmpv6 ?? 0) : 0;
-  let text = `Types of ${fmtInt(fromEvents)} packets, from events (weighted by suppressed packets)`;
-  if (counted !== null) text += `; the kernel counted ${fmtInt(counted)} ICMP/ICMPv6 packets in all`;
-  if (viaSyslog) text += `; ${fmtInt(viaSyslog)} reported over syslog`;
+  const win = top?.window_minutes ?? null; // the types follow the window, the counters do not
+  let text = `Types of ${fmtInt(fromEvents)} packets${win === null ? '' : ` of the ${topWindowText(win)}`}, from events (weighted by suppressed packets)`;
+  if (counted !== null) text += `; the kernel counted ${fmtInt(counted)} ICMP/ICMPv6 packets ${win === null ? 'in all' : 'since the daemon started'}`;
+  if (viaSyslog) text += `; ${fmtInt(viaSyslog)} reported over syslog${win === null ? '' : ' since then'}`;
   return `${text}.`;
 }
 
@@ -100,6 +105,12 @@ function table(head, rows, empty) {
 
 export function renderTop(top, stats) {
   if (!top) return;
+  // Each panel states the window of the data it shows: the one this `top` says
+  // it covers (absent from an older daemon: since start), not the one asked for.
+  const win = top.window_minutes ?? null;
+  for (const el of document.querySelectorAll('[data-top-window-label]')) setText(el, topWindowText(win));
+  const section = $('top-section');
+  if (section && section.dataset.window !== String(win ?? 'all')) section.dataset.window = String(win ?? 'all');
   const totals = totalsText(stats, top);
   for (const el of document.querySelectorAll('.top-totals')) setText(el, totals);
 
@@ -194,15 +205,20 @@ function ms(v) {
   return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ms`;
 }
 
-function statusText(status) {
-  const order = ['2xx', '3xx', '4xx', '5xx', '1xx', 'other'];
+/** Status classes in the daemon's order (meta.status_classes), the numbered ones first. */
+function statusOf(status, classes) {
+  const order = [...classes].sort((a, b) => /^\d/.test(b) - /^\d/.test(a));
   const parts = order.filter((c) => (status?.[c] ?? 0) > 0).map((c) => `<span class="status-${c}">${esc(c)}: ${fmtInt(status[c])}</span>`);
   return parts.length ? parts.join(', ') : '<span class="muted">none</span>';
 }
 
-/** HTTP response times and availability (the `http` document of /api/stats). */
-export function renderHttp(http) {
+/**
+ * HTTP response times and availability (the `http` document of /api/stats);
+ * `statusClasses` are the daemon's (meta.status_classes).
+ */
+export function renderHttp(http, statusClasses = []) {
   if (!http) return;
+  const statusText = (st) => statusOf(st, statusClasses);
   if (!http.enabled) {
     const why = (http.errors ?? []).map(esc).join('; ') || 'not attached';
     setHtml('http-timing', `<p class="muted">Response times: off (${why}).</p>`);
