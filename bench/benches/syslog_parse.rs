@@ -41,6 +41,7 @@ fn synthetic() -> Vec<(String, Vec<String>)> {
     vec![("synthetic_3164".to_owned(), vec![line.to_owned()])]
 }
 
+#[allow(clippy::significant_drop_tightening, reason = "the benchmark group lives until its finish()")]
 fn parsers(c: &mut Criterion) {
     let mut sets = golden();
     if sets.is_empty() {

@@ -30,7 +30,7 @@ use crate::{
 };
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Namespace (name under /run/netns, or a path) of --iface.
     #[arg(long)]
     pub netns: Option<String>,
@@ -175,7 +175,7 @@ fn rfc3164_now() -> String {
     format!("{} {day:>2} {:02}:{:02}:{:02}", MONTHS[(month - 1) as usize], t / 3600, t % 3600 / 60, t % 60)
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let sock = packet_socket(args.netns.as_deref(), &args.iface)?;
     let syslog = match args.syslog {
         Some(target) => {

@@ -7,12 +7,12 @@ use std::net::Ipv4Addr;
 use crate::frames::{fold, sum16, ETH_P_IP};
 
 /// A locally administered MAC for the sending end (veth does not check it).
-pub const DEMO_SRC_MAC: [u8; 6] = [0x02, 0x6d, 0x64, 0x65, 0x6d, 0x6f];
+pub(crate) const DEMO_SRC_MAC: [u8; 6] = [0x02, 0x6d, 0x64, 0x65, 0x6d, 0x6f];
 
 const TCP_PSH_ACK: u8 = 0x18;
 
 /// Ethernet + IPv4 + TCP (PSH|ACK) carrying `payload`, checksums filled in.
-pub fn tcp4(
+pub(crate) fn tcp4(
     dst_mac: [u8; 6],
     src: Ipv4Addr,
     dst: Ipv4Addr,

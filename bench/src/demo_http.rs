@@ -27,7 +27,7 @@ use monitor_testkit::{enter, Link};
 
 use crate::demo_sources::Rng;
 
-pub struct Config {
+pub(crate) struct Config {
     /// Namespace of the responder (the one the monitor watches).
     pub server_netns: String,
     pub listen: SocketAddrV4,
@@ -45,7 +45,7 @@ pub struct Config {
 
 /// Requests answered and failed, for the generator's summary.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub answered: AtomicU64,
     pub failed: AtomicU64,
 }
@@ -55,7 +55,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Configures the addresses and routes, starts the responder and the
 /// clients; they run until the process exits.
-pub fn start(cfg: Config) -> anyhow::Result<Arc<Counters>> {
+pub(crate) fn start(cfg: Config) -> anyhow::Result<Arc<Counters>> {
     if cfg.sources.is_empty() {
         bail!("no source addresses for the HTTP clients");
     }
@@ -76,7 +76,7 @@ pub fn start(cfg: Config) -> anyhow::Result<Arc<Counters>> {
     let counters = Arc::new(Counters::default());
     let cfg = Arc::new(cfg);
     for n in 0..CLIENTS {
-        let (cfg, counters) = (cfg.clone(), counters.clone());
+        let (cfg, counters) = (Arc::clone(&cfg), Arc::clone(&counters));
         let netns = cfg.client_netns.clone();
         enter::spawn_in(Some(&netns), move || {
             client(&cfg, &counters, n);

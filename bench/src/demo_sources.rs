@@ -20,7 +20,7 @@ use monitor::enrich::geo::{AddressLabel, Geo, GeoConfig};
 const V6_BLOCKS: [u128; 6] = [0x2001, 0x2400, 0x2600, 0x2800, 0x2a00, 0x2c00];
 const MAX_TRIES: usize = 400_000;
 
-pub struct Picked {
+pub(crate) struct Picked {
     pub v4: Vec<Ipv4Addr>,
     pub v6: Vec<Ipv6Addr>,
     pub countries: usize,
@@ -29,14 +29,14 @@ pub struct Picked {
 }
 
 /// xorshift64*: deterministic and good enough to scatter addresses.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -44,17 +44,17 @@ impl Rng {
     }
 
     /// Uniform in 0..n.
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 
     /// True with probability p.
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 }
 
-pub fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -> Picked {
+pub(crate) fn pick(city: &[PathBuf], asn: &[PathBuf], want_v4: usize, want_v6: usize) -> Picked {
     let geo = Geo::new(GeoConfig {
         city: city.iter().filter(|p| p.exists()).cloned().collect(),
         asn: asn.iter().filter(|p| p.exists()).cloned().collect(),

@@ -4,45 +4,45 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const SRC_MAC: [u8; 6] = [0x02, 0x6d, 0x62, 0, 0, 0x01];
-pub const DST_MAC: [u8; 6] = [0x02, 0x6d, 0x62, 0, 0, 0x02];
-pub const SRC4: [u8; 4] = [198, 18, 0, 10];
-pub const DST4: [u8; 4] = [198, 19, 0, 1];
+pub(crate) const SRC_MAC: [u8; 6] = [0x02, 0x6d, 0x62, 0, 0, 0x01];
+pub(crate) const DST_MAC: [u8; 6] = [0x02, 0x6d, 0x62, 0, 0, 0x02];
+pub(crate) const SRC4: [u8; 4] = [198, 18, 0, 10];
+pub(crate) const DST4: [u8; 4] = [198, 19, 0, 1];
 /// fd6d:6f6e:6265:6e63::10 / ::1 (ULA, "monbenc").
-pub const SRC6: [u8; 16] = [0xfd, 0x6d, 0x6f, 0x6e, 0x62, 0x65, 0x6e, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x10];
-pub const DST6: [u8; 16] = [0xfd, 0x6d, 0x6f, 0x6e, 0x62, 0x65, 0x6e, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x01];
+pub(crate) const SRC6: [u8; 16] = [0xfd, 0x6d, 0x6f, 0x6e, 0x62, 0x65, 0x6e, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x10];
+pub(crate) const DST6: [u8; 16] = [0xfd, 0x6d, 0x6f, 0x6e, 0x62, 0x65, 0x6e, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x01];
 
-pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_IPV6: u16 = 0x86dd;
-pub const ETH_P_ARP: u16 = 0x0806;
-pub const ICMP_PAYLOAD: usize = 56;
+pub(crate) const ETH_P_IP: u16 = 0x0800;
+pub(crate) const ETH_P_IPV6: u16 = 0x86dd;
+pub(crate) const ETH_P_ARP: u16 = 0x0806;
+pub(crate) const ICMP_PAYLOAD: usize = 56;
 
 /// Offsets inside the IPv4 echo template.
-pub mod v4 {
-    pub const IP: usize = 14;
-    pub const IP_ID: usize = IP + 4;
-    pub const IP_CSUM: usize = IP + 10;
-    pub const SRC: usize = IP + 12;
-    pub const ICMP: usize = IP + 20;
-    pub const ICMP_CSUM: usize = ICMP + 2;
-    pub const ICMP_ID: usize = ICMP + 4;
-    pub const ICMP_SEQ: usize = ICMP + 6;
-    pub const PAYLOAD: usize = ICMP + 8;
+pub(crate) mod v4 {
+    pub(crate) const IP: usize = 14;
+    pub(crate) const IP_ID: usize = IP + 4;
+    pub(crate) const IP_CSUM: usize = IP + 10;
+    pub(crate) const SRC: usize = IP + 12;
+    pub(crate) const ICMP: usize = IP + 20;
+    pub(crate) const ICMP_CSUM: usize = ICMP + 2;
+    pub(crate) const ICMP_ID: usize = ICMP + 4;
+    pub(crate) const ICMP_SEQ: usize = ICMP + 6;
+    pub(crate) const PAYLOAD: usize = ICMP + 8;
 }
 
 /// Offsets inside the IPv6 echo template.
-pub mod v6 {
-    pub const IP: usize = 14;
-    pub const SRC: usize = IP + 8;
-    pub const ICMP: usize = IP + 40;
-    pub const ICMP_CSUM: usize = ICMP + 2;
-    pub const ICMP_ID: usize = ICMP + 4;
-    pub const ICMP_SEQ: usize = ICMP + 6;
-    pub const PAYLOAD: usize = ICMP + 8;
+pub(crate) mod v6 {
+    pub(crate) const IP: usize = 14;
+    pub(crate) const SRC: usize = IP + 8;
+    pub(crate) const ICMP: usize = IP + 40;
+    pub(crate) const ICMP_CSUM: usize = ICMP + 2;
+    pub(crate) const ICMP_ID: usize = ICMP + 4;
+    pub(crate) const ICMP_SEQ: usize = ICMP + 6;
+    pub(crate) const PAYLOAD: usize = ICMP + 8;
 }
 
 /// Ones' complement sum of `data` as big-endian 16-bit words, plus `initial`.
-pub fn sum16(data: &[u8], initial: u32) -> u32 {
+pub(crate) fn sum16(data: &[u8], initial: u32) -> u32 {
     let mut sum = initial;
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
@@ -54,7 +54,7 @@ pub fn sum16(data: &[u8], initial: u32) -> u32 {
     sum
 }
 
-pub fn fold(mut sum: u32) -> u16 {
+pub(crate) fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -85,7 +85,7 @@ fn ipv4_header(src: [u8; 4], dst: [u8; 4], proto: u8, payload_len: usize) -> [u8
 }
 
 /// IPv4 ICMP echo request, 98 bytes on the wire.
-pub fn icmp4_echo(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], id: u16, seq: u16) -> Vec<u8> {
+pub(crate) fn icmp4_echo(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], id: u16, seq: u16) -> Vec<u8> {
     let mut f = eth(dst_mac, SRC_MAC, ETH_P_IP);
     f.extend(ipv4_header(src, dst, 1, 8 + ICMP_PAYLOAD));
     let mut icmp = vec![8, 0, 0, 0];
@@ -106,7 +106,7 @@ fn icmp6_checksum(frame: &[u8]) -> u16 {
 }
 
 /// IPv6 ICMPv6 echo request, 118 bytes on the wire.
-pub fn icmp6_echo(dst_mac: [u8; 6], src: [u8; 16], dst: [u8; 16], id: u16, seq: u16) -> Vec<u8> {
+pub(crate) fn icmp6_echo(dst_mac: [u8; 6], src: [u8; 16], dst: [u8; 16], id: u16, seq: u16) -> Vec<u8> {
     let mut f = eth(dst_mac, SRC_MAC, ETH_P_IPV6);
     let plen = (8 + ICMP_PAYLOAD) as u16;
     f.extend([0x60, 0, 0, 0]);
@@ -124,7 +124,7 @@ pub fn icmp6_echo(dst_mac: [u8; 6], src: [u8; 16], dst: [u8; 16], id: u16, seq: 
 }
 
 /// IPv4 TCP segment with PSH|ACK (SYN if `syn`) and `payload`.
-pub fn tcp4(dst_port: u16, payload: &[u8], syn: bool) -> Vec<u8> {
+pub(crate) fn tcp4(dst_port: u16, payload: &[u8], syn: bool) -> Vec<u8> {
     let mut f = eth(DST_MAC, SRC_MAC, ETH_P_IP);
     f.extend(ipv4_header(SRC4, DST4, 6, 20 + payload.len()));
     let mut tcp = Vec::with_capacity(20 + payload.len());
@@ -146,7 +146,7 @@ pub fn tcp4(dst_port: u16, payload: &[u8], syn: bool) -> Vec<u8> {
     f
 }
 
-pub fn arp_request() -> Vec<u8> {
+pub(crate) fn arp_request() -> Vec<u8> {
     let mut f = eth([0xff; 6], SRC_MAC, ETH_P_ARP);
     f.extend([0, 1, 8, 0, 6, 4, 0, 1]);
     f.extend(SRC_MAC);
@@ -158,7 +158,7 @@ pub fn arp_request() -> Vec<u8> {
 }
 
 /// A minimal, valid TLS 1.2 ClientHello record with one SNI extension.
-pub fn client_hello(sni: &str) -> Vec<u8> {
+pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
     let name = sni.as_bytes();
     let mut sni_ext = Vec::new();
     sni_ext.extend(((name.len() + 3) as u16).to_be_bytes());
@@ -185,7 +185,7 @@ pub fn client_hello(sni: &str) -> Vec<u8> {
 }
 
 /// The packet classes of the kernel benchmark: (name, frame).
-pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn classes() -> Vec<(&'static str, Vec<u8>)> {
     let http = b"GET /api/users?page=2 HTTP/1.1\r\nHost: example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n";
     let mut truncated = icmp4_echo(DST_MAC, SRC4, DST4, 1, 1);
     truncated.truncate(30); // cut inside the IPv4 header
@@ -204,17 +204,17 @@ pub fn classes() -> Vec<(&'static str, Vec<u8>)> {
 /// syslog sender put in the ICMP id (high half) and sequence (low half), so
 /// any process on this machine can tell an event's age from its id/seq
 /// alone (valid for ages up to ~71 minutes).
-pub fn stamp_now() -> u32 {
+pub(crate) fn stamp_now() -> u32 {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     d.as_micros() as u32
 }
 
-pub fn stamp_split(stamp: u32) -> (u16, u16) {
+pub(crate) fn stamp_split(stamp: u32) -> (u16, u16) {
     ((stamp >> 16) as u16, stamp as u16)
 }
 
 /// Age in microseconds of an (id, seq) stamp, or None if implausible (> 10 min).
-pub fn stamp_age_us(id: u16, seq: u16) -> Option<u32> {
+pub(crate) fn stamp_age_us(id: u16, seq: u16) -> Option<u32> {
     let sent = (u32::from(id) << 16) | u32::from(seq);
     let age = stamp_now().wrapping_sub(sent);
     (age < 600_000_000).then_some(age)

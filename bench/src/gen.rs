@@ -23,7 +23,7 @@ use crate::frames::{self, fold, sum16, v4, v6};
 
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 
-pub struct Args {
+pub(crate) struct Args {
     pub iface: String,
     pub dst_mac: [u8; 6],
     pub src_mac: [u8; 6],
@@ -39,7 +39,7 @@ pub struct Args {
     pub batch: usize,
 }
 
-pub fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
     let parts: Vec<u8> = s
         .split(':')
         .map(|p| u8::from_str_radix(p, 16))
@@ -119,7 +119,7 @@ impl Template {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "one frame's fields, named at every call site")]
     fn write(
         &self,
         out: &mut [u8],
@@ -163,7 +163,7 @@ impl Template {
 }
 
 /// Batch size for a rate: about 2000 wake-ups a second, at most `max`.
-pub fn batch_for(rate: u64, max: usize) -> usize {
+pub(crate) fn batch_for(rate: u64, max: usize) -> usize {
     if rate == 0 {
         max
     } else {
@@ -172,17 +172,17 @@ pub fn batch_for(rate: u64, max: usize) -> usize {
 }
 
 /// Paces batches: sleeps until batch k is due at `start + sent / rate`.
-pub struct Pacer {
+pub(crate) struct Pacer {
     start: Instant,
     rate: u64,
 }
 
 impl Pacer {
-    pub fn new(rate: u64) -> Self {
+    pub(crate) fn new(rate: u64) -> Self {
         Pacer { start: Instant::now(), rate }
     }
 
-    pub fn wait(&self, sent: u64) {
+    pub(crate) fn wait(&self, sent: u64) {
         if self.rate == 0 {
             return;
         }
@@ -193,12 +193,12 @@ impl Pacer {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let sock = open(&args.iface)?;
     let template = Template::new(args)?;
     let batch = batch_for(args.rate, args.batch.max(1));

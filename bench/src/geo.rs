@@ -11,7 +11,7 @@ use std::{
 use monitor::enrich::geo::{Geo, GeoConfig};
 use serde_json::json;
 
-pub struct Args {
+pub(crate) struct Args {
     pub city: Vec<PathBuf>,
     pub asn: Vec<PathBuf>,
     /// Distinct addresses looked up once each (cache misses).
@@ -31,7 +31,7 @@ fn v6(i: u64) -> IpAddr {
     IpAddr::V6(std::net::Ipv6Addr::from((0x2a00u128 << 112) | (low << 40)))
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let missing: Vec<_> = args.city.iter().chain(&args.asn).filter(|p| !p.exists()).collect();
     if !missing.is_empty() {
         println!("{}", json!({"skipped": format!("missing: {missing:?}")}));

@@ -19,7 +19,7 @@ const RING_BYTES: u32 = 64 << 20;
 /// Bytes one event takes in the ring (record plus the 8-byte header).
 const EVENT_BYTES: u32 = 336;
 
-pub struct Args {
+pub(crate) struct Args {
     pub repeat: u32,
     /// Measurements per case; the median is reported.
     pub rounds: u32,
@@ -99,7 +99,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let unlimited =
         KernelConfig { events_per_sec: 0, events_per_source: 0, ring_bytes: RING_BYTES, ..KernelConfig::default() };
     type Make = Box<dyn Fn() -> anyhow::Result<Subject>>;

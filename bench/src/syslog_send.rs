@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::{frames, gen::Pacer};
 
-pub struct Args {
+pub(crate) struct Args {
     pub target: std::net::SocketAddr,
     pub rate: u64,
     pub duration: Duration,
@@ -32,7 +32,7 @@ const PUBLIC_FIRST: [u8; 16] = [2, 5, 31, 37, 41, 45, 62, 77, 81, 89, 91, 104, 1
 
 /// The i-th source address: distinct for distinct i (up to 2^17 for the
 /// benchmark range, 2^28 for public ones).
-pub fn source(i: u64, sources: u64, public: bool) -> std::net::Ipv4Addr {
+pub(crate) fn source(i: u64, sources: u64, public: bool) -> std::net::Ipv4Addr {
     let i = i % sources.max(1);
     if public {
         let first = PUBLIC_FIRST[(i % 16) as usize];
@@ -55,7 +55,7 @@ fn line(buf: &mut Vec<u8>, src: std::net::Ipv4Addr, n: u64, (id, seq): (u16, u16
     );
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let bind = if args.target.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
     let sock = UdpSocket::bind(bind)?;
     sock.connect(args.target).with_context(|| format!("connect {}", args.target))?;

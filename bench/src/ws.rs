@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::frames::stamp_age_us;
 
-pub struct Args {
+pub(crate) struct Args {
     pub addr: SocketAddr,
     pub path: String,
     pub clients: usize,
@@ -122,7 +122,7 @@ fn handshake(addr: SocketAddr, path: &str) -> anyhow::Result<(TcpStream, Vec<u8>
 }
 
 /// Checks that the endpoint upgrades (used to pick WebSocket or polling).
-pub fn probe_ws(addr: SocketAddr, path: &str) -> bool {
+pub(crate) fn probe_ws(addr: SocketAddr, path: &str) -> bool {
     handshake(addr, path).is_ok()
 }
 
@@ -230,7 +230,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
@@ -239,7 +239,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut failed = 0usize;
     let start;
     if args.poll {
-        let (shared2, stop2, addr) = (shared.clone(), stop.clone(), args.addr);
+        let (shared2, stop2, addr) = (Arc::clone(&shared), Arc::clone(&stop), args.addr);
         println!("ready {}", json!({"mode": "poll"}));
         start = Instant::now();
         handles.push(std::thread::spawn(move || {
@@ -277,7 +277,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                         slow_streams.push(s);
                         continue;
                     }
-                    let (shared, stop) = (shared.clone(), stop.clone());
+                    let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
                     let h = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
                         match client(s, leftover, role, &stop, &shared) {
                             Ok(true) => {
@@ -305,7 +305,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // The driver closes our stdin to end the run early.
     let eof = Arc::new(AtomicBool::new(false));
     if args.stdin_stop {
-        let eof = eof.clone();
+        let eof = Arc::clone(&eof);
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = io::stdin().read_to_end(&mut sink);

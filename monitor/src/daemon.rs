@@ -71,7 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             kernel::spawn_ring_reader(
                 ring,
                 kernel::RingKind::Packets,
-                context.clone(),
+                Arc::clone(&context),
                 sink.clone(),
                 sources_stop.clone(),
             )
@@ -105,7 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let task = syslog::spawn_udp_listener(
             *addr,
             cli.syslog_rcvbuf as usize,
-            ingest.clone(),
+            Arc::clone(&ingest),
             sink.clone(),
             sources_stop.clone(),
         )
@@ -113,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         sources.push(task);
     }
     for addr in cli.syslog_tcp.iter().flatten() {
-        let task = syslog::spawn_tcp_listener(*addr, ingest.clone(), sink.clone(), sources_stop.clone())
+        let task = syslog::spawn_tcp_listener(*addr, Arc::clone(&ingest), sink.clone(), sources_stop.clone())
             .await
             .with_context(|| format!("cannot receive syslog on TCP {addr} (--syslog-tcp)"))?;
         sources.push(task);
@@ -128,11 +128,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         cache_entries: cli.geo_cache as usize,
     }));
     {
-        let geo = geo.clone();
+        let geo = Arc::clone(&geo);
         tokio::task::spawn_blocking(move || geo.reload());
     }
     let geo_stop = CancellationToken::new();
-    let geo_watch = tokio::spawn(geo::watch(geo.clone(), geo_stop.clone()));
+    let geo_watch = tokio::spawn(geo::watch(Arc::clone(&geo), geo_stop.clone()));
 
     // State: one task owns it.
     let (kernel_handle, kernel_reports) = kernel_side.unzip();

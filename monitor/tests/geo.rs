@@ -1039,7 +1039,7 @@ fn no_stale_answers_after_a_concurrent_reload() {
         let lookups = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..2u32)
             .map(|t| {
-                let (geo, stop, lookups) = (geo.clone(), stop.clone(), lookups.clone());
+                let (geo, stop, lookups) = (Arc::clone(&geo), Arc::clone(&stop), Arc::clone(&lookups));
                 std::thread::spawn(move || {
                     let mut seen = Vec::new();
                     let mut n = 0u32;

@@ -51,7 +51,7 @@ const PID_FILE: &str = "/run/monitor-demo.pids";
 const CHECK_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Dashboard port on 127.0.0.1.
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -75,7 +75,7 @@ pub struct Options {
 
 impl Options {
     /// The run `cargo xtask test` makes, on free ports (a demo may be open).
-    pub fn check() -> anyhow::Result<Self> {
+    pub(crate) fn check() -> anyhow::Result<Self> {
         Ok(Options {
             port: ports::free_tcp_port()?,
             syslog_port: ports::free_udp_port()?,
@@ -93,7 +93,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed); // async-signal-safe: an atomic store only
 }
 
-pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     if !super::is_root() {
         bail!("the demo creates network namespaces and loads XDP: run as root");
     }

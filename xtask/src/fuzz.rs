@@ -17,7 +17,7 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 
 /// Fuzzes every target for `seconds` each.
-pub fn run(root: &Path, seconds: u32) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, seconds: u32) -> anyhow::Result<()> {
     for (target, seeds) in TARGETS {
         run_target(root, target, seeds, seconds)?;
     }

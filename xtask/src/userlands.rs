@@ -47,7 +47,7 @@ const SRC: &str = "/src/monitor";
 
 /// Runs every release in parallel (each in its own thread; their output goes
 /// to target/userlands/<release>.log) and fails if any failed.
-pub fn run(root: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     if !crate::is_root() {
         bail!("the Debian chroots need root (debootstrap, mount, chroot)");
     }

@@ -203,7 +203,7 @@ pub enum LogFormat {
 }
 
 /// A listening address, or "none" (parsed as `None`).
-pub type ListenAddr = Option<SocketAddr>;
+pub(super) type ListenAddr = Option<SocketAddr>;
 
 fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
     if s.eq_ignore_ascii_case("none") {
@@ -223,7 +223,7 @@ pub enum XdpModeArg {
 }
 
 /// "250ms", "10s", "5m" or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),

@@ -66,7 +66,7 @@ impl EventSink {
     pub fn new(batches: usize) -> (EventSink, mpsc::Receiver<Batch>, Arc<SinkCounters>) {
         let (tx, rx) = mpsc::channel(batches);
         let counters = Arc::new(SinkCounters::default());
-        (EventSink { tx, counters: counters.clone() }, rx, counters)
+        (EventSink { tx, counters: Arc::clone(&counters) }, rx, counters)
     }
 
     /// Never waits: a batch the queue cannot take is dropped and counted.

@@ -57,10 +57,10 @@ pub struct SourceSummary {
 }
 
 /// The longest top-list window, in minutes.
-pub const WINDOW_MINUTES_MAX: u64 = 60;
+pub(super) const WINDOW_MINUTES_MAX: u64 = 60;
 
 /// Time constant of a source's packet rate: it reflects about the last minute.
-pub const RATE_TAU_MS: f64 = 20_000.0;
+pub(super) const RATE_TAU_MS: f64 = 20_000.0;
 
 impl SourceSummary {
     fn count_minute(&mut self, ts_ms: u64, packets: u64) {
@@ -108,7 +108,7 @@ fn serialize_classes<S: serde::Serializer>(v: &[u64; CLASS_COUNT], s: S) -> Resu
 }
 
 #[derive(Debug)]
-pub struct Aggregate {
+pub(super) struct Aggregate {
     limits: Limits,
     next_id: u64,
     recent: VecDeque<Arc<Event>>,
@@ -158,7 +158,7 @@ pub struct IcmpTypeCount {
 }
 
 impl Aggregate {
-    pub fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Limits) -> Self {
         Aggregate {
             limits,
             next_id: 0,
@@ -177,7 +177,7 @@ impl Aggregate {
     }
 
     /// Records one event; returns it shared, numbered.
-    pub fn record(&mut self, mut event: Event) -> Arc<Event> {
+    pub(super) fn record(&mut self, mut event: Event) -> Arc<Event> {
         self.next_id += 1;
         event.id = self.next_id;
         self.events_total += 1;
@@ -188,7 +188,7 @@ impl Aggregate {
             if self.recent.len() == self.limits.recent_events {
                 self.recent.pop_front();
             }
-            self.recent.push_back(event.clone());
+            self.recent.push_back(Arc::clone(&event));
             return event;
         }
         let class = event.class as usize;
@@ -231,7 +231,7 @@ impl Aggregate {
         if self.recent.len() == self.limits.recent_events {
             self.recent.pop_front();
         }
-        self.recent.push_back(event.clone());
+        self.recent.push_back(Arc::clone(&event));
         event
     }
 
@@ -240,23 +240,23 @@ impl Aggregate {
     }
 
     /// The newest `limit` events that match `filter`, oldest first.
-    pub fn recent_matching(&self, filter: &EventFilter, limit: usize) -> Vec<Arc<Event>> {
+    pub(super) fn recent_matching(&self, filter: &EventFilter, limit: usize) -> Vec<Arc<Event>> {
         let mut kept: Vec<_> = self.recent.iter().rev().filter(|e| filter.matches(e)).take(limit).cloned().collect();
         kept.reverse();
         kept
     }
 
-    pub fn source(&self, ip: &IpAddr) -> Option<&SourceSummary> {
+    pub(super) fn source(&self, ip: &IpAddr) -> Option<&SourceSummary> {
         self.sources.get(ip)
     }
 
-    pub fn source_count(&self) -> usize {
+    pub(super) fn source_count(&self) -> usize {
         self.sources.len()
     }
 
     /// Closes one second of history: `kernel` holds the XDP packet deltas of
     /// the first four series (zeros without XDP); syslog comes from events.
-    pub fn close_second(&mut self, kernel: [u64; 4], end_ms: u64) {
+    pub(super) fn close_second(&mut self, kernel: [u64; 4], end_ms: u64) {
         let mut counts = [0u64; SERIES.len()];
         counts[..4].copy_from_slice(&kernel);
         counts[4] = std::mem::take(&mut self.syslog_this_second);
@@ -266,7 +266,7 @@ impl Aggregate {
     /// Sets the headline figures of the second that `close_second` just
     /// closed: `xdp_packets` and `xdp_bytes` are the kernel's deltas over
     /// every class (zeros without XDP).
-    pub fn close_headline(&mut self, xdp_packets: u64, xdp_bytes: u64, end_ms: u64) {
+    pub(super) fn close_headline(&mut self, xdp_packets: u64, xdp_bytes: u64, end_ms: u64) {
         let since = end_ms.saturating_sub(ACTIVE_WINDOW_S * 1000);
         let mut countries = HashSet::new();
         let mut sources = 0u64;
@@ -300,7 +300,7 @@ impl Aggregate {
     }
 
     /// Countries by packets since start, or within `window` = (minutes, now_ms).
-    pub fn top_countries(&self, n: usize, window: Option<(u64, u64)>) -> Vec<CountryCount> {
+    pub(super) fn top_countries(&self, n: usize, window: Option<(u64, u64)>) -> Vec<CountryCount> {
         let mut by: HashMap<&str, CountryCount> = HashMap::new();
         for s in self.sources.values() {
             let packets = Self::packets_of(s, window);
@@ -322,7 +322,7 @@ impl Aggregate {
     }
 
     /// Networks by packets since start, or within `window` = (minutes, now_ms).
-    pub fn top_asns(&self, n: usize, window: Option<(u64, u64)>) -> Vec<AsnCount> {
+    pub(super) fn top_asns(&self, n: usize, window: Option<(u64, u64)>) -> Vec<AsnCount> {
         let mut by: HashMap<u32, AsnCount> = HashMap::new();
         for s in self.sources.values() {
             let packets = Self::packets_of(s, window);
@@ -339,7 +339,7 @@ impl Aggregate {
         top_n(by.into_values().collect(), n, |c| c.packets)
     }
 
-    pub fn icmp_types(&self) -> Vec<IcmpTypeCount> {
+    pub(super) fn icmp_types(&self) -> Vec<IcmpTypeCount> {
         let all = self
             .icmp_types
             .iter()
@@ -357,7 +357,7 @@ impl Aggregate {
     /// The `n` sources with the most packets (both paths) since start, or
     /// within `window` = (minutes, now_ms), with their rates at `now_ms`;
     /// only those `n` are copied.
-    pub fn top_sources(&self, n: usize, now_ms: u64, window: Option<(u64, u64)>) -> Vec<TopSource> {
+    pub(super) fn top_sources(&self, n: usize, now_ms: u64, window: Option<(u64, u64)>) -> Vec<TopSource> {
         let all = self
             .sources
             .iter()

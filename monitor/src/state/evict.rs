@@ -5,7 +5,10 @@ use std::{collections::HashMap, hash::Hash};
 /// Drops the least recently seen tenth (at least one) of `map` at once, so
 /// the O(n) scan happens once per n/10 new keys, not per insert; returns
 /// how many were dropped.
-pub fn evict_least_recent<K: Clone + Eq + Hash, V>(map: &mut HashMap<K, V>, last_seen: impl Fn(&V) -> u64) -> usize {
+pub(super) fn evict_least_recent<K: Clone + Eq + Hash, V>(
+    map: &mut HashMap<K, V>,
+    last_seen: impl Fn(&V) -> u64,
+) -> usize {
     let drop = (map.len() / 10).max(1).min(map.len());
     if drop == 0 {
         return 0;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// Seconds over which sources and countries count as active.
-pub const ACTIVE_WINDOW_S: u64 = 60;
+pub(super) const ACTIVE_WINDOW_S: u64 = 60;
 
 /// `headline` in /api/stats (docs/API.md).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use crate::model::SCHEMA_VERSION;
 
 /// The series the dashboard charts, in this order.
 pub const SERIES: [&str; 5] = ["icmp", "icmpv6", "http", "https", "syslog"];
-pub const HISTORY_SECONDS: usize = 3600;
+pub(super) const HISTORY_SECONDS: usize = 3600;
 
 #[derive(Clone, Debug)]
 pub struct History {

@@ -15,9 +15,9 @@ use crate::{
 };
 
 /// Seconds the sliding window covers.
-pub const WINDOW_S: usize = 60;
+pub(super) const WINDOW_S: usize = 60;
 /// Most hosts and paths remembered for the breakdowns.
-pub const BREAKDOWN_MAX: usize = 1_000;
+pub(super) const BREAKDOWN_MAX: usize = 1_000;
 /// Longest path kept (longer ones are cut).
 const PATH_MAX: usize = 120;
 
@@ -54,7 +54,7 @@ impl Breakdown {
 }
 
 #[derive(Debug, Default)]
-pub struct HttpTiming {
+pub(super) struct HttpTiming {
     pub status: HttpTimingStatus,
     latest: Option<HttpKernelCounters>,
     /// Kernel counters at the end of each of the last WINDOW_S seconds.
@@ -83,7 +83,7 @@ pub struct Summary {
 
 /// The latency (ms) at or below which a fraction `q` of the responses fall:
 /// the middle of the bucket that holds it.
-pub fn percentile_ms(buckets: &[u64], q: f64) -> Option<f64> {
+pub(super) fn percentile_ms(buckets: &[u64], q: f64) -> Option<f64> {
     let total: u64 = buckets.iter().sum();
     if total == 0 {
         return None;
@@ -99,7 +99,7 @@ pub fn percentile_ms(buckets: &[u64], q: f64) -> Option<f64> {
     None
 }
 
-pub fn summarize(latency: &[u64], status: &[u64; STATUS_CLASSES]) -> Summary {
+pub(super) fn summarize(latency: &[u64], status: &[u64; STATUS_CLASSES]) -> Summary {
     Summary {
         responses: latency.iter().sum(),
         p50_ms: percentile_ms(latency, 0.50),
@@ -120,7 +120,7 @@ fn minus(a: &HttpKernelCounters, b: &HttpKernelCounters) -> (Vec<u64>, [u64; STA
 }
 
 /// The path of a request target, without the query, bounded.
-pub fn path_of(target: &str) -> String {
+pub(super) fn path_of(target: &str) -> String {
     let path = target.split(['?', '#']).next().unwrap_or(target);
     let mut end = path.len().min(PATH_MAX);
     while !path.is_char_boundary(end) {
@@ -130,12 +130,12 @@ pub fn path_of(target: &str) -> String {
 }
 
 impl HttpTiming {
-    pub fn new(status: HttpTimingStatus) -> Self {
+    pub(super) fn new(status: HttpTimingStatus) -> Self {
         HttpTiming { status, ..HttpTiming::default() }
     }
 
     /// Once a second: the kernel's counters now.
-    pub fn record_kernel(&mut self, report: HttpReport) {
+    pub(super) fn record_kernel(&mut self, report: HttpReport) {
         self.expired = report.expired;
         self.pending = report.pending;
         if self.snapshots.len() > WINDOW_S {
@@ -146,7 +146,7 @@ impl HttpTiming {
     }
 
     /// A response event (one with `response` set).
-    pub fn record_event(&mut self, event: &Event) {
+    pub(super) fn record_event(&mut self, event: &Event) {
         let Some(r) = &event.response else {
             return;
         };
@@ -167,13 +167,13 @@ impl HttpTiming {
 
     /// Requests recorded that were neither answered, replaced, expired nor
     /// still pending: pushed out of the full LRU table.
-    pub fn evicted_at_least(&self) -> u64 {
+    pub(super) fn evicted_at_least(&self) -> u64 {
         self.latest.as_ref().map_or(0, |k| {
             k.requests_recorded.saturating_sub(k.responses_matched + k.requests_replaced + self.expired + self.pending)
         })
     }
 
-    pub fn window(&self) -> Option<Summary> {
+    pub(super) fn window(&self) -> Option<Summary> {
         let latest = self.latest.as_ref()?;
         let oldest = self.snapshots.front()?;
         let (latency, status) = minus(latest, oldest);
@@ -188,7 +188,7 @@ impl HttpTiming {
     }
 
     /// The `/api/http` document, with the `n` slowest hosts and paths.
-    pub fn doc(&self, n: usize) -> HttpDoc {
+    pub(super) fn doc(&self, n: usize) -> HttpDoc {
         let kernel = self.latest.as_ref().map(|k| HttpKernelDoc {
             requests_recorded: k.requests_recorded,
             requests_replaced: k.requests_replaced,

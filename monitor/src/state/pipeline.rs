@@ -313,9 +313,9 @@ impl Pipeline {
         let stats = StatsDoc {
             schema: SCHEMA_VERSION,
             version: env!("CARGO_PKG_VERSION"),
-            hostname: self.hostname.clone(),
+            hostname: Arc::clone(&self.hostname),
             uptime_s: self.started.elapsed().as_secs(),
-            interfaces: self.interfaces.clone(),
+            interfaces: Arc::clone(&self.interfaces),
             kernel,
             events: EventCountsDoc {
                 received: agg.events_total,
@@ -406,11 +406,11 @@ pub(crate) mod fixture {
     };
 
     /// The end of the fixture's only complete second.
-    pub const END_MS: u64 = 1_796_000_000_000;
+    pub(crate) const END_MS: u64 = 1_796_000_000_000;
 
     /// The snapshot after three sources sent ICMP, HTTPS, a syslog line and
     /// a timed HTTP response, with one viewer; and the recent events.
-    pub fn snapshot() -> (Snapshot, Vec<Arc<Event>>) {
+    pub(crate) fn snapshot() -> (Snapshot, Vec<Arc<Event>>) {
         let ports = |s: &str| s.parse::<PortList>().expect("valid ports");
         let (_, _, sink) = crate::sources::EventSink::new(1);
         let (mut pipeline, _, _) = Pipeline::new(PipelineConfig {

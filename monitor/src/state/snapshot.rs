@@ -38,7 +38,7 @@ impl Snapshot {
     /// `/api/stats`; the viewers only for those allowed to see them.
     pub fn stats(&self, with_viewers: bool) -> StatsDoc {
         let mut stats = self.stats.clone();
-        stats.viewers = with_viewers.then(|| self.viewers.clone());
+        stats.viewers = with_viewers.then(|| Arc::clone(&self.viewers));
         stats
     }
 

@@ -9,7 +9,7 @@ use std::{
 
 const SETUP_HINT: &str = "run ./setup.sh --tests (it installs node, chromium and runs `npm ci` in tests-browser/)";
 
-pub struct BrowserTools {
+pub(crate) struct BrowserTools {
     pub node: PathBuf,
     pub chromium: PathBuf,
     pub dir: PathBuf,
@@ -17,7 +17,7 @@ pub struct BrowserTools {
 
 impl BrowserTools {
     /// Finds node, Chromium and tests-browser/node_modules, or panics saying how to get them.
-    pub fn find(workspace: &Path) -> Self {
+    pub(crate) fn find(workspace: &Path) -> Self {
         // The first node in PATH, as in a shell: setup.sh's fallback build is
         // /usr/local/bin/node (a wrapper that also sets NODE_EXTRA_CA_CERTS),
         // found before a distribution's older /usr/bin/node.
@@ -57,7 +57,7 @@ impl BrowserTools {
 
     /// `node --test` on `files` with `env`; panics unless every test ran and passed.
     /// Returns the pass count. The TAP output goes to `artifacts/<name>.tap`.
-    pub fn run(&self, name: &str, files: &[&str], env: &[(&str, String)], artifacts: &Path) -> u32 {
+    pub(crate) fn run(&self, name: &str, files: &[&str], env: &[(&str, String)], artifacts: &Path) -> u32 {
         let out = Command::new(&self.node)
             .current_dir(&self.dir)
             .args(["--test", "--test-reporter=tap"])

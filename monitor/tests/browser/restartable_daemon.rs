@@ -19,7 +19,7 @@ use crate::support::poll;
 /// More starts than this means the daemon keeps crashing: stop trying.
 const MAX_STARTS: u32 = 5;
 
-pub struct RestartableDaemon {
+pub(crate) struct RestartableDaemon {
     pub api: String,
     /// The daemon's UDP syslog address (127.0.0.1:PORT).
     pub syslog: String,
@@ -33,7 +33,7 @@ pub struct RestartableDaemon {
 impl RestartableDaemon {
     /// Starts the daemon with `args` (plus --listen and --syslog-udp on
     /// fixed free loopback ports) and waits until it answers /healthz.
-    pub fn start(args: &[&str], work_dir: &Path) -> Self {
+    pub(crate) fn start(args: &[&str], work_dir: &Path) -> Self {
         let log = work_dir.join("daemon.log");
         let pid_file = work_dir.join("daemon.pid");
         let builder = Daemon::builder(env!("CARGO_BIN_EXE_monitor"))
@@ -48,7 +48,7 @@ impl RestartableDaemon {
         let stop = Arc::new(AtomicBool::new(false));
         let starts = Arc::new(AtomicU32::new(0));
         let thread = {
-            let (stop, starts, pid_file) = (stop.clone(), starts.clone(), pid_file.clone());
+            let (stop, starts, pid_file) = (Arc::clone(&stop), Arc::clone(&starts), pid_file.clone());
             std::thread::spawn(move || supervise(&builder, &pid_file, &stop, &starts))
         };
         let daemon = RestartableDaemon { api, syslog, log, pid_file, stop, starts, thread: Some(thread) };
@@ -56,7 +56,7 @@ impl RestartableDaemon {
         daemon
     }
 
-    pub fn wait_healthy(&self) {
+    pub(crate) fn wait_healthy(&self) {
         let health = format!("{}/healthz", self.api);
         poll("the daemon to answer /healthz", Duration::from_secs(60), || {
             assert!(
@@ -69,19 +69,19 @@ impl RestartableDaemon {
     }
 
     /// A shell command that stops the running daemon; the supervisor starts a new one.
-    pub fn restart_command(&self) -> String {
+    pub(crate) fn restart_command(&self) -> String {
         format!("kill -TERM \"$(cat '{}')\"", self.pid_file.display())
     }
 
-    pub fn starts(&self) -> u32 {
+    pub(crate) fn starts(&self) -> u32 {
         self.starts.load(Ordering::Relaxed)
     }
 
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
         crate::support::get_json(&self.api, path)
     }
 }

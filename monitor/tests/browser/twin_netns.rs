@@ -22,7 +22,7 @@ use crate::support::require_root;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-pub struct TwinNet {
+pub(crate) struct TwinNet {
     /// Namespace of the receiving end, where the daemon attaches.
     pub rx_ns: String,
     pub rx_if: String,
@@ -38,7 +38,7 @@ pub struct TwinNet {
 
 impl TwinNet {
     /// `public_sources`: addresses put on the sender's end (as /32s).
-    pub fn new(public_sources: &[&str]) -> Self {
+    pub(crate) fn new(public_sources: &[&str]) -> Self {
         require_root();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -69,7 +69,7 @@ impl TwinNet {
 
     /// Starts a long-running command in the sender's namespace (output
     /// discarded), killed when the returned guard drops.
-    pub fn spawn_in_sender(&self, args: &[&str]) -> Process {
+    pub(crate) fn spawn_in_sender(&self, args: &[&str]) -> Process {
         let mut cmd: Command = self.tx.command(args[0]);
         cmd.args(&args[1..]);
         Process::spawn(args[0], &mut cmd, Log::None)
@@ -77,7 +77,7 @@ impl TwinNet {
             .on_drop(OnDrop::Kill)
     }
 
-    pub fn rx_has_xdp(&self) -> bool {
+    pub(crate) fn rx_has_xdp(&self) -> bool {
         self.veth.a.has_xdp().expect("ip link show")
     }
 }

@@ -11,13 +11,13 @@
 //! in an `ip_version` 6 tree go under `::a.b.c.d/(96 + prefix)`, where readers
 //! look for IPv4 addresses. Identical records are stored once, and strings
 //! (map keys included) that repeat are written as pointers to the first copy.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
 use std::{collections::HashMap, net::IpAddr, path::Path};
 
 /// A data-section value (the spec's types, less the internal ones).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     String(String),
     Double(f64),
     Bytes(Vec<u8>),
@@ -49,7 +49,7 @@ impl From<u32> for Value {
 }
 
 /// `map([("key", value.into()), ...])`: a map in the given key order.
-pub fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
+pub(crate) fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
     Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
@@ -61,7 +61,7 @@ enum Record {
     Data(usize),
 }
 
-pub struct Writer {
+pub(crate) struct Writer {
     pub ip_version: u16,
     /// 24, 28 or 32.
     pub record_size: u16,
@@ -79,7 +79,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(database_type: &str, ip_version: u16) -> Self {
+    pub(crate) fn new(database_type: &str, ip_version: u16) -> Self {
         assert!(ip_version == 4 || ip_version == 6, "ip_version is 4 or 6");
         Writer {
             ip_version,
@@ -95,14 +95,14 @@ impl Writer {
         }
     }
 
-    pub fn record_size(mut self, bits: u16) -> Self {
+    pub(crate) fn record_size(mut self, bits: u16) -> Self {
         assert!(matches!(bits, 24 | 28 | 32), "record_size is 24, 28 or 32");
         self.record_size = bits;
         self
     }
 
     /// Maps `network` ("81.2.69.0/24", "2001:218::/32") to `value`.
-    pub fn insert(&mut self, network: &str, value: Value) -> &mut Self {
+    pub(crate) fn insert(&mut self, network: &str, value: Value) -> &mut Self {
         let (addr, len) = network.split_once('/').unwrap_or_else(|| panic!("{network}: not addr/len"));
         let len: u32 = len.parse().unwrap_or_else(|_| panic!("{network}: bad prefix length"));
         let (bits, width, len) = match addr.parse::<IpAddr>().unwrap_or_else(|_| panic!("{network}: bad address")) {
@@ -163,7 +163,7 @@ impl Writer {
         base
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         // Number the nodes reachable from the root, breadth first.
         let mut order = vec![0];
         let mut number = vec![None; self.nodes.len()];
@@ -229,7 +229,7 @@ impl Writer {
         out
     }
 
-    pub fn write(&self, path: &Path) {
+    pub(crate) fn write(&self, path: &Path) {
         std::fs::write(path, self.to_bytes()).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 }
@@ -240,7 +240,7 @@ const POINTER: u8 = 1;
 /// Encodes `value` onto `out`. `pointer_to(s, at)` gives the data-section
 /// offset of an earlier copy of string `s`, if any (`at` is where this copy
 /// would start, relative to the start of this value).
-pub fn encode(value: &Value, out: &mut Vec<u8>, pointer_to: &mut dyn FnMut(&str, usize) -> Option<usize>) {
+pub(crate) fn encode(value: &Value, out: &mut Vec<u8>, pointer_to: &mut dyn FnMut(&str, usize) -> Option<usize>) {
     let start = out.len();
     encode_at(value, out, start, pointer_to);
 }
@@ -296,7 +296,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 /// The control byte: type in the top 3 bits (0 = extended: type - 7 in the
 /// next byte), size in the low 5 bits, with 1-3 more bytes past 28.
-pub fn control(type_num: u8, size: usize, out: &mut Vec<u8>) {
+pub(crate) fn control(type_num: u8, size: usize, out: &mut Vec<u8>) {
     let (low, extra): (u8, Vec<u8>) = match size {
         0..=28 => (size as u8, vec![]),
         29..=284 => (29, vec![(size - 29) as u8]),
@@ -315,7 +315,7 @@ pub fn control(type_num: u8, size: usize, out: &mut Vec<u8>) {
 
 /// A pointer to a data-section offset: 11, 19, 27 or 32 bits of value
 /// (the 19- and 27-bit forms are biased by 2048 and 526 336).
-pub fn pointer(offset: usize, out: &mut Vec<u8>) {
+pub(crate) fn pointer(offset: usize, out: &mut Vec<u8>) {
     let p = offset as u64;
     let (size, value, bytes) = match p {
         0..=2047 => (0, p, 1),

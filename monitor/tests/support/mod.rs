@@ -8,7 +8,7 @@
 //! and the root-side end of its own veth pair, on benchmark-range addresses
 //! (198.18.0.0/15, RFC 2544) and a ULA prefix; nothing is attached to or
 //! sent on any other interface.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
 use std::{
     net::IpAddr,
@@ -31,28 +31,28 @@ impl<T> OrPanic<T> for anyhow::Result<T> {
     }
 }
 
-pub fn require_root() {
+pub(crate) fn require_root() {
     cmd::require_root().or_panic();
 }
 
-pub fn sh(program: &str, args: &[&str]) -> Output {
+pub(crate) fn sh(program: &str, args: &[&str]) -> Output {
     cmd::output(program, args).or_panic()
 }
 
 /// Runs a command and panics with its output if it fails.
-pub fn must(program: &str, args: &[&str]) -> String {
+pub(crate) fn must(program: &str, args: &[&str]) -> String {
     cmd::run(program, args).or_panic()
 }
 
 /// Polls `check` every 100 ms until it returns Some, or panics after `limit`
 /// with `what`.
-pub fn poll<T>(what: &str, limit: Duration, check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn poll<T>(what: &str, limit: Duration, check: impl FnMut() -> Option<T>) -> T {
     monitor_testkit::poll_until(limit, what, check).or_panic()
 }
 
 /// Polls `check` every 100 ms until it returns Some, or None after `limit`
 /// (for callers that explain the failure themselves).
-pub fn try_poll<T>(limit: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn try_poll<T>(limit: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
     monitor_testkit::try_poll(limit, check)
 }
 
@@ -60,7 +60,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A namespace joined to the root namespace by a veth pair:
 /// root side `host_if` has .1 / ::1, the namespace side has .2 / ::2.
-pub struct TestNet {
+pub(crate) struct TestNet {
     pub ns: String,
     pub host_if: String,
     pub ns_if: String,
@@ -75,7 +75,7 @@ pub struct TestNet {
 }
 
 impl TestNet {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         require_root();
         static CLEANUP: std::sync::Once = std::sync::Once::new();
         CLEANUP.call_once(remove_stale_namespaces);
@@ -114,16 +114,16 @@ impl TestNet {
     }
 
     /// Runs a command inside the namespace.
-    pub fn exec(&self, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, args: &[&str]) -> Output {
         self.netns.output(args).or_panic()
     }
 
-    pub fn exec_ok(&self, args: &[&str]) -> String {
+    pub(crate) fn exec_ok(&self, args: &[&str]) -> String {
         self.netns.exec(args).or_panic()
     }
 
     /// True if an XDP program is attached to the root-side interface.
-    pub fn host_if_has_xdp(&self) -> bool {
+    pub(crate) fn host_if_has_xdp(&self) -> bool {
         self.veth.a.has_xdp().or_panic()
     }
 }
@@ -151,17 +151,17 @@ fn free_subnet(seed: u32) -> u32 {
     (0..250).map(|i| (seed + i) % 250).find(|x| !in_use.contains(&format!(" 198.18.{x}."))).unwrap_or(seed % 250)
 }
 
-pub fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     monitor_testkit::ports::free_tcp_port().or_panic()
 }
 
-pub fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     monitor_testkit::ports::free_udp_port().or_panic()
 }
 
 /// How to run the daemon beyond its arguments.
 #[derive(Clone, Debug, Default)]
-pub struct Launch {
+pub(crate) struct Launch {
     /// RLIMIT_NOFILE (soft and hard) of the daemon, as `ulimit -n` would set it.
     pub nofile: Option<u64>,
     /// Address to listen on instead of 127.0.0.1 (a port is picked).
@@ -171,7 +171,7 @@ pub struct Launch {
 /// The kit's daemon, run the tests' way: this build's binary, debug logs,
 /// killed (not stopped) when dropped. Everything else (`api`,
 /// `syslog_port`, `log`, `log_text()`, `kill()`, `pid()`) is the kit's.
-pub struct Daemon(monitor_testkit::Daemon);
+pub(crate) struct Daemon(monitor_testkit::Daemon);
 
 impl Deref for Daemon {
     type Target = monitor_testkit::Daemon;
@@ -189,48 +189,48 @@ impl DerefMut for Daemon {
 impl Daemon {
     /// Starts the daemon with `args` (plus --listen and --syslog-udp on free
     /// loopback ports) and waits until it answers /healthz.
-    pub fn start(args: &[&str]) -> Daemon {
+    pub(crate) fn start(args: &[&str]) -> Daemon {
         Self::start_with(&Launch::default(), args)
     }
 
-    pub fn spawn(args: &[&str]) -> Daemon {
+    pub(crate) fn spawn(args: &[&str]) -> Daemon {
         Self::spawn_with(&Launch::default(), args)
     }
 
     /// Starts the daemon as `launch` says, then waits for /healthz.
-    pub fn start_with(launch: &Launch, args: &[&str]) -> Daemon {
+    pub(crate) fn start_with(launch: &Launch, args: &[&str]) -> Daemon {
         Daemon(builder(launch, args).start().or_panic())
     }
 
     /// Its log (stdout and stderr, a file: not a terminal) is `log_text()`.
-    pub fn spawn_with(launch: &Launch, args: &[&str]) -> Daemon {
+    pub(crate) fn spawn_with(launch: &Launch, args: &[&str]) -> Daemon {
         Daemon(builder(launch, args).spawn().or_panic())
     }
 
     /// The dashboard's address (host:port).
-    pub fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         self.0.addr_string()
     }
 
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
         self.0.get_json(path).or_panic()
     }
 
-    pub fn stats(&self) -> serde_json::Value {
+    pub(crate) fn stats(&self) -> serde_json::Value {
         self.get_json("/api/stats")
     }
 
-    pub fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         self.get_json("/api/events?limit=2000")["events"].as_array().cloned().unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         self.0.stop_within(Duration::from_secs(20)).or_panic()
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT, ...) to the running daemon.
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         self.0.signal(signal).or_panic();
     }
 }
@@ -250,14 +250,14 @@ fn builder(launch: &Launch, args: &[&str]) -> monitor_testkit::DaemonBuilder {
 }
 
 /// GET `path` of the API at `api` as JSON, or panic saying what failed.
-pub fn get_json(api: &str, path: &str) -> serde_json::Value {
+pub(crate) fn get_json(api: &str, path: &str) -> serde_json::Value {
     monitor_testkit::http::get_json(&format!("{api}{path}")).or_panic()
 }
 
 /// A response read off a raw socket: for requests no HTTP client library
 /// would send (a foreign Host, a malformed request line, 1 MB of query).
 #[derive(Debug)]
-pub struct RawResponse {
+pub(crate) struct RawResponse {
     pub status: u16,
     /// Header lines, names lower-cased.
     pub headers: Vec<(String, String)>,
@@ -265,12 +265,12 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON, or panic saying what it was.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} {:?}", self.status, String::from_utf8_lossy(&self.body)))
     }
@@ -280,7 +280,7 @@ impl RawResponse {
 /// one response (the server closes, or Content-Length says where it ends).
 /// Writing happens on its own thread, so a server that answers before it
 /// has read everything is seen answering.
-pub fn raw_request(addr: &str, request: &[u8]) -> RawResponse {
+pub(crate) fn raw_request(addr: &str, request: &[u8]) -> RawResponse {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
@@ -330,14 +330,14 @@ fn parse_response(data: &[u8], eof: bool) -> Option<RawResponse> {
 }
 
 /// GET `path` with the given Host header (and extra header lines) over a raw socket.
-pub fn get_with_host(addr: &str, path: &str, host: &str, extra: &str) -> RawResponse {
+pub(crate) fn get_with_host(addr: &str, path: &str, host: &str, extra: &str) -> RawResponse {
     raw_request(addr, format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n").as_bytes())
 }
 
 /// Runs a daemon to completion (for start-up errors) and returns its output.
 /// Its listeners get free ports, so a daemon running elsewhere on the
 /// defaults cannot make it fail for the wrong reason.
-pub fn run_daemon_to_exit(args: &[&str]) -> Output {
+pub(crate) fn run_daemon_to_exit(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_monitor"));
     if !args.contains(&"--listen") {
         cmd.args(["--listen", &format!("127.0.0.1:{}", free_tcp_port())]);

@@ -27,7 +27,7 @@ struct Run {
     max: f64,
 }
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section = Section::new(5, "WebSocket fan-out", ctx.command_for("fanout"));
     guarded(section, |s| {
         // (clients that read, slow clients)

@@ -14,7 +14,7 @@ use super::{
 const GEO_DIR: &str = "/var/lib/monitor/geo";
 const CACHED_TARGET: f64 = 5_000_000.0;
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section = Section::new(4, "GeoIP lookups", ctx.command_for("geo"));
     guarded(section, |s| {
         let dir = PathBuf::from(GEO_DIR);

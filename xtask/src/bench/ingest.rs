@@ -18,7 +18,7 @@ use super::{
 const PARSE_TARGET: f64 = 1_000_000.0;
 const UDP_TARGET: u64 = 200_000;
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section = Section::new(3, "Syslog ingestion", ctx.command_for("ingest"));
     guarded(section, |s| {
         parsers(ctx, s)?;

@@ -14,7 +14,7 @@ use super::{
 const COUNTING_BUDGET_NS: f64 = 30.0;
 const EVENT_BUDGET_NS: f64 = 100.0;
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section = Section::new(1, "Kernel cost per packet (BPF_PROG_TEST_RUN)", ctx.command_for("kernel"));
     guarded(section, |s| {
         if !needs_root(ctx, s) {

@@ -58,7 +58,7 @@ fn snap(pid: u32) -> Snap {
     }
 }
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section = Section::new(6, "Daemon memory", ctx.command_for("memory"));
     guarded(section, |s| {
         if !needs_root(ctx, s) {

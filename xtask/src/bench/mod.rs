@@ -27,7 +27,7 @@ use anyhow::{bail, Context as _};
 use report::Section;
 
 #[derive(clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Smoke run: every section at tiny sizes (for CI; figures are not meaningful).
     #[arg(long)]
     quick: bool,
@@ -46,7 +46,7 @@ pub struct Options {
 
 impl Options {
     /// The smoke run `cargo xtask test` ends with.
-    pub fn smoke() -> Options {
+    pub(crate) fn smoke() -> Options {
         Options { quick: true, only: Vec::new(), out: None, release: false }
     }
 }
@@ -55,7 +55,7 @@ const SECTIONS: [(&str, u32); 6] =
     [("kernel", 1), ("pipeline", 2), ("ingest", 3), ("geo", 4), ("fanout", 5), ("memory", 6)];
 
 /// What every section gets.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub root: PathBuf,
     pub quick: bool,
     pub is_root: bool,
@@ -71,7 +71,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// The command that reruns one section.
-    pub fn command_for(&self, section: &str) -> String {
+    pub(crate) fn command_for(&self, section: &str) -> String {
         format!("cargo xtask bench{} --only {section}", if self.quick { " --quick" } else { "" })
     }
 }
@@ -138,7 +138,7 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
     let sections = selected(&opts.only)?;
     let is_root = super::is_root();
     let release = opts.release || !opts.quick;
@@ -249,7 +249,7 @@ pub fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
 }
 
 /// Runs a section body, turning an error into the section's error.
-pub fn guarded(mut section: Section, body: impl FnOnce(&mut Section) -> anyhow::Result<()>) -> Section {
+pub(crate) fn guarded(mut section: Section, body: impl FnOnce(&mut Section) -> anyhow::Result<()>) -> Section {
     if let Err(e) = body(&mut section) {
         section.error = Some(format!("{e:#}"));
     }
@@ -257,7 +257,7 @@ pub fn guarded(mut section: Section, body: impl FnOnce(&mut Section) -> anyhow::
 }
 
 /// Skips a section that needs root when not root.
-pub fn needs_root(ctx: &Ctx, section: &mut Section) -> bool {
+pub(crate) fn needs_root(ctx: &Ctx, section: &mut Section) -> bool {
     if !ctx.is_root {
         section.note("skipped: needs root (run as root / with sudo)");
         return false;

@@ -27,22 +27,22 @@ use super::{
     Ctx,
 };
 
-pub const GEN_MAC: &str = "02:6d:62:00:00:01";
-pub const HOST_MAC: &str = "02:6d:62:00:01:02";
-pub const RECV_MAC: &str = "02:6d:62:00:02:02";
+pub(super) const GEN_MAC: &str = "02:6d:62:00:00:01";
+pub(super) const HOST_MAC: &str = "02:6d:62:00:01:02";
+pub(super) const RECV_MAC: &str = "02:6d:62:00:02:02";
 /// Destination MAC of frames on the XDP pair: nobody's, so the root stack
 /// drops them as PACKET_OTHERHOST after XDP.
-pub const OTHER_MAC: &str = "02:6d:62:00:00:ff";
-pub const RECV_V4: &str = "198.19.0.1";
-pub const SRC_V4: &str = "198.18.0.10";
-pub const SRC_V6: &str = "fd6d:6f6e:6265:6e63::1:0";
-pub const DST_V6: &str = "fd6d:6f6e:6265:6e63::1";
+pub(super) const OTHER_MAC: &str = "02:6d:62:00:00:ff";
+pub(super) const RECV_V4: &str = "198.19.0.1";
+pub(super) const SRC_V4: &str = "198.18.0.10";
+pub(super) const SRC_V6: &str = "fd6d:6f6e:6265:6e63::1:0";
+pub(super) const DST_V6: &str = "fd6d:6f6e:6265:6e63::1";
 const NS_PREFIX: &str = "monbench-";
 
 /// The LOG prefix of the bench's iptables rule: unique to the run, so lines
 /// other users of the kernel log write (e.g. tests with "IPT_ICMP ") are
 /// neither forwarded nor counted.
-pub fn log_prefix(ctx: &Ctx) -> String {
+pub(super) fn log_prefix(ctx: &Ctx) -> String {
     format!("MB{}ICMP ", ctx.tag)
 }
 
@@ -50,7 +50,7 @@ pub fn log_prefix(ctx: &Ctx) -> String {
 /// (recorded pid files), namespaces (whose creating process is gone), and
 /// a sysctl it changed. With `own`, this run's leftovers instead (on an
 /// interrupt).
-pub fn cleanup(out_dir: &Path, own: Option<&str>) {
+pub(super) fn cleanup(out_dir: &Path, own: Option<&str>) {
     sys::kill_recorded(out_dir, own.is_some());
     // monbench-<role><tag>-<n>: the tag is the creating process's pid.
     let pid_of = |rest: &str| -> String { rest.chars().skip(1).take_while(char::is_ascii_digit).collect() };
@@ -77,7 +77,7 @@ fn bench_netns(name: String) -> anyhow::Result<Netns> {
 /// Generator namespace -> observed namespace, where the daemon attaches
 /// XDP (`--netns NAME --iface IF`; its sockets stay in the root namespace).
 /// Both veth ends live in bench namespaces without addresses or routes.
-pub struct XdpNet {
+pub(super) struct XdpNet {
     // Drop order: the namespaces go, and the veth pair with them.
     pub gen: Netns,
     pub obs: Netns,
@@ -87,7 +87,7 @@ pub struct XdpNet {
 }
 
 impl XdpNet {
-    pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<XdpNet> {
+    pub(super) fn new(ctx: &Ctx, n: u32) -> anyhow::Result<XdpNet> {
         let tag = format!("{}{}", ctx.tag, n);
         let gen = bench_netns(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
         let obs = bench_netns(format!("{NS_PREFIX}o{}-{n}", ctx.tag))?;
@@ -100,13 +100,13 @@ impl XdpNet {
     }
 
     /// The daemon's arguments to observe the observed end.
-    pub fn daemon_args(&self) -> Vec<String> {
+    pub(super) fn daemon_args(&self) -> Vec<String> {
         vec!["--netns".into(), self.obs.name().to_owned(), "--iface".into(), self.obs_if.clone()]
     }
 }
 
 /// Generator namespace -> receiver namespace (where iptables LOGs).
-pub struct LogNet {
+pub(super) struct LogNet {
     pub gen: Netns,
     pub recv: Netns,
     pub gen_if: String,
@@ -114,7 +114,7 @@ pub struct LogNet {
 }
 
 impl LogNet {
-    pub fn new(ctx: &Ctx, n: u32) -> anyhow::Result<LogNet> {
+    pub(super) fn new(ctx: &Ctx, n: u32) -> anyhow::Result<LogNet> {
         let tag = format!("{}{}", ctx.tag, n);
         let gen = bench_netns(format!("{NS_PREFIX}g{}-{n}", ctx.tag))?;
         let recv = bench_netns(format!("{NS_PREFIX}r{}-{n}", ctx.tag))?;
@@ -129,7 +129,7 @@ impl LogNet {
     }
 
     /// Replaces the INPUT rules with one echo-request rule: LOG, or count only.
-    pub fn set_rule(&self, log: Option<&str>) -> anyhow::Result<()> {
+    pub(super) fn set_rule(&self, log: Option<&str>) -> anyhow::Result<()> {
         self.recv.exec(&["iptables", "-F", "INPUT"])?;
         let mut rule = vec!["iptables", "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request"];
         if let Some(prefix) = log {
@@ -140,14 +140,14 @@ impl LogNet {
     }
 
     /// Packets the INPUT rule matched so far.
-    pub fn rule_packets(&self) -> u64 {
+    pub(super) fn rule_packets(&self) -> u64 {
         let out = self.recv.exec(&["iptables", "-L", "INPUT", "-v", "-x", "-n"]).unwrap_or_default();
         out.lines().nth(2).and_then(|l| l.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
     }
 }
 
 /// The generator's result line.
-pub struct GenResult {
+pub(super) struct GenResult {
     /// The generator's (utime, stime): its sends (and the receive work they
     /// trigger inline) are system time of the generator.
     pub cpu: (f64, f64),
@@ -157,7 +157,7 @@ pub struct GenResult {
     pub errors: f64,
 }
 
-pub struct GenSpec<'a> {
+pub(super) struct GenSpec<'a> {
     pub ns: &'a Netns,
     pub iface: &'a str,
     pub dst_mac: &'a str,
@@ -169,7 +169,7 @@ pub struct GenSpec<'a> {
     pub count: u64,
 }
 
-pub fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
+pub(super) fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
     let mut cmd = spec.ns.command(&ctx.bin_bench);
     cmd.args(["gen", "--iface", spec.iface, "--dst-mac", spec.dst_mac, "--src-mac", GEN_MAC])
         .args(["--src", spec.src, "--dst", spec.dst])
@@ -190,7 +190,7 @@ pub fn generate(ctx: &Ctx, spec: &GenSpec) -> anyhow::Result<GenResult> {
 
 /// The daemon under test: the kit's, with the bench's settings, and its
 /// pid recorded so a later run can stop it if this one is killed.
-pub struct Daemon {
+pub(super) struct Daemon {
     daemon: monitor_testkit::Daemon,
     pub api: SocketAddr,
     pub syslog_port: u16,
@@ -199,7 +199,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `monitor` with `args` plus --listen and --syslog-udp on free
     /// loopback ports, and waits for /healthz.
-    pub fn start(ctx: &Ctx, name: &str, args: &[&str]) -> anyhow::Result<Daemon> {
+    pub(super) fn start(ctx: &Ctx, name: &str, args: &[&str]) -> anyhow::Result<Daemon> {
         let mut builder = monitor_testkit::Daemon::builder(&ctx.bin_monitor);
         if ctx.quick {
             // Smoke runs skip the database load (slow in a debug build).
@@ -217,16 +217,16 @@ impl Daemon {
         Ok(daemon)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.daemon.pid()
     }
 
-    pub fn stats(&self) -> anyhow::Result<Value> {
+    pub(super) fn stats(&self) -> anyhow::Result<Value> {
         self.daemon.get_json("/api/stats")
     }
 
     /// Waits until the GeoIP databases are loaded (or `limit` passes).
-    pub fn wait_geo(&self, limit: Duration) {
+    pub(super) fn wait_geo(&self, limit: Duration) {
         // Loading happens on a blocking thread after start-up: wait until
         // the daemon's CPU time stops growing.
         let mut last = -1.0;
@@ -241,7 +241,12 @@ impl Daemon {
 
     /// Polls `/api/stats` until `key(stats)` stays the same for `quiet`
     /// (the pipeline has drained), at most `limit`. Returns the last stats.
-    pub fn settle(&self, key: impl Fn(&Value) -> f64, quiet: Duration, limit: Duration) -> anyhow::Result<Value> {
+    pub(super) fn settle(
+        &self,
+        key: impl Fn(&Value) -> f64,
+        quiet: Duration,
+        limit: Duration,
+    ) -> anyhow::Result<Value> {
         let start = std::time::Instant::now();
         let mut last = (f64::NAN, std::time::Instant::now());
         loop {
@@ -259,7 +264,7 @@ impl Daemon {
         }
     }
 
-    pub fn has_ws(&self, ctx: &Ctx) -> bool {
+    pub(super) fn has_ws(&self, ctx: &Ctx) -> bool {
         Command::new(&ctx.bin_bench)
             .args(["ws", "--check", "--addr", &self.api.to_string()])
             .stdout(std::process::Stdio::null())
@@ -278,13 +283,13 @@ impl Drop for Daemon {
 
 /// rsyslogd forwarding the bench's LOG lines (`log_prefix`) to the daemon over UDP, with
 /// impstats counters written every second.
-pub struct Rsyslog {
+pub(super) struct Rsyslog {
     pub proc: Proc,
     stats_file: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RsyslogStats {
+pub(super) struct RsyslogStats {
     /// Messages that entered the main queue (from imklog).
     pub enqueued: f64,
     /// Kernel lines that were not the bench's (dropped, not forwarded).
@@ -296,7 +301,7 @@ pub struct RsyslogStats {
 }
 
 impl Rsyslog {
-    pub fn start(ctx: &Ctx, port: u16, prefix: &str) -> anyhow::Result<Rsyslog> {
+    pub(super) fn start(ctx: &Ctx, port: u16, prefix: &str) -> anyhow::Result<Rsyslog> {
         let dir = ctx.out_dir.join("rsyslog");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -332,7 +337,7 @@ action(type="omfile" name="other_lines" file="/dev/null")
         Ok(r)
     }
 
-    pub fn stats(&self) -> anyhow::Result<RsyslogStats> {
+    pub(super) fn stats(&self) -> anyhow::Result<RsyslogStats> {
         let text = std::fs::read_to_string(&self.stats_file)?;
         let mut s = RsyslogStats::default();
         let (mut queue, mut action, mut other) = (false, false, false);
@@ -364,7 +369,7 @@ action(type="omfile" name="other_lines" file="/dev/null")
     }
 
     /// Waits until the counters stop moving (2 s without change).
-    pub fn settle(&self, limit: Duration) -> RsyslogStats {
+    pub(super) fn settle(&self, limit: Duration) -> RsyslogStats {
         let mut last = (-1.0, std::time::Instant::now());
         let mut s = RsyslogStats::default();
         monitor_testkit::try_poll(limit, || {
@@ -379,13 +384,13 @@ action(type="omfile" name="other_lines" file="/dev/null")
         s
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.proc.pid()
     }
 }
 
 /// Other processes reading the kernel log would steal lines from rsyslogd.
-pub fn other_kernel_log_readers(ours: u32) -> Vec<String> {
+pub(super) fn other_kernel_log_readers(ours: u32) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return found };
     for e in dir.filter_map(Result::ok) {
@@ -404,7 +409,7 @@ pub fn other_kernel_log_readers(ours: u32) -> Vec<String> {
 
 /// Starts WebSocket clients (or the /api/events poller when `poll`) and
 /// waits until they are connected. They run until `finish()` or `seconds`.
-pub fn ws_clients(
+pub(super) fn ws_clients(
     ctx: &Ctx,
     daemon: &Daemon,
     clients: usize,
@@ -425,7 +430,7 @@ pub fn ws_clients(
 }
 
 /// CPU accounting over a measurement window.
-pub struct Window {
+pub(super) struct Window {
     cpu: sys::CpuTimes,
     ksoftirqd: Vec<(u32, f64)>,
     procs: Vec<(u32, (f64, f64))>,
@@ -433,7 +438,7 @@ pub struct Window {
     start: std::time::Instant,
 }
 
-pub struct WindowDelta {
+pub(super) struct WindowDelta {
     /// CPU seconds of the ksoftirqd threads (exact: their runtime).
     pub ksoftirqd: f64,
     /// Machine-wide system + irq + softirq seconds from /proc/stat
@@ -446,7 +451,7 @@ pub struct WindowDelta {
 }
 
 impl Window {
-    pub fn start(pids: &[u32]) -> Window {
+    pub(super) fn start(pids: &[u32]) -> Window {
         Window {
             cpu: sys::CpuTimes::now(),
             ksoftirqd: ksoftirqd_pids()
@@ -463,11 +468,11 @@ impl Window {
     }
 
     /// Adds a process started after the window opened (its CPU so far counts).
-    pub fn watch(&mut self, pid: u32) {
+    pub(super) fn watch(&mut self, pid: u32) {
         self.procs.push((pid, (0.0, 0.0)));
     }
 
-    pub fn end(&self) -> WindowDelta {
+    pub(super) fn end(&self) -> WindowDelta {
         WindowDelta {
             machine_kernel: {
                 let c = sys::CpuTimes::now().since(&self.cpu);
@@ -497,7 +502,7 @@ impl Window {
 
 /// (run_time_ns, run_cnt) summed over the XDP programs a process holds
 /// (from /proc/PID/fdinfo; counted only while kernel.bpf_stats_enabled=1).
-pub fn xdp_prog_stats(pid: u32) -> (f64, f64) {
+pub(super) fn xdp_prog_stats(pid: u32) -> (f64, f64) {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return (0.0, 0.0) };
     let mut seen = std::collections::HashSet::new();
     let (mut ns, mut cnt) = (0.0, 0.0);

@@ -143,7 +143,7 @@ fn lat_cell(s: &Step) -> String {
     }
 }
 
-pub fn run(ctx: &Ctx) -> Section {
+pub(super) fn run(ctx: &Ctx) -> Section {
     let section =
         Section::new(2, "Pipeline capacity: iptables LOG + rsyslog vs XDP + ring buffer", ctx.command_for("pipeline"));
     guarded(section, |s| {

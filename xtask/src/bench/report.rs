@@ -4,22 +4,22 @@
 use std::fmt::Write as _;
 
 #[derive(Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub title: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(title: &str, headers: &[&str]) -> Table {
+    pub(crate) fn new(title: &str, headers: &[&str]) -> Table {
         Table { title: title.to_owned(), headers: headers.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = String::new();
         if !self.title.is_empty() {
             let _ = writeln!(out, "**{}**\n", self.title);
@@ -55,7 +55,7 @@ impl Table {
 }
 
 #[derive(Default)]
-pub struct Section {
+pub(crate) struct Section {
     pub number: u32,
     pub title: String,
     /// How to reproduce this section alone.
@@ -69,25 +69,25 @@ pub struct Section {
 }
 
 impl Section {
-    pub fn new(number: u32, title: &str, command: String) -> Section {
+    pub(crate) fn new(number: u32, title: &str, command: String) -> Section {
         Section { number, title: title.to_owned(), command, ..Section::default() }
     }
 
-    pub fn note(&mut self, n: impl Into<String>) {
+    pub(crate) fn note(&mut self, n: impl Into<String>) {
         self.notes.push(n.into());
     }
 
     /// Records a target check: PASS / MISS (None: not measurable in this run).
-    pub fn target(&mut self, what: impl Into<String>, met: Option<bool>) {
+    pub(crate) fn target(&mut self, what: impl Into<String>, met: Option<bool>) {
         self.targets.push((what.into(), met));
     }
 
     /// A performance target: not judged in a smoke run (tiny sizes, debug build).
-    pub fn perf_target(&mut self, quick: bool, what: impl Into<String>, met: Option<bool>) {
+    pub(crate) fn perf_target(&mut self, quick: bool, what: impl Into<String>, met: Option<bool>) {
         self.targets.push((what.into(), if quick { None } else { met }));
     }
 
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "## {}. {}\n", self.number, self.title);
         let _ = writeln!(out, "Command: `{}` ({:.0} s)\n", self.command, self.seconds);
@@ -120,7 +120,7 @@ impl Section {
 }
 
 /// Number formatting for the tables.
-pub fn int(x: f64) -> String {
+pub(super) fn int(x: f64) -> String {
     if !x.is_finite() {
         return "-".into();
     }
@@ -139,7 +139,7 @@ pub fn int(x: f64) -> String {
     }
 }
 
-pub fn fix(x: f64, digits: usize) -> String {
+pub(super) fn fix(x: f64, digits: usize) -> String {
     if x.is_finite() {
         format!("{x:.digits$}")
     } else {
@@ -148,7 +148,7 @@ pub fn fix(x: f64, digits: usize) -> String {
 }
 
 /// 1234567 -> "1.23M", 45600 -> "45.6k".
-pub fn si(x: f64) -> String {
+pub(super) fn si(x: f64) -> String {
     if !x.is_finite() {
         "-".into()
     } else if x.abs() >= 1e6 {
@@ -160,7 +160,7 @@ pub fn si(x: f64) -> String {
     }
 }
 
-pub fn pct(part: f64, whole: f64) -> String {
+pub(super) fn pct(part: f64, whole: f64) -> String {
     if whole > 0.0 {
         format!("{:.2}%", 100.0 * part / whole)
     } else {

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use serde_json::Value;
 
 /// Runs a command; fails with its output if it fails.
-pub fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(cmd).args(args).output().with_context(|| format!("cannot run {cmd}"))?;
     if !out.status.success() {
         bail!(
@@ -25,7 +25,7 @@ pub fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-pub fn have(cmd: &str) -> bool {
+pub(crate) fn have(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
@@ -35,11 +35,11 @@ pub fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub fn sleep(secs: f64) {
+pub(crate) fn sleep(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
 }
 
-pub fn signal(pid: u32, sig: i32) {
+pub(crate) fn signal(pid: u32, sig: i32) {
     // SAFETY: kill with a pid we started and a valid signal number.
     unsafe { libc::kill(pid as i32, sig) };
 }
@@ -50,7 +50,7 @@ pub fn signal(pid: u32, sig: i32) {
 /// run (or this run's interrupt handler) can undo them.
 static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-pub fn set_state_dir(dir: &Path) {
+pub(crate) fn set_state_dir(dir: &Path) {
     let _ = std::fs::create_dir_all(dir.join("pids"));
     let _ = std::fs::create_dir_all(dir.join("sysctl"));
     let _ = STATE_DIR.set(dir.to_owned());
@@ -63,7 +63,7 @@ fn start_time(pid: u32) -> String {
     text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(19)).unwrap_or_default().to_owned()
 }
 
-pub fn record_pid(pid: u32) {
+pub(crate) fn record_pid(pid: u32) {
     if let Some(dir) = STATE_DIR.get() {
         let _ = std::fs::write(
             dir.join("pids").join(pid.to_string()),
@@ -72,7 +72,7 @@ pub fn record_pid(pid: u32) {
     }
 }
 
-pub fn forget_pid(pid: u32) {
+pub(crate) fn forget_pid(pid: u32) {
     if let Some(dir) = STATE_DIR.get() {
         let _ = std::fs::remove_file(dir.join("pids").join(pid.to_string()));
     }
@@ -80,7 +80,7 @@ pub fn forget_pid(pid: u32) {
 
 /// Kills processes recorded by a run that is gone (or, with `own`, by this
 /// run), if they are still the same processes.
-pub fn kill_recorded(dir: &Path, own: bool) {
+pub(crate) fn kill_recorded(dir: &Path, own: bool) {
     let Ok(entries) = std::fs::read_dir(dir.join("pids")) else { return };
     for e in entries.filter_map(Result::ok) {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
@@ -99,7 +99,7 @@ pub fn kill_recorded(dir: &Path, own: bool) {
 }
 
 /// Restores sysctls a run changed and did not restore (it was killed).
-pub fn restore_saved_sysctls(dir: &Path) {
+pub(crate) fn restore_saved_sysctls(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir.join("sysctl")) else { return };
     for e in entries.filter_map(Result::ok) {
         let key = e.file_name().to_string_lossy().into_owned();
@@ -118,7 +118,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// On SIGINT/SIGTERM/SIGHUP: run `cleanup` on a watcher thread and exit
 /// (Drop impls do not run when a signal ends the process).
-pub fn on_interrupt(cleanup: impl Fn() + Send + 'static) {
+pub(crate) fn on_interrupt(cleanup: impl Fn() + Send + 'static) {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
         unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
@@ -134,7 +134,7 @@ pub fn on_interrupt(cleanup: impl Fn() + Send + 'static) {
 }
 
 /// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
-pub struct Proc {
+pub(crate) struct Proc {
     pub name: String,
     child: Option<Child>,
     pub log: Option<PathBuf>,
@@ -142,7 +142,7 @@ pub struct Proc {
 
 impl Proc {
     /// Spawns with stdout piped (for `read_line`) and stderr to `log`.
-    pub fn spawn(name: &str, cmd: &mut Command, log: Option<&Path>) -> anyhow::Result<Proc> {
+    pub(crate) fn spawn(name: &str, cmd: &mut Command, log: Option<&Path>) -> anyhow::Result<Proc> {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         match log {
             Some(path) => cmd.stderr(std::fs::File::create(path)?),
@@ -154,22 +154,22 @@ impl Proc {
         Ok(Proc { name: name.to_owned(), child: Some(child), log: log.map(Path::to_path_buf) })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    pub fn stdout(&mut self) -> Option<ChildStdout> {
+    pub(crate) fn stdout(&mut self) -> Option<ChildStdout> {
         self.child.as_mut().and_then(|c| c.stdout.take())
     }
 
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = self.log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
     /// Waits for the process to end and returns its whole stdout.
-    pub fn wait_output(mut self) -> anyhow::Result<String> {
+    pub(crate) fn wait_output(mut self) -> anyhow::Result<String> {
         let mut child = self.child.take().context("no child")?;
         drop(child.stdin.take());
         let mut out = String::new();
@@ -186,7 +186,7 @@ impl Proc {
 
     /// Like `wait_output`, calling `before_reap` once the output has ended
     /// but before the process is reaped (its /proc entry still readable).
-    pub fn wait_output_with<T>(mut self, before_reap: impl FnOnce() -> T) -> anyhow::Result<(T, String)> {
+    pub(crate) fn wait_output_with<T>(mut self, before_reap: impl FnOnce() -> T) -> anyhow::Result<(T, String)> {
         let mut child = self.child.take().context("no child")?;
         drop(child.stdin.take());
         let mut out = String::new();
@@ -211,20 +211,20 @@ impl Proc {
         Ok((value, out))
     }
 
-    pub fn close_stdin(&mut self) {
+    pub(crate) fn close_stdin(&mut self) {
         if let Some(c) = self.child.as_mut() {
             drop(c.stdin.take());
         }
     }
 
-    pub fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+    pub(crate) fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let mut child = self.child.take().context("no child")?;
         let status = child.wait()?;
         forget_pid(child.id());
         Ok(status)
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             forget_pid(child.id());
             drop(child.stdin.take());
@@ -249,21 +249,21 @@ impl Drop for Proc {
 }
 
 /// The last line of a tool's JSON output.
-pub fn last_json(out: &str) -> anyhow::Result<Value> {
+pub(crate) fn last_json(out: &str) -> anyhow::Result<Value> {
     let line = out.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON output")?;
     Ok(serde_json::from_str(line)?)
 }
 
 /// A tool that printed its `ready {...}` line and runs on until its stdin
 /// closes (or its own time limit).
-pub struct Ready {
+pub(crate) struct Ready {
     pub proc: Proc,
     reader: BufReader<ChildStdout>,
     pub info: Value,
 }
 
 impl Ready {
-    pub fn start(mut proc: Proc) -> anyhow::Result<Ready> {
+    pub(crate) fn start(mut proc: Proc) -> anyhow::Result<Ready> {
         let stdout = proc.stdout().context("stdout already taken")?;
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
@@ -275,7 +275,7 @@ impl Ready {
     }
 
     /// Closes stdin (asking the tool to finish) and returns its result line.
-    pub fn finish(mut self) -> anyhow::Result<Value> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<Value> {
         self.proc.close_stdin();
         let mut out = String::new();
         self.reader.read_to_string(&mut out)?;
@@ -289,7 +289,7 @@ impl Ready {
 
 // ---------------------------------------------------------------- CPU, memory
 
-pub fn clk_tck() -> f64 {
+pub(crate) fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
@@ -301,7 +301,7 @@ pub fn clk_tck() -> f64 {
 
 /// Machine-wide CPU time in seconds, from the first line of /proc/stat.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     pub user: f64,
     pub system: f64,
     pub irq: f64,
@@ -310,7 +310,7 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
-    pub fn now() -> CpuTimes {
+    pub(crate) fn now() -> CpuTimes {
         let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let f: Vec<f64> = text
             .lines()
@@ -324,7 +324,7 @@ impl CpuTimes {
         CpuTimes { user: g(0) + g(1), system: g(2), idle: g(3) + g(4), irq: g(5), softirq: g(6) }
     }
 
-    pub fn since(&self, before: &CpuTimes) -> CpuTimes {
+    pub(crate) fn since(&self, before: &CpuTimes) -> CpuTimes {
         CpuTimes {
             user: self.user - before.user,
             system: self.system - before.system,
@@ -336,7 +336,7 @@ impl CpuTimes {
 }
 
 /// (utime, stime) of a process in seconds, all threads.
-pub fn proc_cpu(pid: u32) -> (f64, f64) {
+pub(crate) fn proc_cpu(pid: u32) -> (f64, f64) {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the ")" that ends the command name: state is field 3.
     let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
@@ -347,7 +347,7 @@ pub fn proc_cpu(pid: u32) -> (f64, f64) {
 }
 
 /// kB values of a process from /proc/PID/status.
-pub fn proc_status_kb(pid: u32, key: &str) -> u64 {
+pub(crate) fn proc_status_kb(pid: u32, key: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
@@ -356,7 +356,7 @@ pub fn proc_status_kb(pid: u32, key: &str) -> u64 {
 }
 
 /// Drops counted on the UDP socket bound to `port` (last column of /proc/net/udp).
-pub fn udp_socket_drops(port: u16) -> u64 {
+pub(crate) fn udp_socket_drops(port: u16) -> u64 {
     let hex = format!(":{port:04X}");
     let mut total = 0;
     for file in ["/proc/net/udp", "/proc/net/udp6"] {
@@ -372,13 +372,13 @@ pub fn udp_socket_drops(port: u16) -> u64 {
 }
 
 /// Packets dropped by the per-CPU input backlog (second column of softnet_stat), all CPUs.
-pub fn softnet_drops() -> u64 {
+pub(crate) fn softnet_drops() -> u64 {
     let text = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
     text.lines().filter_map(|l| l.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok())).sum()
 }
 
 /// A JSON number at a `/`-separated path, 0 when absent.
-pub fn num(v: &Value, path: &str) -> f64 {
+pub(crate) fn num(v: &Value, path: &str) -> f64 {
     let mut cur = v;
     for key in path.split('/') {
         cur = &cur[key];
@@ -388,26 +388,26 @@ pub fn num(v: &Value, path: &str) -> f64 {
 
 // ---------------------------------------------------------------- sysctl
 
-pub fn sysctl_path(key: &str) -> PathBuf {
+pub(crate) fn sysctl_path(key: &str) -> PathBuf {
     PathBuf::from("/proc/sys").join(key.replace('.', "/"))
 }
 
-pub fn sysctl_get(key: &str) -> Option<String> {
+pub(crate) fn sysctl_get(key: &str) -> Option<String> {
     std::fs::read_to_string(sysctl_path(key)).ok().map(|s| s.trim().to_owned())
 }
 
-pub fn sysctl_set(key: &str, value: &str) -> anyhow::Result<()> {
+pub(crate) fn sysctl_set(key: &str, value: &str) -> anyhow::Result<()> {
     std::fs::write(sysctl_path(key), value).with_context(|| format!("sysctl {key}={value}"))
 }
 
 /// Sets a sysctl and restores the previous value when dropped.
-pub struct SysctlGuard {
+pub(crate) struct SysctlGuard {
     key: String,
     previous: Option<String>,
 }
 
 impl SysctlGuard {
-    pub fn set(key: &str, value: &str) -> anyhow::Result<SysctlGuard> {
+    pub(crate) fn set(key: &str, value: &str) -> anyhow::Result<SysctlGuard> {
         let previous = sysctl_get(key);
         if let (Some(dir), Some(v)) = (STATE_DIR.get(), &previous) {
             // Kept until restored: a killed run's successor restores it.

@@ -16,7 +16,7 @@ use anyhow::{bail, ensure, Context as _};
 use sha2::{Digest as _, Sha256};
 
 /// One kernel of the matrix.
-pub struct Series {
+pub(super) struct Series {
     /// "5.10", "6.1": what `--kernel` takes.
     pub name: &'static str,
     /// The Debian release it comes from (for the report).
@@ -27,12 +27,12 @@ pub struct Series {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Archive {
+pub(super) enum Archive {
     Main,
     Security,
 }
 
-pub const MATRIX: &[Series] = &[
+pub(super) const MATRIX: &[Series] = &[
     Series {
         name: "5.10",
         release: "bullseye",
@@ -58,7 +58,7 @@ const INDEX_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 
 /// A kernel package picked from an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Package {
+pub(super) struct Package {
     pub name: String,
     pub version: String,
     /// URL of the .deb.
@@ -68,7 +68,7 @@ pub struct Package {
 }
 
 /// An unpacked kernel package.
-pub struct Kernel {
+pub(super) struct Kernel {
     pub vmlinuz: PathBuf,
     /// lib/modules/<release>
     pub modules: PathBuf,
@@ -79,7 +79,7 @@ pub struct Kernel {
 /// Base URLs of the main and security archives: the http(s) URIs of
 /// /etc/apt/sources.list* whose path ends in /debian or /debian-security,
 /// else deb.debian.org.
-pub fn mirrors() -> (String, String) {
+pub(super) fn mirrors() -> (String, String) {
     let mut uris = Vec::new();
     let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
     if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
@@ -285,7 +285,7 @@ fn cloud_images(index: &str, series: &str, base: &str) -> Vec<Package> {
 /// The newest cloud kernel of `series` in its suites; when the archive
 /// cannot be reached, the one the last successful resolution picked, if its
 /// .deb is still cached (`fetch` checks its SHA256 again).
-pub fn resolve(series: &Series, cache: &Path) -> anyhow::Result<Package> {
+pub(super) fn resolve(series: &Series, cache: &Path) -> anyhow::Result<Package> {
     let remembered = cache.join(format!("resolved-{}", series.name));
     match resolve_online(series, cache) {
         Ok(package) => {
@@ -335,7 +335,7 @@ fn resolve_online(series: &Series, cache: &Path) -> anyhow::Result<Package> {
 }
 
 /// Downloads (once) and unpacks (once) `package` under `cache`.
-pub fn fetch(package: &Package, cache: &Path) -> anyhow::Result<Kernel> {
+pub(super) fn fetch(package: &Package, cache: &Path) -> anyhow::Result<Kernel> {
     fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let stem = format!("{}_{}", package.name, package.version.replace(':', "%3a"));
     let deb = cache.join(format!("{stem}.deb"));
@@ -373,7 +373,7 @@ pub fn fetch(package: &Package, cache: &Path) -> anyhow::Result<Kernel> {
 /// dpkg's version order: epoch, then upstream version and revision compared
 /// by alternating non-digit parts (where `~` sorts before everything, even
 /// the end) and numeric parts.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
+pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
     fn split(v: &str) -> (u64, &str, &str) {
         let (epoch, rest) = match v.split_once(':') {
             Some((e, r)) if e.chars().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), r),

@@ -18,7 +18,7 @@ use super::debian::Kernel;
 /// Modules the guest loads (in dependency order, with what they depend on):
 /// veth for the end-to-end check, sch_ingress for the clsact qdisc and
 /// cls_bpf for the TC egress program.
-pub const MODULES: &[&str] = &["veth", "sch_ingress", "cls_bpf"];
+pub(super) const MODULES: &[&str] = &["veth", "sch_ingress", "cls_bpf"];
 
 /// The guest's PID 1, and the scripts of its steps.
 const INIT: &str = include_str!("guest/init.sh");
@@ -26,14 +26,14 @@ const SUITE: &str = include_str!("guest/suite.sh");
 const E2E: &str = include_str!("guest/e2e.sh");
 
 /// What goes into the guest besides busybox and the modules.
-pub struct Payload {
+pub(super) struct Payload {
     /// (name in /tests, path on the host), run in this order.
     pub suites: Vec<(String, PathBuf)>,
     pub daemon: PathBuf,
 }
 
 /// Writes `dest` for `kernel`; returns its size in bytes.
-pub fn build(kernel: &Kernel, payload: &Payload, work: &Path, dest: &Path) -> anyhow::Result<u64> {
+pub(super) fn build(kernel: &Kernel, payload: &Payload, work: &Path, dest: &Path) -> anyhow::Result<u64> {
     let mut files = Cpio::default();
     for dir in [
         "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "etc", "proc", "sys", "dev", "tmp", "run", "root",

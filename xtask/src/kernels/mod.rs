@@ -26,7 +26,7 @@ use std::{
 use anyhow::{bail, Context as _};
 
 #[derive(clap::Args, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// Only this kernel series (repeatable): 5.10 (bullseye) or 6.1 (bookworm).
     #[arg(long = "kernel", value_name = "SERIES")]
     pub kernels: Vec<String>,
@@ -165,7 +165,7 @@ fn lock(cache: &Path) -> anyhow::Result<fs::File> {
     Ok(file)
 }
 
-pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let series: Vec<&debian::Series> = if opts.kernels.is_empty() {
         debian::MATRIX.iter().collect()

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::Context as _;
 
-pub struct Boot<'a> {
+pub(super) struct Boot<'a> {
     pub vmlinuz: &'a Path,
     pub initramfs: &'a Path,
     pub cpus: u32,
@@ -30,7 +30,7 @@ pub struct Boot<'a> {
     pub verbose: bool,
 }
 
-pub struct Outcome {
+pub(super) struct Outcome {
     /// The serial console, lines without their line ends.
     pub console: Vec<String>,
     /// From QEMU's start to the guest's first marker line.
@@ -41,7 +41,7 @@ pub struct Outcome {
     pub status: Option<std::process::ExitStatus>,
 }
 
-pub fn qemu_binary() -> anyhow::Result<PathBuf> {
+pub(super) fn qemu_binary() -> anyhow::Result<PathBuf> {
     ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"]
         .iter()
         .map(PathBuf::from)
@@ -49,7 +49,7 @@ pub fn qemu_binary() -> anyhow::Result<PathBuf> {
         .context("qemu-system-x86_64 not found: ./setup.sh --tests (apt install qemu-system-x86)")
 }
 
-pub fn run(boot: &Boot) -> anyhow::Result<Outcome> {
+pub(super) fn run(boot: &Boot) -> anyhow::Result<Outcome> {
     let qemu = qemu_binary()?;
     let append = format!(
         "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init kmx.step_timeout={}",

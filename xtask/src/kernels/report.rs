@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// One guest step: its output and how it ended.
 #[derive(Debug, Default)]
-pub struct Step {
+pub(super) struct Step {
     pub name: String,
     pub output: Vec<String>,
     /// None: the step never ended (the guest died or timed out in it).
@@ -17,7 +17,7 @@ pub struct Step {
 
 /// One `check-kernel program=... insns=... load_ms=... status=...` line.
 #[derive(Debug, Clone, Default)]
-pub struct ProgramCheck {
+pub(super) struct ProgramCheck {
     pub program: String,
     pub insns: String,
     pub load_ms: String,
@@ -25,7 +25,7 @@ pub struct ProgramCheck {
 }
 
 #[derive(Debug, Default)]
-pub struct Run {
+pub(super) struct Run {
     /// `uname -r` in the guest.
     pub kernel: String,
     /// The guest's uptime when init started: the kernel's own boot time.
@@ -62,7 +62,7 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-pub fn parse(console: &[String]) -> Run {
+pub(super) fn parse(console: &[String]) -> Run {
     let mut run = Run::default();
     let mut current: Option<Step> = None;
     for line in console {
@@ -103,12 +103,12 @@ pub fn parse(console: &[String]) -> Run {
 }
 
 impl Run {
-    pub fn step(&self, name: &str) -> Option<&Step> {
+    pub(super) fn step(&self, name: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.name == name)
     }
 
     /// The `check-kernel` lines of the check_kernel step.
-    pub fn program_checks(&self) -> Vec<ProgramCheck> {
+    pub(super) fn program_checks(&self) -> Vec<ProgramCheck> {
         let Some(step) = self.step("check_kernel") else { return Vec::new() };
         step.output
             .iter()
@@ -124,13 +124,13 @@ impl Run {
     }
 
     /// The instruction budget `monitor --check-kernel` checks against.
-    pub fn insn_budget(&self) -> Option<String> {
+    pub(super) fn insn_budget(&self) -> Option<String> {
         let step = self.step("check_kernel")?;
         step.output.iter().filter(|l| l.contains("check-kernel ")).find_map(|l| field(l, "budget")).map(str::to_owned)
     }
 
     /// The daemon does not know `--check-kernel` yet (clap's message).
-    pub fn check_kernel_missing(&self) -> bool {
+    pub(super) fn check_kernel_missing(&self) -> bool {
         self.step("check_kernel").is_some_and(|s| {
             s.output
                 .iter()
@@ -142,7 +142,7 @@ impl Run {
 /// What the end-to-end step's JSON must show: the three pings each way
 /// counted exactly, the one GET seen with its request line, and its
 /// response matched and timed by the TC egress program.
-pub fn check_e2e(run: &Run) -> Vec<String> {
+pub(super) fn check_e2e(run: &Run) -> Vec<String> {
     let mut problems = Vec::new();
     let parse = |name: &str| -> Option<Value> { run.json.get(name).and_then(|t| serde_json::from_str(t.trim()).ok()) };
     let (Some(stats), Some(http), Some(events)) = (parse("stats"), parse("http"), parse("events")) else {
@@ -244,7 +244,7 @@ fn clip(line: &str, max: usize) -> String {
 /// The lines of a failed step worth showing: verifier and panic lines
 /// first, then the end of the output; a verifier log is cut to its last
 /// lines (the reason for the rejection), long lines are clipped.
-pub fn excerpt(output: &[String], tail: usize) -> Vec<String> {
+pub(super) fn excerpt(output: &[String], tail: usize) -> Vec<String> {
     excerpt_lines(output, tail)
         .into_iter()
         .flat_map(|l| {
@@ -280,7 +280,7 @@ fn excerpt_lines(output: &[String], tail: usize) -> Vec<String> {
 }
 
 /// One kernel's result, for the table.
-pub struct Summary {
+pub(super) struct Summary {
     pub series: String,
     pub package: String,
     pub kernel: String,
@@ -299,7 +299,7 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 /// The markdown table (target/kernel-matrix.md), also printed at the end.
-pub fn markdown(summaries: &[Summary], date: &str, setup: &str) -> String {
+pub(super) fn markdown(summaries: &[Summary], date: &str, setup: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Kernel matrix ({date}; `cargo xtask kernels`: {setup})\n");
     if let Some(budget) = summaries.iter().find_map(|k| k.budget.clone()) {

@@ -22,7 +22,7 @@ const METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
 const METADATA_MAX: u64 = 128 * 1024;
 const DATA_SECTION_SEPARATOR: u64 = 16;
 
-pub fn open(path: &Path) -> Result<Reader<Mmap>, GeoError> {
+pub(super) fn open(path: &Path) -> Result<Reader<Mmap>, GeoError> {
     let marker = metadata_offset(path)?;
     let reader = catch_unwind(|| Reader::open_mmap(path))
         .map_err(|_| GeoError::open(path, "corrupt database: its metadata cannot be decoded (truncated file?)"))?
@@ -56,7 +56,7 @@ fn metadata_offset(path: &Path) -> Result<u64, GeoError> {
 }
 
 /// `reader.lookup`, with a decoder panic on corrupt data turned into an error.
-pub fn lookup<'de, T: Deserialize<'de>>(reader: &'de Reader<Mmap>, ip: IpAddr) -> Result<Option<T>, GeoError> {
+pub(super) fn lookup<'de, T: Deserialize<'de>>(reader: &'de Reader<Mmap>, ip: IpAddr) -> Result<Option<T>, GeoError> {
     match catch_unwind(AssertUnwindSafe(|| reader.lookup(ip))) {
         Ok(result) => result.map_err(GeoError::Lookup),
         Err(_) => Err(GeoError::Corrupt),

@@ -191,7 +191,7 @@ impl Geo {
             match CityDb::open(path) {
                 Ok(db) => dbs.city.push(Arc::new(db)),
                 Err(e) => match previous.city.iter().find(|db| db.status.path == *path) {
-                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.city.push(old.clone()),
+                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.city.push(Arc::clone(old)),
                     Some(_) => {}
                     None => errors.push(e.to_string()),
                 },
@@ -219,7 +219,7 @@ impl Geo {
                     None => errors.push(e.to_string()),
                 },
                 Err(e) => match previous.asn.iter().find(|db| db.statuses().iter().any(|s| s.path == *path)) {
-                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.asn.push(old.clone()),
+                    Some(old) if keep_previous(path, &e, &mut errors) => dbs.asn.push(Arc::clone(old)),
                     Some(_) => {}
                     None => errors.push(e.to_string()),
                 },
@@ -227,8 +227,8 @@ impl Geo {
         }
         // A CSV file that is there but unusable keeps the old table whole.
         let ranges = match (csv, previous_csv.filter(|_| csv_failed)) {
-            (Some((at, _, _)), Some(old)) => Some((at, old.clone())),
-            (None, Some(old)) => Some((dbs.asn.len(), old.clone())),
+            (Some((at, _, _)), Some(old)) => Some((at, Arc::clone(old))),
+            (None, Some(old)) => Some((dbs.asn.len(), Arc::clone(old))),
             (Some((at, table, files)), None) => Some((at, Arc::new(AsnDb::Ranges { table, files }))),
             (None, None) => None,
         };
@@ -256,6 +256,7 @@ impl Geo {
             let mut current = self.databases.write().unwrap_or_else(|e| e.into_inner());
             dbs.generation = current.generation + 1;
             *current = Arc::new(dbs);
+            drop(current);
             cache.clear();
         }
         *lock(&self.errors) = errors;
@@ -279,7 +280,7 @@ impl Geo {
         let info = Arc::new(Self::lookup_in(&dbs, ip));
         let mut cache = lock(&self.cache);
         if self.databases.read().unwrap_or_else(|e| e.into_inner()).generation == dbs.generation {
-            cache.insert(ip, info.clone());
+            cache.insert(ip, Arc::clone(&info));
         }
         info
     }
@@ -332,7 +333,7 @@ pub async fn watch(geo: Arc<Geo>, stop: CancellationToken) {
             Some(()) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
         };
         tracing::info!(reason, "reloading GeoIP databases");
-        let g = geo.clone();
+        let g = Arc::clone(&geo);
         if let Err(error) = tokio::task::spawn_blocking(move || g.reload()).await {
             tracing::error!(%error, "GeoIP reload panicked; keeping the previous databases");
         }

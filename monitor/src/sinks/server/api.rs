@@ -48,27 +48,27 @@ fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
     q.map(|Query(q)| q).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-pub async fn healthz() -> &'static str {
+pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-pub async fn meta() -> Json<MetaDoc> {
+pub(super) async fn meta() -> Json<MetaDoc> {
     Json(MetaDoc::current())
 }
 
-pub async fn stats(State(state): Shared, Authorized(viewer_ok): Authorized) -> Json<StatsDoc> {
+pub(super) async fn stats(State(state): Shared, Authorized(viewer_ok): Authorized) -> Json<StatsDoc> {
     Json(state.pipeline.snapshot().stats(viewer_ok))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TopQuery {
+pub(super) struct TopQuery {
     n: Option<usize>,
     window: Option<u32>,
 }
 
 /// A top-list window from the query: one of TOP_WINDOWS_MINUTES, or none (since start).
-pub fn window(minutes: Option<u32>) -> Result<Option<u32>, String> {
+pub(super) fn window(minutes: Option<u32>) -> Result<Option<u32>, String> {
     match minutes {
         Some(m) if !TOP_WINDOWS_MINUTES.contains(&m) => {
             Err(format!("window must be one of {TOP_WINDOWS_MINUTES:?} (minutes), or absent for since start"))
@@ -77,7 +77,7 @@ pub fn window(minutes: Option<u32>) -> Result<Option<u32>, String> {
     }
 }
 
-pub async fn top(State(state): Shared, q: QueryResult<TopQuery>) -> Result<Json<TopDoc>, ApiError> {
+pub(super) async fn top(State(state): Shared, q: QueryResult<TopQuery>) -> Result<Json<TopDoc>, ApiError> {
     let q = query(q)?;
     let n = q.n.unwrap_or(20);
     if !(1..=TOP_MAX).contains(&n) {
@@ -89,11 +89,11 @@ pub async fn top(State(state): Shared, q: QueryResult<TopQuery>) -> Result<Json<
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
+pub(super) struct HistoryQuery {
     minutes: Option<usize>,
 }
 
-pub async fn history(State(state): Shared, q: QueryResult<HistoryQuery>) -> Result<Json<HistoryDoc>, ApiError> {
+pub(super) async fn history(State(state): Shared, q: QueryResult<HistoryQuery>) -> Result<Json<HistoryDoc>, ApiError> {
     let minutes = query(q)?.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes must be 1..=60"));
@@ -103,11 +103,11 @@ pub async fn history(State(state): Shared, q: QueryResult<HistoryQuery>) -> Resu
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpQuery {
+pub(super) struct HttpQuery {
     n: Option<usize>,
 }
 
-pub async fn http(State(state): Shared, q: QueryResult<HttpQuery>) -> Result<Json<HttpDoc>, ApiError> {
+pub(super) async fn http(State(state): Shared, q: QueryResult<HttpQuery>) -> Result<Json<HttpDoc>, ApiError> {
     let n = query(q)?.n.unwrap_or(10);
     if !(1..=HTTP_TOP_MAX).contains(&n) {
         return Err(ApiError::bad_request(format!("n must be 1..={HTTP_TOP_MAX}")));
@@ -115,7 +115,7 @@ pub async fn http(State(state): Shared, q: QueryResult<HttpQuery>) -> Result<Jso
     Ok(Json(state.pipeline.snapshot().http.truncated(n)))
 }
 
-pub async fn lookup(
+pub(super) async fn lookup(
     State(state): Shared,
     ip: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LookupDoc>, ApiError> {
@@ -157,7 +157,7 @@ fn stopping() -> ApiError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventsQuery {
+pub(super) struct EventsQuery {
     limit: Option<usize>,
     class: Option<String>,
     country: Option<String>,
@@ -174,7 +174,7 @@ impl EventsQuery {
 
 const MAX_EVENTS_PER_REQUEST: usize = 2_000;
 
-pub async fn events(State(state): Shared, q: QueryResult<EventsQuery>) -> Result<Json<EventsDoc>, ApiError> {
+pub(super) async fn events(State(state): Shared, q: QueryResult<EventsQuery>) -> Result<Json<EventsDoc>, ApiError> {
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS_PER_REQUEST {
@@ -192,7 +192,7 @@ struct Skipped {
 
 /// NDJSON: one event per line as they arrive; a `{"skipped": N}` line when
 /// this reader fell behind and missed N events.
-pub async fn event_stream(State(state): Shared, q: QueryResult<EventsQuery>) -> Result<Response, ApiError> {
+pub(super) async fn event_stream(State(state): Shared, q: QueryResult<EventsQuery>) -> Result<Response, ApiError> {
     let q = query(q)?;
     if q.limit.is_some() {
         return Err(ApiError::bad_request("limit does not apply to the stream"));
@@ -213,14 +213,14 @@ pub async fn event_stream(State(state): Shared, q: QueryResult<EventsQuery>) -> 
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 
-pub async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md".into())
 }
 
 /// Middleware, outermost: every error response is `{"error": ...}` JSON,
 /// also those the framework makes itself (405 with an empty body, a path
 /// or query it cannot decode, a missing WebSocket upgrade, ...).
-pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub(super) async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     // hyper's own limit is on its read buffer, which one large read can
     // pass whole: the request line and headers are measured here too.
     let head_bytes = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len())

@@ -12,11 +12,11 @@ use rust_embed::RustEmbed;
 #[folder = "../web/dist/"]
 struct Dist;
 
-pub async fn index() -> Response {
+pub(super) async fn index() -> Response {
     serve("index.html")
 }
 
-pub async fn asset(Path(path): Path<String>) -> Response {
+pub(super) async fn asset(Path(path): Path<String>) -> Response {
     serve(&path)
 }
 

@@ -100,7 +100,7 @@ fn percent_decode(s: &str) -> String {
 /// Middleware of the authenticated routes: checks the token, then takes
 /// `token` out of the query string so that no handler sees it (every route
 /// accepts `?token=` alike).
-pub async fn require(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
+pub(super) async fn require(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let presented = presented_token(&parts);
     if !state.auth.check(presented.as_deref()) {

@@ -160,7 +160,7 @@ async fn connection(
     guard: SlotGuard,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slot = guard.slot.clone();
+    let slot = Arc::clone(&guard.slot);
     match tls {
         None => serve_io(stream, peer, router, guard, stop).await,
         Some(acceptor) => {
@@ -183,12 +183,12 @@ async fn serve_io<S>(io: S, peer: SocketAddr, router: Router, guard: SlotGuard, 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let slot = guard.slot.clone();
-    let service_slot = slot.clone();
+    let slot = Arc::clone(&guard.slot);
+    let service_slot = Arc::clone(&slot);
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        let busy = Busy::new(service_slot.clone());
-        let slot = service_slot.clone();
+        let busy = Busy::new(Arc::clone(&service_slot));
+        let slot = Arc::clone(&service_slot);
         let router = router.clone();
         async move {
             let response = match router.oneshot(request).await {
@@ -271,8 +271,9 @@ impl Registry {
         let id = inner.next_id;
         inner.next_id += 1;
         let slot = Arc::new(Slot::default());
-        inner.open.insert(id, slot.clone());
-        Some(SlotGuard { registry: self.clone(), id, slot })
+        inner.open.insert(id, Arc::clone(&slot));
+        drop(inner);
+        Some(SlotGuard { registry: Arc::clone(self), id, slot })
     }
 }
 
@@ -486,7 +487,7 @@ mod tests {
         let registry = Arc::new(Registry { max: 2, inner: Mutex::new(Inner::default()) });
         let a = registry.admit().expect("a");
         let b = registry.admit().expect("b");
-        let _busy = Busy::new(a.slot.clone());
+        let _busy = Busy::new(Arc::clone(&a.slot));
         let c = registry.admit().expect("c takes b's place");
         assert_eq!(registry.open(), 2);
         assert!(!registry.lock().open.contains_key(&b.id));

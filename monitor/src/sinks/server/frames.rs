@@ -63,7 +63,7 @@ impl<'a> StatsFrame<'a> {
 /// Every 200 ms while events arrive; the events are the shared, already
 /// serialized JSON.
 #[derive(Debug, Serialize)]
-pub struct UpdateFrame<'a> {
+pub(super) struct UpdateFrame<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub schema: u32,
@@ -77,7 +77,7 @@ pub struct UpdateFrame<'a> {
 
 /// The answer to a client's `{"type":"ping","t":...}`.
 #[derive(Debug, Serialize)]
-pub struct PongFrame {
+pub(super) struct PongFrame {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub schema: u32,
@@ -86,7 +86,7 @@ pub struct PongFrame {
 
 /// A client message the daemon could not take.
 #[derive(Debug, Serialize)]
-pub struct ErrorFrame {
+pub(super) struct ErrorFrame {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub schema: u32,

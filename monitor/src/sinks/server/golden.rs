@@ -3,7 +3,7 @@
 //! shows). A change of schema shows up as a diff there; after a deliberate
 //! change, `UPDATE_GOLDEN=1 cargo test -p monitor --lib golden` rewrites them.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use serde::Serialize;
 use serde_json::{json, value::to_raw_value, Value};
@@ -40,7 +40,7 @@ fn documents() -> BTreeMap<&'static str, Value> {
         value(&LookupDoc {
             schema: SCHEMA_VERSION,
             ip: "192.0.2.7".parse().expect("literal"),
-            geo: snapshot.viewers[0].geo.clone(),
+            geo: Arc::clone(&snapshot.viewers[0].geo),
             seen: None,
             kernel: Some([("icmp", kernel)].into_iter().collect()),
         }),

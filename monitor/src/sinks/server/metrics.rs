@@ -9,7 +9,7 @@ use monitor_common::Class;
 use super::ServerState;
 use crate::{model::STATUS_CLASS_NAMES, state::Snapshot};
 
-pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+pub(super) async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     let snapshot = state.pipeline.snapshot();
     let mut out = String::new();
     if let Some(k) = &snapshot.kernel {

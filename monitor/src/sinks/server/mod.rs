@@ -46,7 +46,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/events/stream", get(api::event_stream))
         .route("/metrics", get(metrics::metrics))
         .route("/ws", get(ws::upgrade))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::require));
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/", get(assets::index))
@@ -55,7 +55,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .fallback(api::not_found)
         // Outermost last: the Host check comes before any handler or
         // upgrade, and every error leaves as JSON.
-        .layer(middleware::from_fn_with_state(state.clone(), hosts::require))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), hosts::require))
         .layer(middleware::from_fn(api::json_errors))
         .with_state(state)
 }

@@ -48,19 +48,19 @@ const SNAPSHOT_EVENTS: usize = 500;
 const TOP_IN_FRAMES: usize = 20;
 /// Largest message a client may send (its pings and filters are tiny); a
 /// larger one closes the connection (1009, message too big).
-pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
+pub(super) const MAX_MESSAGE_BYTES: usize = 16 << 10;
 /// Client input quoted in an error frame, at most (characters).
 const ERROR_SAMPLE: usize = 80;
 
 #[derive(Deserialize)]
-pub struct WsQuery {
+pub(super) struct WsQuery {
     class: Option<String>,
     country: Option<String>,
     cidr: Option<String>,
     window: Option<u32>,
 }
 
-pub async fn upgrade(
+pub(super) async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<Arc<ServerState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -38,7 +38,7 @@ pub struct AttachedInterface {
 
 /// Attaches to each interface in turn, stopping at the first error; returns
 /// what was attached either way, so the caller can report it.
-pub fn attach_all(
+pub(super) fn attach_all(
     program: &mut Xdp,
     ifaces: &[String],
     mode: XdpModeArg,
@@ -56,7 +56,7 @@ pub fn attach_all(
 /// [`attach_all`] from a thread that has joined network namespace `netns`.
 /// setns(2) moves only the calling thread, and an XDP link stays bound to its
 /// interface whatever namespace the daemon's other threads are in.
-pub fn attach_all_in_netns(
+pub(super) fn attach_all_in_netns(
     program: &mut Xdp,
     ifaces: &[String],
     mode: XdpModeArg,
@@ -70,7 +70,7 @@ pub fn attach_all_in_netns(
 
 /// Runs `f` on a short-lived thread that has joined network namespace
 /// `netns` (a name under /run/netns or a path); `None` runs it here.
-pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, KernelError> {
+pub(super) fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, KernelError> {
     let path = if netns.contains('/') { netns.to_owned() } else { format!("/run/netns/{netns}") };
     let ns = match fs::File::open(&path) {
         Ok(f) => f,
@@ -95,7 +95,10 @@ pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T,
 /// Attaches the HTTP timing classifier to the egress of each interface;
 /// returns one result per interface (a failure on one does not stop the
 /// others, nor the XDP path). Call from the interfaces' namespace.
-pub fn attach_tc_egress_all(program: &mut SchedClassifier, ifaces: &[String]) -> Vec<(String, Result<(), String>)> {
+pub(super) fn attach_tc_egress_all(
+    program: &mut SchedClassifier,
+    ifaces: &[String],
+) -> Vec<(String, Result<(), String>)> {
     ifaces.iter().map(|iface| (iface.clone(), attach_tc_egress(program, iface))).collect()
 }
 
@@ -124,7 +127,7 @@ fn attach_tc_egress(program: &mut SchedClassifier, iface: &str) -> Result<(), St
 
 /// Attaches `program` to `iface`. The link is owned by the program: it is
 /// detached when the daemon exits, however it exits (bpf_link semantics).
-pub fn attach(program: &mut Xdp, iface: &str, mode: XdpModeArg) -> Result<AttachedInterface, KernelError> {
+pub(super) fn attach(program: &mut Xdp, iface: &str, mode: XdpModeArg) -> Result<AttachedInterface, KernelError> {
     let ifindex = ifindex(iface)?;
     let tries: &[XdpModeUsed] = match mode {
         XdpModeArg::Auto => &[XdpModeUsed::Driver, XdpModeUsed::Skb],

@@ -106,12 +106,12 @@ pub(crate) mod testing {
 
     use super::{Event, KernelEventContext};
 
-    pub const IFINDEX: u32 = 7;
-    pub const IFACE: &str = "test0";
+    pub(crate) const IFINDEX: u32 = 7;
+    pub(crate) const IFACE: &str = "test0";
 
     /// A kernel record of `class` from `src` to 192.0.2.1, `weight` packets
     /// of `len` bytes; IPv4 sources are stored IPv4-mapped, as the kernel does.
-    pub fn raw(class: Class, src: IpAddr, weight: u32, len: u32) -> PacketEvent {
+    pub(crate) fn raw(class: Class, src: IpAddr, weight: u32, len: u32) -> PacketEvent {
         let mut raw = PacketEvent::zeroed();
         raw.class = class as u8;
         raw.src = to_kernel(src);
@@ -124,7 +124,7 @@ pub(crate) mod testing {
     }
 
     /// The event the daemon makes of `raw`.
-    pub fn event(raw: &PacketEvent) -> Event {
+    pub(crate) fn event(raw: &PacketEvent) -> Event {
         KernelEventContext::new([(IFINDEX, IFACE.to_owned())]).event_from_kernel(raw)
     }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{KernelError, Observer};
 
 /// Forwards aya-log records to `tracing`.
-pub struct KernelLog;
+pub(super) struct KernelLog;
 
 impl log::Log for KernelLog {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {

@@ -24,7 +24,7 @@ const BPF_FUNC_KTIME_GET_COARSE_NS: i32 = 160;
 /// distribution kernels that carry it): probed by loading a two-instruction
 /// XDP program that calls it, since a version number says nothing of
 /// backports.
-pub fn has_coarse_clock() -> bool {
+pub(super) fn has_coarse_clock() -> bool {
     let probe = [
         Insn { code: 0x85, regs: 0, off: 0, imm: BPF_FUNC_KTIME_GET_COARSE_NS }, // call
         Insn { code: 0xb7, regs: 0, off: 0, imm: 2 },                            // r0 = XDP_PASS
@@ -37,14 +37,14 @@ pub fn has_coarse_clock() -> bool {
 }
 
 /// The running kernel's release, as `uname -r` prints it.
-pub fn kernel_release() -> String {
+pub(super) fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "(unknown)".into(), |s| s.trim().to_owned())
 }
 
 /// The error for a program the verifier refused: the reason in a line, a
 /// hint, and the full log in a file (it can run to megabytes) and the
 /// debug log.
-pub fn rejected(program: &str, log: &str) -> KernelError {
+pub(super) fn rejected(program: &str, log: &str) -> KernelError {
     tracing::debug!(program, log, "verifier log");
     let findings: String = log
         .lines()
@@ -87,7 +87,7 @@ pub struct VerifierStats {
 
 /// The BPF program types the check loads.
 #[derive(Clone, Copy, Debug)]
-pub enum ProgramKind {
+pub(super) enum ProgramKind {
     Xdp,
     SchedCls,
 }
@@ -112,7 +112,12 @@ impl ProgramKind {
 
 /// Verifies `program` from `object` again, against the maps of `ebpf` (which
 /// must have been loaded from the same object), and reads the statistics.
-pub fn measure(ebpf: &Ebpf, object: &[u8], program: &str, kind: ProgramKind) -> Result<VerifierStats, KernelError> {
+pub(super) fn measure(
+    ebpf: &Ebpf,
+    object: &[u8],
+    program: &str,
+    kind: ProgramKind,
+) -> Result<VerifierStats, KernelError> {
     let fail = |what: String| KernelError::Config(format!("verifier statistics for {program}: {what}"));
     let mut obj = aya_obj::Object::parse(object).map_err(|e| fail(e.to_string()))?;
     let mut maps = Vec::new();

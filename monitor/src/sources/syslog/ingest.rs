@@ -93,7 +93,7 @@ pub struct Ingest {
 }
 
 /// Longest line we accept; longer lines are counted as oversized.
-pub const MAX_LINE: usize = syslog::MAX_LINE;
+pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
 
 impl Ingest {
     pub fn new(config: IngestConfig) -> Self {
@@ -280,7 +280,7 @@ mod tests {
             Origin::Syslog { sender: ip(ALLOWED), hostname: Some("fw1".into()), prefix: "IPT_ICMP".into() }
         );
         assert_eq!(e.detail, "echo request id 42 seq 7");
-        let c = lock(&ingest.counters);
+        let c = lock(&ingest.counters).clone();
         assert_eq!((c.received, c.accepted), (1, 1));
         assert_eq!(c.accepted_by_sender.get(&ip(ALLOWED)), Some(&1));
         assert!(c.rejected.is_empty());
@@ -427,7 +427,7 @@ mod tests {
         // A good line from the same sender still goes through.
         accepted(&ingest, &good);
 
-        let c = lock(&ingest.counters);
+        let c = lock(&ingest.counters).clone();
         assert_eq!((c.received, c.accepted), (cases.len() as u64 + 1, 1));
         assert_eq!(c.rejected.values().sum::<u64>(), cases.len() as u64);
         assert_eq!(c.rejected_senders.get(&ip("192.0.2.9")), Some(&1));
@@ -456,7 +456,7 @@ mod tests {
         for _ in 0..KEEP_REJECTED + 5 {
             assert!(ingest.handle(ip(ALLOWED), &long).is_none());
         }
-        let c = lock(&ingest.counters);
+        let c = lock(&ingest.counters).clone();
         assert_eq!(c.last_rejected.len(), KEEP_REJECTED);
         assert!(c.last_rejected.iter().all(|r| r.sample.chars().count() == SAMPLE_CHARS));
         assert_eq!(c.rejected.values().sum::<u64>(), KEEP_REJECTED as u64 + 5);
@@ -469,7 +469,7 @@ mod tests {
             let sender = IpAddr::V4((0xc000_0000 + n).into()); // 192.0.0.0/8, outside the allowlist
             ingest.handle(sender, b"x");
         }
-        let c = lock(&ingest.counters);
+        let c = lock(&ingest.counters).clone();
         assert_eq!(c.rejected_senders.len(), MAX_TRACKED_SENDERS);
         assert_eq!(c.rejected_senders_other, 1);
     }

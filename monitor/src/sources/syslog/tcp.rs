@@ -46,11 +46,11 @@ pub async fn spawn_tcp_listener(
                 ingest.handle(peer.ip(), b"");
                 continue;
             }
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 tracing::warn!(%peer, "too many syslog TCP connections; refusing");
                 continue;
             };
-            let (ingest, sink, stop) = (ingest.clone(), sink.clone(), stop.clone());
+            let (ingest, sink, stop) = (Arc::clone(&ingest), sink.clone(), stop.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 tokio::select! {

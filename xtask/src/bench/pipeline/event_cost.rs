@@ -63,7 +63,7 @@ fn us_cell(v: f64) -> String {
 }
 
 /// Measures both paths and adds the table to `s`.
-pub fn run(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
+pub(super) fn run(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     let rates: Vec<u64> = if ctx.quick { vec![2_000] } else { vec![10_000, 20_000] };
     let secs = if ctx.quick { 1.0 } else { 5.0 };
     let xdp = xdp_costs(ctx, &rates, secs)?;
