@@ -137,7 +137,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // State: one task owns it.
     let (kernel_handle, kernel_reports) = kernel_side.unzip();
     let (pipeline, handle, ends) = Pipeline::new(PipelineConfig {
-        limits: Limits::default(),
+        limits: Limits {
+            recent_events: cli.recent_events as usize,
+            recent_max_age_ms: u64::from(cli.recent_minutes) * 60_000,
+            ..Limits::default()
+        },
         hostname: hostname(),
         sources_capacity: cli.sources_max,
         interfaces,

@@ -78,6 +78,18 @@ pub struct Cli {
     #[arg(long, default_value_t = 100, env = "MONITOR_EVENTS_PER_SOURCE")]
     pub events_per_source: u64,
 
+    /// Recent events the daemon keeps for /api/events and the dashboard's
+    /// feed, at most (about 400 bytes each: 100,000 is about 40 MB).
+    #[arg(long, default_value_t = 100_000, env = "MONITOR_RECENT_EVENTS",
+          value_parser = clap::value_parser!(u32).range(100..=10_000_000))]
+    pub recent_events: u32,
+
+    /// Minutes of recent events kept, at most (older ones are dropped even
+    /// when `--recent-events` has room).
+    #[arg(long, default_value_t = 15, env = "MONITOR_RECENT_MINUTES",
+          value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub recent_minutes: u32,
+
     /// Do not time HTTP responses (the TC egress companion of the XDP
     /// observer). Off anyway with --no-xdp.
     #[arg(long, env = "MONITOR_NO_HTTP_TIMING")]

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::evict::evict_least_recent;
 use super::{
-    documents::TopSource,
+    documents::{RecentDoc, TopSource},
     headline::{Headline, ACTIVE_WINDOW_S},
     history::{History, SERIES},
 };
@@ -20,13 +20,16 @@ use crate::model::{Event, EventFilter, GeoInfo, Origin};
 /// Limits on what the aggregate keeps.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Recent events kept at most...
     pub recent_events: usize,
+    /// ...and for at most this long (by their timestamps).
+    pub recent_max_age_ms: u64,
     pub sources: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { recent_events: 2_000, sources: 10_000 }
+        Limits { recent_events: 100_000, recent_max_age_ms: 15 * 60_000, sources: 10_000 }
     }
 }
 
@@ -162,7 +165,7 @@ impl Aggregate {
         Aggregate {
             limits,
             next_id: 0,
-            recent: VecDeque::with_capacity(limits.recent_events),
+            recent: VecDeque::new(),
             sources: HashMap::new(),
             xdp_event_packets: [0; CLASS_COUNT],
             syslog_packets: [0; CLASS_COUNT],
@@ -184,12 +187,7 @@ impl Aggregate {
         if event.response.is_some() {
             // A timed HTTP response: its packets were counted when they
             // arrived; http_timing keeps its latency.
-            let event = Arc::new(event);
-            if self.recent.len() == self.limits.recent_events {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(Arc::clone(&event));
-            return event;
+            return self.keep(event);
         }
         let class = event.class as usize;
         let weight = u64::from(event.weight);
@@ -227,12 +225,34 @@ impl Aggregate {
         } else {
             source.xdp_packets += weight;
         }
+        self.keep(event)
+    }
+
+    /// Keeps `event` among the recent ones, within the count bound.
+    fn keep(&mut self, event: Event) -> Arc<Event> {
         let event = Arc::new(event);
-        if self.recent.len() == self.limits.recent_events {
+        if self.recent.len() >= self.limits.recent_events {
             self.recent.pop_front();
         }
         self.recent.push_back(Arc::clone(&event));
         event
+    }
+
+    /// Drops recent events older than the age bound at `now_ms`.
+    fn forget_old_events(&mut self, now_ms: u64) {
+        let since = now_ms.saturating_sub(self.limits.recent_max_age_ms);
+        while self.recent.front().is_some_and(|e| e.ts_ms < since) {
+            self.recent.pop_front();
+        }
+    }
+
+    pub(super) fn recent_doc(&self) -> RecentDoc {
+        RecentDoc {
+            events: self.recent.len(),
+            capacity: self.limits.recent_events,
+            max_age_s: self.limits.recent_max_age_ms / 1000,
+            oldest_ms: self.recent.front().map(|e| e.ts_ms),
+        }
     }
 
     fn evict_oldest_sources(&mut self) {
@@ -257,6 +277,7 @@ impl Aggregate {
     /// Closes one second of history: `kernel` holds the XDP packet deltas of
     /// the first four series (zeros without XDP); syslog comes from events.
     pub(super) fn close_second(&mut self, kernel: [u64; 4], end_ms: u64) {
+        self.forget_old_events(end_ms);
         let mut counts = [0u64; SERIES.len()];
         counts[..4].copy_from_slice(&kernel);
         counts[4] = std::mem::take(&mut self.syslog_this_second);
@@ -475,7 +496,7 @@ mod tests {
 
     #[test]
     fn recent_keeps_the_newest_oldest_first() {
-        let mut agg = Aggregate::new(Limits { recent_events: 3, sources: 100 });
+        let mut agg = Aggregate::new(Limits { recent_events: 3, sources: 100, ..Limits::default() });
         for ts in 1..=5 {
             agg.record(xdp(Class::Icmp, "203.0.113.7", 1, ts));
         }
@@ -487,7 +508,7 @@ mod tests {
 
     #[test]
     fn full_source_table_evicts_the_least_recently_seen_tenth() {
-        let mut agg = Aggregate::new(Limits { recent_events: 10, sources: 20 });
+        let mut agg = Aggregate::new(Limits { recent_events: 10, sources: 20, ..Limits::default() });
         for n in 1..=20u64 {
             // Source n was last seen at n, except source 1, seen again late.
             agg.record(xdp(Class::Icmp, &format!("10.0.0.{n}"), 1, n));
@@ -509,7 +530,7 @@ mod tests {
 
     #[test]
     fn smallest_table_evicts_one() {
-        let mut agg = Aggregate::new(Limits { recent_events: 1, sources: 1 });
+        let mut agg = Aggregate::new(Limits { recent_events: 1, sources: 1, ..Limits::default() });
         agg.record(xdp(Class::Icmp, "10.0.0.1", 1, 1));
         agg.record(xdp(Class::Icmp, "10.0.0.2", 1, 2));
         assert_eq!((agg.source_count(), agg.sources_evicted), (1, 1));
@@ -603,5 +624,35 @@ mod tests {
             (0, 0),
             "per second, not since start"
         );
+    }
+
+    #[test]
+    fn recent_events_are_bounded_by_count_and_age() {
+        let mut agg = Aggregate::new(Limits { recent_events: 3, recent_max_age_ms: 10_000, sources: 100 });
+        for ts in [1_000, 2_000, 15_000, 16_000] {
+            agg.record(xdp(Class::Icmp, "203.0.113.7", 1, ts));
+        }
+        assert_eq!(agg.recent_doc().events, 3, "the count bound");
+        agg.close_second([0; 4], 20_000);
+        let doc = agg.recent_doc();
+        assert_eq!((doc.events, doc.oldest_ms, doc.max_age_s), (2, Some(15_000), 10), "older than 10 s: gone");
+    }
+
+    #[test]
+    fn windows_count_the_packets_of_their_minutes() {
+        let mut agg = Aggregate::new(Limits::default());
+        let minute = 60_000;
+        // One source busy long ago, one now: the window ranks by the minutes it covers.
+        agg.record(located(xdp(Class::Icmp, "203.0.113.1", 50, 100 * minute), "DE", 1));
+        agg.record(located(xdp(Class::Icmp, "203.0.113.2", 5, 170 * minute), "FR", 2));
+        agg.record(located(xdp(Class::Icmp, "203.0.113.2", 2, 174 * minute + 30_000), "FR", 2));
+        let now = 175 * minute;
+        let five = Some((5, now));
+        let top: Vec<_> = agg.top_sources(10, now, five).into_iter().map(|t| (t.ip, t.window_packets)).collect();
+        assert_eq!(top, [(ip("203.0.113.2"), Some(7))], "minutes 170..=175 are in the window, 100 is not");
+        let since_start: Vec<_> = agg.top_sources(10, now, None).into_iter().map(|t| t.ip).collect();
+        assert_eq!(since_start, [ip("203.0.113.1"), ip("203.0.113.2")]);
+        assert_eq!(agg.top_countries(10, five).iter().map(|c| (c.country_code.as_str(), c.packets)).collect::<Vec<_>>(), [("FR", 7)]);
+        assert_eq!(agg.top_asns(10, Some((60, now))).iter().map(|a| a.asn).collect::<Vec<_>>(), [2]);
     }
 }

@@ -97,6 +97,18 @@ pub struct EventCountsDoc {
     pub malformed_records: u64,
     pub xdp_packets_by_class: ByClass<u64>,
     pub syslog_packets_by_class: ByClass<u64>,
+    /// What the daemon keeps of them for /api/events and the feed.
+    pub recent: RecentDoc,
+}
+
+/// `recent` in /api/stats: how far back /api/events and the feed can look.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RecentDoc {
+    pub events: usize,
+    pub capacity: usize,
+    pub max_age_s: u64,
+    /// Timestamp of the oldest event kept (None when there is none).
+    pub oldest_ms: Option<u64>,
 }
 
 /// `sources` in /api/stats: the daemon's own source table.

@@ -324,6 +324,7 @@ impl Pipeline {
                 malformed_records: sink.malformed_records,
                 xdp_packets_by_class: ByClass(agg.xdp_event_packets),
                 syslog_packets_by_class: ByClass(agg.syslog_packets),
+                recent: agg.recent_doc(),
             },
             sources: SourceCountsDoc { tracked: agg.source_count(), evicted: agg.sources_evicted },
             headline: agg.headline.clone(),
