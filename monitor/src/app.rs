@@ -118,8 +118,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         http_status = obs.http_timing().clone();
         let context = Arc::new(KernelEventContext::new(obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone()))));
         let ring = obs.take_events()?;
-        tasks.push(
-            kernel::spawn_ring_reader(ring, kernel::RingKind::Packets, context.clone(), sink.clone())
+        tasks.extend(
+            kernel::spawn_packet_reader(&mut obs, ring, context.clone(), sink.clone())
                 .context("watching the event ring buffer")?,
         );
         if http_status.enabled {

@@ -8,6 +8,7 @@ mod error;
 mod loader;
 mod log;
 mod ring;
+mod tls_hello;
 mod verifier;
 
 pub use check::{KernelCheck, ProgramCheck};
@@ -18,3 +19,4 @@ pub use error::KernelError;
 pub use log::spawn_kernel_log;
 pub use loader::{HttpTimingStatus, KernelConfig, Observer};
 pub use ring::{spawn_ring_reader, RingKind};
+pub use tls_hello::{spawn_packet_reader, TlsHelloCounts};
