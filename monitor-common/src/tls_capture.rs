@@ -128,12 +128,18 @@ pub struct HelloFlow {
     pub _pad: u32,
 }
 
-/// Whether a flow may be pending: `pending` flows were inserted since
-/// `last_insert_ns` began a window (an estimate that errs towards looking).
+/// Whether a flow may be pending: `pending` flows were remembered since
+/// `window_start_ns` and not yet forgotten, the last at `last_insert_ns`.
+/// When no flow was remembered for [`HELLO_WINDOW_NS`], every remembered
+/// flow is stale: the next one starts a new window with `pending` 1, and
+/// only flows of the current window count down when forgotten. An estimate
+/// that errs towards looking (a flow the LRU evicted is never forgotten:
+/// the gate then stays open until the window ends).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HelloGate {
     pub last_insert_ns: u64,
+    pub window_start_ns: u64,
     pub pending: i64,
 }
 

@@ -114,6 +114,7 @@ pub fn capture_first(ctx: &XdpContext, stash: &Stash) {
         // only decides whether to look, and the window bounds the error.
         unsafe {
             if stash.now.wrapping_sub((*gate).last_insert_ns) >= HELLO_WINDOW_NS {
+                (*gate).window_start_ns = stash.now;
                 (*gate).pending = 1;
             } else {
                 atomic_add((&raw mut (*gate).pending).cast::<u64>(), 1);
@@ -136,41 +137,48 @@ fn follow(ctx: &XdpContext, stash: &Stash) {
     let flow = unsafe { &mut *flow };
     if stash.now.wrapping_sub(flow.first_ns) >= HELLO_WINDOW_NS {
         bump(HelloCounter::FlowExpired);
-        forget(&key);
+        forget(&key, flow.first_ns);
         return;
     }
+    let first_ns = flow.first_ns;
     if s.tcp_seq != flow.next_seq {
         bump(HelloCounter::OutOfOrder);
         return;
     }
     if !output(ctx, stash, SEGMENT_NEXT) {
         // The daemon's reassembly ends at the gap; stop following.
-        forget(&key);
+        forget(&key, first_ns);
         return;
     }
     bump(HelloCounter::NextCaptured);
     flow.segments += 1;
     let len = s.payload_len as u32;
     if len >= flow.remaining {
-        forget(&key);
+        forget(&key, first_ns);
         return;
     }
     if flow.segments >= MAX_HELLO_SEGMENTS {
         bump(HelloCounter::SegmentLimit);
-        forget(&key);
+        forget(&key, first_ns);
         return;
     }
     flow.remaining -= len;
     flow.next_seq = flow.next_seq.wrapping_add(len);
 }
 
-/// Stops following a flow.
+/// Stops following a flow remembered at `first_ns`; it counts down the
+/// gate only if the gate's window counted it.
 #[inline(always)]
-fn forget(key: &FlowKey) {
-    if TLS_HELLO_FLOWS.remove(key).is_ok() {
-        if let Some(gate) = TLS_HELLO_GATE.get_ptr_mut(0) {
-            // SAFETY: map value pointer; adding u64::MAX subtracts one.
-            atomic_add(unsafe { (&raw mut (*gate).pending).cast::<u64>() }, u64::MAX);
+fn forget(key: &FlowKey, first_ns: u64) {
+    if TLS_HELLO_FLOWS.remove(key).is_err() {
+        return;
+    }
+    if let Some(gate) = TLS_HELLO_GATE.get_ptr_mut(0) {
+        // SAFETY: map value pointer; adding u64::MAX subtracts one.
+        unsafe {
+            if first_ns >= (*gate).window_start_ns {
+                atomic_add((&raw mut (*gate).pending).cast::<u64>(), u64::MAX);
+            }
         }
     }
 }

@@ -180,7 +180,10 @@ fn sni_of_a_headless_chromium_hello() {
     assert!(page.contains("s_server"), "Chromium fetched the page: {page}\n{}", String::from_utf8_lossy(&out.stderr));
     let event = poll("Chromium's hello event", WAIT, || sni_event(&daemon, &net.ns_v4, sni));
     assert_eq!(event["tls"]["version"], "TLS 1.3");
-    let counts = hello_counts(&daemon.stats());
-    assert!(count(&counts, "next_captured") >= 1, "a two-segment hello: {counts}");
-    assert!(count(&counts, "hellos_complete") >= 1, "{counts}");
+    // The counters in /api/stats are refreshed once a second.
+    let counts = support::try_poll(WAIT, || {
+        let c = hello_counts(&daemon.stats());
+        (count(&c, "next_captured") >= 1 && count(&c, "hellos_complete") >= 1).then_some(c)
+    });
+    assert!(counts.is_some(), "a two-segment hello, reassembled: {}", hello_counts(&daemon.stats()));
 }
