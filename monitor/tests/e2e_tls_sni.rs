@@ -137,8 +137,22 @@ fn sni_past_the_event_capture_in_a_two_segment_hello() {
     let port = server.port.to_string();
     let daemon = Daemon::start(&["--iface", &net.host_if, "--https-ports", &port, "--events-per-source", "0"]);
     let alpn = long_alpn();
-    client_hello(&net, &server, "big-hello.sni.test", &["-alpn", &alpn]);
-    check(&daemon, &net, "big-hello.sni.test");
+    for i in 0..5 {
+        client_hello(&net, &server, &format!("big-hello-{i}.sni.test"), &["-alpn", &alpn]);
+    }
+    for i in 0..5 {
+        check(&daemon, &net, &format!("big-hello-{i}.sni.test"));
+    }
+    let counts = poll("every hello joined", WAIT, || {
+        let c = hello_counts(&daemon.stats());
+        (count(&c, "events_joined") >= 5).then_some(c)
+    });
+    assert_eq!(count(&counts, "first_captured"), 5, "{counts}");
+    assert_eq!(count(&counts, "next_captured"), 5, "{counts}");
+    assert_eq!(count(&counts, "hellos_complete"), 5, "{counts}");
+    for none in ["hellos_incomplete", "events_without_hello", "out_of_order", "flow_expired", "segment_limit"] {
+        assert_eq!(count(&counts, none), 0, "{none}: {counts}");
+    }
 }
 
 #[test]
