@@ -40,18 +40,22 @@ pub enum Stage {
     /// Records an HTTP request's arrival for response timing, then goes on
     /// to [`Stage::Event`] when the packet is also sampled.
     HttpRequest = 1,
+    /// Follows a TLS ClientHello into the flow's next segments (see
+    /// [`crate::tls_capture`]), then goes on as [`Stage::Event`] does.
+    TlsHello = 2,
 }
 
-pub const STAGE_COUNT: u32 = 2;
+pub const STAGE_COUNT: u32 = 3;
 
 impl Stage {
-    pub const ALL: [Stage; STAGE_COUNT as usize] = [Stage::Event, Stage::HttpRequest];
+    pub const ALL: [Stage; STAGE_COUNT as usize] = [Stage::Event, Stage::HttpRequest, Stage::TlsHello];
 
     /// The program's name in the object file.
     pub const fn program(self) -> &'static str {
         match self {
             Stage::Event => "monitor_xdp_event",
             Stage::HttpRequest => "monitor_xdp_request",
+            Stage::TlsHello => "monitor_xdp_tls",
         }
     }
 }

@@ -1,8 +1,10 @@
 //! TLS ClientHello fields from the first bytes of a TCP payload, and QUIC
 //! Initial detection for UDP.
 //!
-//! The capture holds at most [`crate::event::PAYLOAD_CAPTURE`] bytes, while a
-//! modern ClientHello is 500 to 2000. The parser therefore tells apart two
+//! An event's capture holds at most [`crate::event::PAYLOAD_CAPTURE`] bytes,
+//! while a modern ClientHello is 500 to 2000 (the kernel then captures the
+//! hello's whole segments and the daemon reassembles it, see
+//! [`crate::tls_capture`]; a hello can still end early). The parser therefore tells apart two
 //! ways of running out of bytes: a length field pointing past its enclosing
 //! structure is [`TlsError::BadLength`] (the data is not TLS or is corrupt),
 //! while a structure whose declared bytes were simply not captured ends the

@@ -12,33 +12,39 @@ use crate::{
     bump, copy, give_back,
     maps::{EVENTS, SAMPLING},
     stash::{self, Stash},
+    tls_hello,
 };
 
 #[xdp]
 pub fn monitor_xdp_event(ctx: XdpContext) -> u32 {
     if let Some(stash) = stash::get() {
         // SAFETY: this CPU's stash, written by the stage that called us.
-        emit(&ctx, unsafe { &*stash });
+        let stash = unsafe { &*stash };
+        if emit(&ctx, stash) {
+            tls_hello::capture_first(&ctx, stash);
+        }
     }
     xdp_action::XDP_PASS
 }
 
 /// Writes the stashed packet to the ring; a full ring gives the event's
-/// weight back to its source, so no packet goes uncounted.
+/// weight back to its source, so no packet goes uncounted. True if an event
+/// was written.
 #[inline(always)]
-pub fn emit(ctx: &XdpContext, stash: &Stash) {
+pub fn emit(ctx: &XdpContext, stash: &Stash) -> bool {
     if stash.weight == 0 {
-        return;
+        return false;
     }
     let Some(mut entry) = EVENTS.reserve::<PacketEvent>(0) else {
         bump(PipelineCounter::RingFull);
         give_back(&stash.summary, stash.weight);
-        return;
+        return false;
     };
     fill(ctx, stash, entry.as_mut_ptr());
     let wakeup_bytes = SAMPLING.get(0).map_or(0, |c| c.wakeup_bytes);
     entry.submit(wakeup_flag(wakeup_bytes));
     bump(PipelineCounter::EventSubmitted);
+    true
 }
 
 /// Bytes one event takes in the ring: the record plus its 8-byte header.

@@ -7,7 +7,9 @@
 //! 6.1) walks each part on its own instead of every header path times every
 //! event path: [`monitor_xdp`] parses and counts, then tail-calls
 //! [`event::monitor_xdp_event`] for a sampled packet and
-//! [`timing::monitor_xdp_request`] for an HTTP request. Only helpers of
+//! [`timing::monitor_xdp_request`] for an HTTP request, and
+//! [`tls_hello::monitor_xdp_tls`] for an HTTPS segment while a ClientHello
+//! may be pending (it follows the hello into its next segments). Only helpers of
 //! Linux 5.10 are used, or ones the daemon enables by kernel (see clock.rs).
 #![no_std]
 #![no_main]
@@ -24,6 +26,7 @@ mod maps;
 mod parse;
 mod stash;
 mod timing;
+mod tls_hello;
 
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
@@ -81,7 +84,8 @@ fn observe(ctx: &XdpContext) {
         return;
     };
     let weight = if event_worthy(summary) { sample(source, class as usize % TRACKED_CLASS_COUNT, now) } else { 0 };
-    if weight == 0 && !http_request {
+    let tls_follow = !http_request && tls_hello::may_follow(summary, now);
+    if weight == 0 && !http_request && !tls_follow {
         return;
     }
     // SAFETY: this CPU's stash; see stash.rs.
@@ -90,7 +94,13 @@ fn observe(ctx: &XdpContext) {
         (*stash).now = now;
         (*stash).weight = weight;
     }
-    let next = if http_request { Stage::HttpRequest } else { Stage::Event };
+    let next = if http_request {
+        Stage::HttpRequest
+    } else if tls_follow {
+        Stage::TlsHello
+    } else {
+        Stage::Event
+    };
     // SAFETY: a tail call does not return when it succeeds.
     unsafe { STAGES.tail_call(ctx, next as u32) };
     stage_failed(ctx, summary, weight);

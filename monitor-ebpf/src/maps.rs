@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, PerfEventArray, ProgramArray, RingBuf},
 };
 use monitor_common::{
     class::CLASS_COUNT,
@@ -15,6 +15,7 @@ use monitor_common::{
         FlowKey, HttpTimingConfig, PendingRequest, DEFAULT_HTTP_REQUESTS_MAX, HTTP_COUNTER_COUNT, LATENCY_BUCKETS,
         STATUS_CLASSES,
     },
+    tls_capture::{HelloFlow, HelloGate, HelloSegment, HELLO_COUNTER_COUNT, HELLO_FLOWS_MAX},
 };
 
 use crate::stash::Stash;
@@ -70,6 +71,20 @@ pub static HTTP_WINDOW: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(
 
 #[map]
 pub static HTTP_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 18, 0);
+
+/// Whole frames of ClientHello segments, for the daemon to reassemble.
+#[map]
+pub static TLS_HELLO_SEGMENTS: PerfEventArray<HelloSegment> = PerfEventArray::new(0);
+
+/// Flows whose ClientHello goes on in a later segment.
+#[map]
+pub static TLS_HELLO_FLOWS: LruHashMap<FlowKey, HelloFlow> = LruHashMap::with_max_entries(HELLO_FLOWS_MAX, 0);
+
+#[map]
+pub static TLS_HELLO_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(HELLO_COUNTER_COUNT, 0);
+
+#[map]
+pub static TLS_HELLO_GATE: Array<HelloGate> = Array::with_max_entries(1, 0);
 
 /// Adds `value` to a per-CPU counter. Per-CPU values need no atomics: XDP
 /// and TC both run with bottom halves disabled, so nothing else on this CPU

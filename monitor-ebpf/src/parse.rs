@@ -48,6 +48,8 @@ pub struct Summary {
     pub src_port: u16,
     pub dst_port: u16,
     pub tcp_flags: u8,
+    /// TCP sequence number (host order).
+    pub tcp_seq: u32,
     /// Offset of the transport payload in the frame.
     pub payload_offset: usize,
     /// Transport payload length according to the IP header.
@@ -69,6 +71,7 @@ impl Summary {
             src_port: 0,
             dst_port: 0,
             tcp_flags: 0,
+            tcp_seq: 0,
             payload_offset: 0,
             payload_len: 0,
         }
@@ -283,6 +286,7 @@ fn transport(ctx: &XdpContext, mut s: Summary, l4: usize, l4_len: usize) -> Summ
             s.src_port = u16::from_be_bytes([hdr[0], hdr[1]]);
             s.dst_port = u16::from_be_bytes([hdr[2], hdr[3]]);
             s.tcp_flags = hdr[13];
+            s.tcp_seq = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
             s.payload_offset = l4 + data_offset;
             s.payload_len = l4_len - data_offset;
             let flags = port_flags(s.dst_port);

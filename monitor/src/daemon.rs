@@ -67,15 +67,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         interfaces = obs.interfaces().to_vec();
         let context = Arc::new(KernelEventContext::new(obs.interfaces().iter().map(|i| (i.ifindex, i.name.clone()))));
         let ring = obs.take_events()?;
-        sources.push(
-            kernel::spawn_ring_reader(
-                ring,
-                kernel::RingKind::Packets,
-                Arc::clone(&context),
-                sink.clone(),
-                sources_stop.clone(),
-            )
-            .context("watching the event ring buffer")?,
+        sources.extend(
+            kernel::spawn_packet_reader(&mut obs, ring, Arc::clone(&context), sink.clone(), sources_stop.clone())
+                .context("watching the event ring buffer")?,
         );
         if http_status.enabled {
             let ring = obs.take_http_events()?;

@@ -314,6 +314,108 @@ fn client_hello(sni: &str) -> Vec<u8> {
     record
 }
 
+/// A ClientHello whose SNI follows `pad` bytes of padding extension.
+fn client_hello_padded(sni: &str, pad: usize) -> Vec<u8> {
+    let mut record = client_hello(sni);
+    let mut padding = vec![0, 21];
+    padding.extend((pad as u16).to_be_bytes());
+    padding.extend(vec![0u8; pad]);
+    // Extensions start after record (5) + handshake (4) headers, version,
+    // random, session id, suites, compression and the 2-byte length.
+    let at = 5 + 4 + 2 + 32 + 1 + 4 + 2 + 2;
+    record.splice(at..at, padding);
+    let grow = |bytes: &mut [u8], at: usize, width: usize| {
+        let mut v = 0usize;
+        for b in &bytes[at..at + width] {
+            v = v << 8 | usize::from(*b);
+        }
+        v += pad + 4;
+        for i in 0..width {
+            bytes[at + width - 1 - i] = (v >> (8 * i)) as u8;
+        }
+    };
+    grow(&mut record, 3, 2);
+    grow(&mut record, 6, 3);
+    grow(&mut record, at - 2, 2);
+    record
+}
+
+fn tcp4_seq(seq: u32, payload: &[u8]) -> Vec<u8> {
+    build(|out, p| eth_ipv4().tcp(40_000, 443, seq, 64_240).psh().ack(1).write(out, p).expect("build"), payload)
+}
+
+/// Every perf sample waiting on any CPU, as (header, TCP payload).
+fn hello_segments(
+    buffers: &mut [aya::maps::perf::PerfEventArrayBuffer<MapData>],
+) -> Vec<(monitor_common::tls_capture::HelloSegment, Vec<u8>)> {
+    let mut out = Vec::new();
+    for buffer in buffers {
+        buffer.for_each(|event| {
+            if let aya::maps::perf::PerfEvent::Sample { head, tail } = event {
+                let sample = [head, tail].concat();
+                let (h, payload) =
+                    monitor_common::tls_capture::HelloSegment::parse(&sample).expect("well-formed sample");
+                out.push((h, payload.to_vec()));
+            }
+        });
+    }
+    out
+}
+
+/// A ClientHello too long for one segment and the event's capture: its
+/// first segment and then its next one in order go to the perf array
+/// whole, a retransmission does not, and the two make the whole hello.
+#[test]
+fn large_client_hello_segments_are_captured_whole() {
+    use monitor_common::tls_capture::{SEGMENT_FIRST, SEGMENT_NEXT};
+    let mut h = Harness::new();
+    let mut array = h.observer.take_tls_hello_segments().expect("perf array");
+    let cpus = aya::util::online_cpus().expect("online CPUs");
+    let mut buffers: Vec<_> = cpus.iter().map(|&cpu| array.open(cpu, Some(16)).expect("perf buffer")).collect();
+    let hello = client_hello_padded("late.example.com", 1700);
+    assert!(hello.len() > 1448 + 100);
+    let (first, rest) = hello.split_at(1000);
+    h.run(&tcp4_seq(5000, first));
+    h.run(&tcp4_seq(5000, first)); // a retransmission of the first: a new event, not a next segment
+    h.run(&tcp4_seq(7000, rest)); // out of order
+    h.run(&tcp4_seq(6000, rest));
+    h.run(&tcp4_seq(6000, rest)); // the flow is complete: not followed any more
+    let mut segments = hello_segments(&mut buffers);
+    // Per-CPU buffers: the test thread may have moved between runs.
+    segments.sort_by_key(|(h, _)| (h.kind, h.seq, h.timestamp_ns));
+    let kinds: Vec<(u8, u32)> = segments.iter().map(|(h, _)| (h.kind, h.seq)).collect();
+    assert_eq!(kinds, [(SEGMENT_FIRST, 5000), (SEGMENT_FIRST, 5000), (SEGMENT_NEXT, 6000)]);
+    assert_eq!(segments[0].1, first);
+    assert_eq!(segments[2].1, rest);
+    let events = h.events();
+    assert_eq!(segments[0].0.timestamp_ns, events[0].timestamp_ns, "the first segment names its event");
+    assert_eq!(ip_from_kernel(segments[0].0.src), v4(SRC4));
+    let whole = [segments[0].1.as_slice(), &segments[2].1].concat();
+    let parsed = monitor_common::tls::parse_client_hello(&whole).expect("client hello");
+    assert_eq!(parsed.server_name, Some("late.example.com"));
+    let c = h.counters().pipeline.tls_hello;
+    assert_eq!((c.first_captured, c.next_captured, c.out_of_order, c.output_failed), (2, 1, 2, 0), "{c:?}");
+
+    // A hello that fits the event's capture is not sent again.
+    let small = client_hello("small.example.com");
+    h.run(&tcp4_seq(1, &small));
+    assert!(hello_segments(&mut buffers).is_empty());
+}
+
+/// With no reader on the CPU, the perf output fails: counted, and the flow
+/// is not followed.
+#[test]
+fn hello_capture_without_a_reader_is_counted() {
+    let mut h = Harness::new();
+    let hello = client_hello_padded("late.example.com", 1700);
+    let (first, rest) = hello.split_at(1000);
+    h.run(&tcp4_seq(5000, first));
+    h.run(&tcp4_seq(6000, rest));
+    let c = h.counters().pipeline.tls_hello;
+    assert_eq!((c.first_captured, c.next_captured, c.output_failed), (0, 0, 1), "{c:?}");
+    assert_eq!(h.events().len(), 2, "the events themselves are unaffected");
+}
+
 #[test]
 fn other_tcp_udp_and_quic() {
     let mut h = Harness::new();

@@ -1,7 +1,8 @@
 //! The bounded fuzz runs that `cargo xtask test` includes (cargo-fuzz,
 //! libFuzzer, nightly): every parser in monitor-common that reads bytes from
 //! the network, each for the given time, seeded with real inputs (the golden
-//! syslog lines real rsyslog and the kernel produced; a curl ClientHello,
+//! syslog lines real rsyslog and the kernel produced; a curl ClientHello
+//! (whole, and cut into segments for the reassembler),
 //! request lines and netfilter LOG fields under monitor-common/fuzz/seeds).
 
 use std::{path::Path, process::Command};
@@ -12,6 +13,7 @@ use anyhow::Context as _;
 const TARGETS: &[(&str, &str)] = &[
     ("syslog_line", "tests/golden"),
     ("tls_client_hello", "fuzz/seeds/tls_client_hello"),
+    ("tls_hello_reassembly", "fuzz/seeds/tls_hello_reassembly"),
     ("http_request_line", "fuzz/seeds/http_request_line"),
     ("netfilter_fields", "fuzz/seeds/netfilter_fields"),
 ];

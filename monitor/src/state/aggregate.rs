@@ -1,6 +1,7 @@
 //! What the daemon remembers: bounded, so memory stays flat under any load.
 
 use std::{
+    cmp::Reverse,
     collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
     sync::Arc,
@@ -339,7 +340,7 @@ impl Aggregate {
             entry.packets += packets;
             entry.sources += 1;
         }
-        top_n(by.into_values().collect(), n, |c| c.packets)
+        top_n(by.into_values().collect(), n, |c| (Reverse(c.packets), c.country_code.clone()))
     }
 
     /// Networks by packets since start, or within `window` = (minutes, now_ms).
@@ -357,7 +358,7 @@ impl Aggregate {
             entry.packets += packets;
             entry.sources += 1;
         }
-        top_n(by.into_values().collect(), n, |c| c.packets)
+        top_n(by.into_values().collect(), n, |c| (Reverse(c.packets), c.asn))
     }
 
     pub(super) fn icmp_types(&self) -> Vec<IcmpTypeCount> {
@@ -372,7 +373,7 @@ impl Aggregate {
                 packets,
             })
             .collect();
-        top_n(all, 50, |c| c.packets)
+        top_n(all, 50, |c| (Reverse(c.packets), c.v6, c.type_, c.code))
     }
 
     /// The `n` sources with the most packets (both paths) since start, or
@@ -385,7 +386,7 @@ impl Aggregate {
             .map(|(ip, s)| (ip, s, Self::packets_of(s, window)))
             .filter(|(_, _, packets)| *packets > 0)
             .collect();
-        top_n(all, n, |(_, _, packets)| *packets)
+        top_n(all, n, |(ip, _, packets)| (Reverse(*packets), **ip))
             .into_iter()
             .map(|(ip, s, packets)| TopSource {
                 ip: *ip,
@@ -397,17 +398,18 @@ impl Aggregate {
     }
 }
 
-/// The `n` largest by `key`, largest first: a partial selection first, so
-/// only those `n` are sorted.
-fn top_n<T>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> u64) -> Vec<T> {
+/// The first `n` in the order of `key` (callers put `Reverse(packets)`
+/// first and a unique tie-break after, so equal counts always list the
+/// same way): a partial selection first, so only those `n` are sorted.
+fn top_n<T, K: Ord>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> K) -> Vec<T> {
     if n == 0 {
         return Vec::new();
     }
     if items.len() > n {
-        items.select_nth_unstable_by_key(n - 1, |item| std::cmp::Reverse(key(item)));
+        items.select_nth_unstable_by_key(n - 1, &key);
         items.truncate(n);
     }
-    items.sort_by_key(|item| std::cmp::Reverse(key(item)));
+    items.sort_by_key(key);
     items
 }
 
@@ -652,7 +654,10 @@ mod tests {
         assert_eq!(top, [(ip("203.0.113.2"), Some(7))], "minutes 170..=175 are in the window, 100 is not");
         let since_start: Vec<_> = agg.top_sources(10, now, None).into_iter().map(|t| t.ip).collect();
         assert_eq!(since_start, [ip("203.0.113.1"), ip("203.0.113.2")]);
-        assert_eq!(agg.top_countries(10, five).iter().map(|c| (c.country_code.as_str(), c.packets)).collect::<Vec<_>>(), [("FR", 7)]);
+        assert_eq!(
+            agg.top_countries(10, five).iter().map(|c| (c.country_code.as_str(), c.packets)).collect::<Vec<_>>(),
+            [("FR", 7)]
+        );
         assert_eq!(agg.top_asns(10, Some((60, now))).iter().map(|a| a.asn).collect::<Vec<_>>(), [2]);
     }
 }

@@ -8,7 +8,7 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{atomic::AtomicU64, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -151,7 +151,9 @@ pub struct Pipeline {
     aggregate: Aggregate,
     http: HttpTiming,
     viewers: HashMap<u64, Viewer>,
-    started: Instant,
+    /// Wall-clock start, ms since the epoch (uptime is measured against
+    /// the same `now` as everything else in a snapshot).
+    started_ms: u64,
     hostname: Arc<str>,
     interfaces: Arc<[AttachedInterface]>,
     /// The kernel counters of the last report, and of the one before.
@@ -171,7 +173,7 @@ impl Pipeline {
             aggregate: Aggregate::new(config.limits),
             http: HttpTiming::new(config.http_status.clone()),
             viewers: HashMap::new(),
-            started: Instant::now(),
+            started_ms: now_ms(),
             hostname: Arc::from(config.hostname.as_str()),
             interfaces: Arc::from(config.interfaces.as_slice()),
             kernel: None,
@@ -314,7 +316,7 @@ impl Pipeline {
             schema: SCHEMA_VERSION,
             version: env!("CARGO_PKG_VERSION"),
             hostname: Arc::clone(&self.hostname),
-            uptime_s: self.started.elapsed().as_secs(),
+            uptime_s: now.saturating_sub(self.started_ms) / 1000,
             interfaces: Arc::clone(&self.interfaces),
             kernel,
             events: EventCountsDoc {
@@ -452,6 +454,7 @@ pub(crate) mod fixture {
             at(logged.described(), 300),
             at(response.described(), 400),
         ]);
+        pipeline.started_ms = END_MS - 5_000;
         pipeline.answer(Request::ViewerJoined { id: 1, addr: ip("127.0.0.1"), since_ms: END_MS - 500 });
         pipeline.close_second(None, END_MS - 1_000);
         pipeline.close_second(None, END_MS);

@@ -39,6 +39,8 @@ pub struct PipelineCounts {
     pub ring_full: u64,
     pub source_inserted: u64,
     pub source_insert_failed: u64,
+    /// Whole ClientHellos captured for their SNI (see tls_hello.rs).
+    pub tls_hello: super::TlsHelloCounts,
 }
 
 impl Observer {
@@ -64,6 +66,7 @@ impl Observer {
             ring_full: sum(PipelineCounter::RingFull)?,
             source_inserted: sum(PipelineCounter::SourceInserted)?,
             source_insert_failed: sum(PipelineCounter::SourceInsertFailed)?,
+            tls_hello: super::tls_hello::counts(self)?,
         };
         Ok(out)
     }

@@ -11,6 +11,7 @@ mod log;
 mod objects;
 mod owner;
 mod ring;
+mod tls_hello;
 mod verifier;
 
 pub use attach::{default_route_interface, AttachedInterface, XdpModeUsed};
@@ -25,4 +26,5 @@ pub use log::spawn_kernel_log;
 pub use objects::{baseline_object, ebpf_object};
 pub use owner::{spawn_owner, HttpReport, KernelHandle, KernelReport};
 pub use ring::{spawn_ring_reader, RingKind};
+pub use tls_hello::{spawn_packet_reader, TlsHelloCounts};
 pub use verifier::{VerifierStats, INSN_BUDGET};
