@@ -159,29 +159,7 @@ pub(crate) fn arp_request() -> Vec<u8> {
 
 /// A minimal, valid TLS 1.2 ClientHello record with one SNI extension.
 pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
-    let name = sni.as_bytes();
-    let mut sni_ext = Vec::new();
-    sni_ext.extend(((name.len() + 3) as u16).to_be_bytes());
-    sni_ext.push(0);
-    sni_ext.extend((name.len() as u16).to_be_bytes());
-    sni_ext.extend(name);
-    let mut exts = vec![0, 0];
-    exts.extend((sni_ext.len() as u16).to_be_bytes());
-    exts.extend(sni_ext);
-    let mut body = vec![3, 3];
-    body.extend([7u8; 32]);
-    body.push(0);
-    body.extend([0, 4, 0x13, 0x01, 0x13, 0x02]);
-    body.extend([1, 0]);
-    body.extend((exts.len() as u16).to_be_bytes());
-    body.extend(exts);
-    let mut hs = vec![1];
-    hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend(body);
-    let mut record = vec![22, 3, 1];
-    record.extend((hs.len() as u16).to_be_bytes());
-    record.extend(hs);
-    record
+    monitor_common::tls_sample::client_hello(sni, 0)
 }
 
 /// The packet classes of the kernel benchmark: (name, frame).

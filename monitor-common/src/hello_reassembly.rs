@@ -412,29 +412,7 @@ mod tests {
     #[test]
     fn a_whole_real_hello_parses_after_reassembly() {
         // A ClientHello whose SNI is its last extension, 1,700 bytes in.
-        let mut ext = Vec::new();
-        let pad = 1600usize;
-        ext.extend_from_slice(&[0x00, 0x15]);
-        ext.extend_from_slice(&(pad as u16).to_be_bytes());
-        ext.extend(core::iter::repeat_n(0u8, pad));
-        let name = b"late.sni.test";
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
-        let mut body = vec![3, 3];
-        body.extend([0u8; 32]);
-        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend(ext);
-        let mut hs = vec![1, 0];
-        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        hs.extend(body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend(hs);
+        let rec = crate::tls_sample::client_hello("late.sni.test", 1600);
         assert!(crate::tls::parse_client_hello(&rec[..1448]).expect("a hello").server_name.is_none());
         let mut r = Reassembler::new(Config::default());
         push(&mut r, seg(flow(1), 0, true, &rec[..1448]), 0);

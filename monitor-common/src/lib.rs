@@ -23,6 +23,8 @@ pub mod syslog;
 pub mod timing;
 pub mod tls;
 pub mod tls_capture;
+#[cfg(any(feature = "alloc", test))]
+pub mod tls_sample;
 
 pub use class::Class;
 pub use event::PacketEvent;

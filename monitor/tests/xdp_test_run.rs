@@ -289,55 +289,12 @@ fn tls_client_hello_is_https_with_payload() {
 
 /// A minimal, valid TLS 1.2 ClientHello with one SNI extension.
 fn client_hello(sni: &str) -> Vec<u8> {
-    let name = sni.as_bytes();
-    let mut sni_ext = Vec::new();
-    sni_ext.extend(((name.len() + 3) as u16).to_be_bytes());
-    sni_ext.push(0);
-    sni_ext.extend((name.len() as u16).to_be_bytes());
-    sni_ext.extend(name);
-    let mut exts = vec![0, 0];
-    exts.extend((sni_ext.len() as u16).to_be_bytes());
-    exts.extend(sni_ext);
-    let mut body = vec![3, 3];
-    body.extend([7u8; 32]);
-    body.push(0); // session id
-    body.extend([0, 2, 0x13, 0x01]); // one cipher suite
-    body.extend([1, 0]); // null compression
-    body.extend((exts.len() as u16).to_be_bytes());
-    body.extend(exts);
-    let mut hs = vec![1];
-    hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend(body);
-    let mut record = vec![22, 3, 1];
-    record.extend((hs.len() as u16).to_be_bytes());
-    record.extend(hs);
-    record
+    monitor_common::tls_sample::client_hello(sni, 0)
 }
 
 /// A ClientHello whose SNI follows `pad` bytes of padding extension.
 fn client_hello_padded(sni: &str, pad: usize) -> Vec<u8> {
-    let mut record = client_hello(sni);
-    let mut padding = vec![0, 21];
-    padding.extend((pad as u16).to_be_bytes());
-    padding.extend(vec![0u8; pad]);
-    // Extensions start after record (5) + handshake (4) headers, version,
-    // random, session id, suites, compression and the 2-byte length.
-    let at = 5 + 4 + 2 + 32 + 1 + 4 + 2 + 2;
-    record.splice(at..at, padding);
-    let grow = |bytes: &mut [u8], at: usize, width: usize| {
-        let mut v = 0usize;
-        for b in &bytes[at..at + width] {
-            v = v << 8 | usize::from(*b);
-        }
-        v += pad + 4;
-        for i in 0..width {
-            bytes[at + width - 1 - i] = (v >> (8 * i)) as u8;
-        }
-    };
-    grow(&mut record, 3, 2);
-    grow(&mut record, 6, 3);
-    grow(&mut record, at - 2, 2);
-    record
+    monitor_common::tls_sample::client_hello(sni, pad)
 }
 
 fn tcp4_seq(seq: u32, payload: &[u8]) -> Vec<u8> {

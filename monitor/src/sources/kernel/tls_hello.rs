@@ -474,28 +474,7 @@ mod tests {
     /// A ClientHello record with `pad` bytes of padding extension before
     /// its SNI `name`, so the SNI lies past the event's capture.
     fn hello_with_late_sni(name: &str, pad: usize) -> Vec<u8> {
-        let mut ext = vec![0x00, 0x15];
-        ext.extend_from_slice(&(pad as u16).to_be_bytes());
-        ext.extend(std::iter::repeat_n(0u8, pad));
-        let n = name.as_bytes();
-        ext.extend_from_slice(&[0, 0]);
-        ext.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(n.len() as u16).to_be_bytes());
-        ext.extend_from_slice(n);
-        let mut body = vec![3, 3];
-        body.extend([0u8; 32]);
-        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend(ext);
-        let mut hs = vec![1, 0];
-        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        hs.extend(body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend(hs);
-        rec
+        monitor_common::tls_sample::client_hello(name, pad)
     }
 
     /// The kernel's event for the hello's first segment (ts 77).
