@@ -11,7 +11,10 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -35,7 +38,7 @@ pub struct HostAllowlist {
     names: Vec<String>,
     addrs: Vec<IpAddr>,
     /// Listening on an unspecified address: local interface addresses count.
-    local_addrs: Option<Mutex<(Instant, Vec<IpAddr>)>>,
+    local_addrs: Option<LocalAddrs>,
     /// Exact origins from --allow-origin (lower case, no trailing slash).
     origins: Vec<String>,
 }
@@ -58,7 +61,7 @@ impl HostAllowlist {
             }
         }
         let local_addrs = if listen.ip().is_unspecified() {
-            Some(Mutex::new((Instant::now(), local_addresses())))
+            Some(LocalAddrs::new())
         } else {
             addrs.push(listen.ip());
             None
@@ -93,17 +96,50 @@ impl HostAllowlist {
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {
-        let Some(local) = &self.local_addrs else { return false };
-        let mut local = local.lock().unwrap_or_else(|e| e.into_inner());
-        let ip = ip.to_canonical();
-        if local.1.contains(&ip) {
+        self.local_addrs.as_ref().is_some_and(|local| local.contains(ip.to_canonical()))
+    }
+}
+
+/// The host's own addresses (for a dashboard listening on all of them),
+/// read again when an unknown address is asked about and the last read is
+/// older than REFRESH_LOCAL. Readers never wait: they load the current list
+/// (a new one replaces it whole).
+struct LocalAddrs {
+    addrs: arc_swap::ArcSwap<Vec<IpAddr>>,
+    /// When `addrs` was read, in ms since `epoch`.
+    read_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for LocalAddrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.addrs.load().iter()).finish()
+    }
+}
+
+impl LocalAddrs {
+    fn new() -> Self {
+        LocalAddrs {
+            addrs: arc_swap::ArcSwap::from_pointee(local_addresses()),
+            read_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        if self.addrs.load().contains(&ip) {
             return true;
         }
-        if local.0.elapsed() >= REFRESH_LOCAL {
-            *local = (Instant::now(), local_addresses());
-            return local.1.contains(&ip);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let read = self.read_ms.load(Relaxed);
+        // One reader refreshes; the others go on with the current list.
+        if now.saturating_sub(read) < REFRESH_LOCAL.as_millis() as u64
+            || self.read_ms.compare_exchange(read, now, Relaxed, Relaxed).is_err()
+        {
+            return false;
         }
-        false
+        self.addrs.store(Arc::new(local_addresses()));
+        self.addrs.load().contains(&ip)
     }
 }
 
