@@ -44,7 +44,7 @@ pub enum RulesError {
         #[source]
         cause: std::io::Error,
     },
-    #[error("alert rules {path}: {cause}")]
+    #[error("alert rules {path}")]
     Yaml {
         path: String,
         #[source]
@@ -250,8 +250,10 @@ fn alert_lines(text: &str) -> Vec<usize> {
 mod tests {
     use super::*;
 
+    /// The error as the daemon prints it: with its causes.
     fn error(text: &str) -> String {
-        parse(text, "test.yaml").expect_err("refused").to_string()
+        let e = parse(text, "test.yaml").expect_err("refused");
+        format!("{:#}", anyhow::Error::from(e))
     }
 
     #[test]
