@@ -80,7 +80,9 @@ impl Alertmanager {
             .arg("--cluster.listen-address=");
         let process = Process::spawn("alertmanager", &mut cmd, Log::Create(dir.0.join("alertmanager.log")))
             .expect("prometheus-alertmanager starts (setup.sh --tests installs it)");
-        poll("Alertmanager to be ready", WAIT, || monitor_testkit::http::is_ok(&format!("{url}/-/ready")).then_some(()));
+        poll("Alertmanager to be ready", WAIT, || {
+            monitor_testkit::http::is_ok(&format!("{url}/-/ready")).then_some(())
+        });
         Alertmanager { url, _process: process, _dir: dir }
     }
 
