@@ -190,3 +190,88 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(), String> {
         Err(error) => Err(error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read as _, Write as _},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A receiver on loopback that answers each post with the next status.
+    fn receiver(statuses: &'static [u16]) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let thread = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for status in statuses {
+                let (mut conn, _) = listener.accept().expect("accept");
+                let mut buf = vec![0u8; 8192];
+                let mut got = 0;
+                // Headers, then Content-Length bytes of body.
+                let body = loop {
+                    got += conn.read(&mut buf[got..]).expect("read");
+                    let text = String::from_utf8_lossy(&buf[..got]).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break body.to_owned();
+                        }
+                    }
+                };
+                bodies.push(body);
+                let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+            bodies
+        });
+        (url, thread)
+    }
+
+    async fn until(delivery: &Delivery, done: impl Fn(&[TargetDoc]) -> bool) -> Vec<TargetDoc> {
+        for _ in 0..100 {
+            let docs = delivery.docs();
+            if done(&docs) {
+                return docs;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("delivery did not finish: {:?}", delivery.docs());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retried_then_delivered_or_counted_as_failed() {
+        let (url, server) = receiver(&[500, 200]);
+        // A port nothing listens on: refused at once, every attempt.
+        let dead = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}", l.local_addr().expect("addr"))
+        };
+        let (delivery, _tasks) = Delivery::start(&[dead], &[url]).expect("valid URLs");
+        let alert = PostableAlert {
+            labels: [("alertname".to_owned(), "T".to_owned())].into(),
+            annotations: Default::default(),
+            starts_at: alertmanager::rfc3339(0),
+            ends_at: alertmanager::rfc3339(1),
+        };
+        delivery.send(&[alert]);
+        let docs = until(&delivery, |d| d[0].failed == 1 && d[1].sent == 1).await;
+        assert_eq!((docs[0].name.as_str(), docs[0].retries), ("alertmanager-1", 2));
+        assert!(docs[0].last_error.is_some());
+        assert_eq!((docs[1].name.as_str(), docs[1].retries, docs[1].failed), ("webhook-1", 1, 0));
+        let bodies = server.join().expect("receiver");
+        assert_eq!(bodies.len(), 2, "the same body, twice");
+        assert!(bodies[1].starts_with("[{\"labels\":{\"alertname\":\"T\"}"), "{}", bodies[1]);
+    }
+
+    #[test]
+    fn only_http_urls() {
+        let err = Delivery::start(&[], &["file:///etc/passwd".into()]).err().expect("refused");
+        assert!(err.to_string().contains("--alert-webhook file:///etc/passwd"), "{err}");
+    }
+}
