@@ -9,7 +9,7 @@
 //! Network safety: the flood goes to the namespace end of the test's veth;
 //! the sweep goes to 198.19.N.0/24 (RFC 2544), routed in the root
 //! namespace via that veth only (the route goes with it); the namespace has
-//! no default route and does not forward, so it drops them.
+//! no route for them (no default route), so it drops them.
 
 mod support;
 
