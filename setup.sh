@@ -223,11 +223,14 @@ declare -A APT_WHY=(
     [debootstrap]="debootstrap (tests): Debian 11 and 12 chroots in which cargo xtask test runs this script"
     [debian-archive-keyring]="Debian's archive keys (tests): debootstrap checks the Debian chroots with them"
     [tcpdump]="tcpdump (tests): packet timestamps on a test veth, the truth HTTP latency percentiles are checked against"
+    [prometheus-alertmanager]="Alertmanager and amtool (tests): the alert tests deliver to a real one on loopback"
+    [fping]="fping (tests): the alert tests' ping sweep"
 )
 readonly APT_BASE=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping
     iptables rsyslog bsdutils procps python3)
 # Only for --tests.
-readonly APT_TESTS=(qemu-system-x86 busybox-static debootstrap debian-archive-keyring tcpdump)
+readonly APT_TESTS=(qemu-system-x86 busybox-static debootstrap debian-archive-keyring tcpdump
+    prometheus-alertmanager fping)
 
 ensure_apt_packages() {  # ensure_apt_packages PKG... (names from APT_WHY)
     local p missing=()
@@ -1170,7 +1173,9 @@ install (default) installs:
                  kernels booted in QEMU, cargo xtask kernels); debootstrap and
                  debian-archive-keyring (Debian 11 and 12 chroots in which
                  cargo xtask test runs this script); tcpdump (wire timestamps
-                 for the HTTP timing test)
+                 for the HTTP timing test); prometheus-alertmanager (a real
+                 Alertmanager and amtool for the alert tests, started on
+                 loopback by the test) and fping (their ping sweep)
   Node.js, npm   for the browser tests only. "Present" means 'node --version'
                  (>= $MIN_NODE_MAJOR) and 'npm --version' (>= $MIN_NPM_MAJOR) both run.
                  From apt when neither is installed and the distribution's

@@ -271,6 +271,20 @@ describe('dashboard', { skip: noUrl }, () => {
     }
   });
 
+  test('the alerts panel shows the firing alert MONITOR_ALERT about MONITOR_TEST_SRC', { skip: noSrc || (!process.env.MONITOR_ALERT && 'MONITOR_ALERT not set') }, async () => {
+    const name = process.env.MONITOR_ALERT;
+    const item = page.locator(`#alerts .alert[data-state="firing"][data-alertname="${name}"]`).filter({ hasText: env.testSrc });
+    await item.first().waitFor({ timeout: 30000 });
+    const doc = await apiGet(env.url, '/api/alerts');
+    assert.ok(doc.alerts.some((a) => a.alertname === name && a.state === 'firing' && a.labels.source === env.testSrc),
+      JSON.stringify(doc.alerts));
+    const text = await item.first().textContent();
+    assert.match(text, /firing/i);
+    assert.match(text, new RegExp(`ICMP from ${env.testSrc.replaceAll('.', '\\.')} at \\d`));
+    // The source opens the lookup like any address on the page.
+    assert.equal(await item.first().locator('button.ip').count(), 1);
+  });
+
   test('the lookup of not-an-ip shows the daemon\'s 400 message', async () => {
     await page.fill('#lookup-ip', 'not-an-ip');
     const [response] = await Promise.all([

@@ -8,6 +8,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    alerts::{self, AlertEngine, AlertsHandle, EngineConfig},
     config::Cli,
     enrich::geo::{self, Geo, GeoConfig},
     sinks::server::{self, AuthConfig, HostAllowlist, ServerState},
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let hosts = HostAllowlist::new(cli.listen, &cli.public_names, &cli.allowed_origins).map_err(anyhow::Error::msg)?;
+    let alert_rules = load_alert_rules(&cli)?;
 
     // Sources: they stop when `sources_stop` is cancelled.
     let sources_stop = CancellationToken::new();
@@ -144,7 +146,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         syslog: ingest,
         sink: sink_counters,
     });
+    let snapshots = handle.watch();
     let pipeline = tokio::spawn(pipeline.run(events, ends, kernel_reports));
+
+    // Alerts: the engine reads each snapshot; it stops when the pipeline has.
+    let (alerts_handle, alerts_tasks) = start_alerts(&cli, alert_rules, snapshots)?;
 
     // Sinks: the server reads the pipeline's snapshots.
     let listener = tokio::net::TcpListener::bind(cli.listen)
@@ -152,7 +158,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
-    let app = server::router(Arc::new(ServerState { pipeline: handle, kernel: kernel_handle, auth, hosts }));
+    let app = server::router(Arc::new(ServerState {
+        pipeline: handle,
+        kernel: kernel_handle,
+        alerts: alerts_handle,
+        auth,
+        hosts,
+    }));
     let tls = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
     let sinks_stop = CancellationToken::new();
     let serving = tokio::spawn(server::conn::serve(
@@ -171,12 +183,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let _ = task.await;
     }
     let _ = pipeline.await;
+    // Notifications already queued get a moment to leave, not more.
+    let _ = tokio::time::timeout(ALERTS_DRAIN, futures_util::future::join_all(alerts_tasks)).await;
     sinks_stop.cancel();
     let _ = serving.await;
     geo_stop.cancel();
     let _ = geo_watch.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long a stopping daemon waits for queued alert notifications.
+const ALERTS_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The rules file's rules (the shipped ones without a file; none for "none").
+fn load_alert_rules(cli: &Cli) -> anyhow::Result<Option<(Vec<alerts::Rule>, String)>> {
+    match cli.alert_rules.as_deref() {
+        Some(path) if path.as_os_str() == "none" => Ok(None),
+        Some(path) => Ok(Some((alerts::rules::load(Some(path))?, path.display().to_string()))),
+        None => Ok(Some((alerts::rules::load(None)?, alerts::rules::DEFAULT_RULES_NAME.to_owned()))),
+    }
+}
+
+/// The alert engine and its delivery tasks, reading `snapshots`.
+fn start_alerts(
+    cli: &Cli,
+    rules: Option<(Vec<alerts::Rule>, String)>,
+    snapshots: tokio::sync::watch::Receiver<Arc<crate::state::Snapshot>>,
+) -> anyhow::Result<(AlertsHandle, Vec<JoinHandle<()>>)> {
+    let Some((rules, source)) = rules else {
+        return Ok((AlertsHandle::channel("none (--alert-rules none)").1, Vec::new()));
+    };
+    let (delivery, mut tasks) = alerts::delivery::Delivery::start(&cli.alertmanagers, &cli.alert_webhooks)?;
+    tracing::info!(rules = rules.len(), from = %source, targets = cli.alertmanagers.len() + cli.alert_webhooks.len(),
+                   "alert rules loaded");
+    let (docs, handle) = AlertsHandle::channel(&source);
+    let engine = AlertEngine::new(
+        EngineConfig {
+            rules,
+            rules_source: source,
+            origins: Box::new(alerts::MemoryOriginHistory::default()),
+            log: Box::new(alerts::MemoryAlertLog::new(alerts::ALERT_LOG_ENTRIES)),
+            delivery,
+        },
+        crate::model::now_ms(),
+    );
+    tasks.insert(0, tokio::spawn(engine.run(snapshots, docs)));
+    Ok((handle, tasks))
 }
 
 fn kernel_config(cli: &Cli) -> KernelConfig {

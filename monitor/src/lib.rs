@@ -5,12 +5,15 @@
 //! - [`sources`]: the kernel's ring buffers and syslog senders make events;
 //! - [`enrich`]: geolocation adds where a source is;
 //! - [`state`]: one pipeline task owns aggregation and publishes snapshots;
+//! - [`alerts`]: one engine task evaluates rules over those snapshots and
+//!   publishes an alerts document;
 //! - [`sinks`]: the HTTP server reads those snapshots;
 //! - [`daemon`]: wires them together and shuts them down in that order.
 //!
 //! Public so the integration tests can drive the real XDP program and the
 //! real parsers.
 
+pub mod alerts;
 pub mod config;
 pub mod daemon;
 pub mod enrich;

@@ -30,6 +30,9 @@ use twin_netns::TwinNet;
 const TEST_SRC: &str = "81.2.69.142";
 const FLOOD_SRC: &str = "89.160.20.112";
 const TOKEN: &str = "browser-test-token";
+/// An alert rule the test source's pings (5 a second) fire at once.
+const ALERT: &str = "BrowserTestFlood";
+const ALERT_RULES: &str = "groups:\n  - name: browser\n    rules:\n      - alert: BrowserTestFlood\n        kind: icmp_flood\n        params: { packets_per_s: 1, window: 2s }\n        labels: { severity: warning }\n        annotations: { summary: \"ICMP from {{ $labels.source }} at {{ $value }}/s\" }\n";
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -45,11 +48,25 @@ fn dashboard_in_a_real_browser() {
     // The daemon's log and pid file go next to the screenshots: kept for a failed run.
     let _ = std::fs::remove_file(artifacts.join("daemon.log"));
 
+    let rules = artifacts.join("alert-rules.yaml");
+    std::fs::write(&rules, ALERT_RULES).expect("alert rules written");
+    let rules = rules.display().to_string();
     let net = TwinNet::new(&[TEST_SRC, FLOOD_SRC]);
     // events-per-source 0 lets one flooding source produce thousands of
     // events a second; the global budget keeps it at what a page can take.
     let daemon = RestartableDaemon::start(
-        &["--netns", &net.rx_ns, "--iface", &net.rx_if, "--events-per-source", "0", "--events-per-sec", "5000"],
+        &[
+            "--netns",
+            &net.rx_ns,
+            "--iface",
+            &net.rx_if,
+            "--events-per-source",
+            "0",
+            "--events-per-sec",
+            "5000",
+            "--alert-rules",
+            &rules,
+        ],
         &artifacts,
     );
     assert!(net.rx_has_xdp(), "XDP attached in the test namespace");
@@ -81,6 +98,7 @@ fn dashboard_in_a_real_browser() {
             ("MONITOR_AUTH_URL", auth.api.clone()),
             ("MONITOR_TOKEN", TOKEN.to_owned()),
             ("MONITOR_ARTIFACTS", artifacts.display().to_string()),
+            ("MONITOR_ALERT", ALERT.to_owned()),
             ("MONITOR_LOAD", if load { "1" } else { "0" }.to_owned()),
         ]
     };

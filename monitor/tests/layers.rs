@@ -14,8 +14,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("sources", 1),
     ("enrich", 1),
     ("state", 2),
-    ("sinks", 3),
-    ("daemon", 4),
+    ("alerts", 3),
+    ("sinks", 4),
+    ("daemon", 5),
 ];
 
 fn layer(module: &str) -> Option<u8> {

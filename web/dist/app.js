@@ -6,6 +6,7 @@
 // page builds its class filter, chart series, map key and window selector
 // from it and restates none of it.
 
+import { AlertsPanel } from './alerts.js';
 import { api, initToken, onUnauthorized } from './auth.js';
 import { RateChart } from './chart.js';
 import { observeServerTime, serverNow } from './clock.js';
@@ -65,6 +66,7 @@ map.load('/assets/vendor/world-atlas/countries-110m.json').catch((e) => {
   $('map-error').textContent = `Map outlines could not be loaded: ${e.message}`;
   $('map-error').hidden = false;
 });
+new AlertsPanel($('alerts')).start();
 const lookup = new Lookup({
   form: $('lookup-form'), input: $('lookup-ip'), panel: $('lookup'),
   onFilter: (ip) => setFilters({ cidr: ip }),

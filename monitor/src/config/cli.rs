@@ -198,6 +198,22 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub geo_cache: u64,
 
+    /// Alert rules (YAML, the shape of a Prometheus rule group; README.md,
+    /// "Alerts"). Default: the shipped rules (docs/alert-rules.yaml). "none"
+    /// turns alerting off.
+    #[arg(long, env = "MONITOR_ALERT_RULES")]
+    pub alert_rules: Option<PathBuf>,
+
+    /// Alertmanager base URL to send alerts to (its v2 API); repeat for
+    /// several (an Alertmanager cluster: every member).
+    #[arg(long = "alertmanager", env = "MONITOR_ALERTMANAGER", value_delimiter = ',')]
+    pub alertmanagers: Vec<String>,
+
+    /// Webhook URL that receives the same JSON array as Alertmanager; repeat
+    /// for several.
+    #[arg(long = "alert-webhook", env = "MONITOR_ALERT_WEBHOOK", value_delimiter = ',')]
+    pub alert_webhooks: Vec<String>,
+
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "monitor=debug".
     #[arg(long, default_value = "info", env = "RUST_LOG")]
     pub log: String,

@@ -2,6 +2,7 @@
 //! per-second history, HTTP timing; published as immutable snapshots made of
 //! the API's typed documents.
 
+pub mod activity;
 mod aggregate;
 pub mod documents;
 mod evict;
@@ -12,10 +13,11 @@ mod pipeline;
 mod publish;
 mod snapshot;
 
+pub use activity::{Activity, SourceSecond};
 pub use aggregate::{Limits, SourceSummary};
 pub use headline::Headline;
 pub use history::SERIES;
-pub use http_timing::{HttpDoc, NOT_TIMED};
+pub use http_timing::{HttpDoc, Summary as HttpSummary, NOT_TIMED};
 #[cfg(test)]
 pub(crate) use pipeline::fixture;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineEnds, PipelineHandle, ViewerGuard};

@@ -14,6 +14,7 @@ use std::{
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::{
+    activity::{Activity, ActivityBuilder},
     aggregate::{Aggregate, Limits, SourceSummary},
     documents::{
         ByClass, EventCountsDoc, KernelDoc, PacketsBytes, SourceCountsDoc, StatsDoc, TopDoc, TopTotals, ViewerDoc,
@@ -99,6 +100,11 @@ impl PipelineHandle {
         self.fanout.subscribe()
     }
 
+    /// Every new snapshot, for a task that reads each (the alert engine).
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
     /// The newest `limit` events that match `filter`, oldest first; empty
     /// once the pipeline has stopped.
     pub async fn recent(&self, filter: EventFilter, limit: usize) -> Vec<Arc<Event>> {
@@ -160,6 +166,9 @@ pub struct Pipeline {
     kernel: Option<KernelCounters>,
     http_kernel: Option<crate::sources::kernel::HttpReport>,
     seconds_started: bool,
+    /// The current second per source, and the last complete one (alerts).
+    activity: ActivityBuilder,
+    last_activity: Arc<Activity>,
     seq: u64,
     fanout: broadcast::Sender<Arc<Published>>,
 }
@@ -179,6 +188,8 @@ impl Pipeline {
             kernel: None,
             http_kernel: None,
             seconds_started: false,
+            activity: ActivityBuilder::default(),
+            last_activity: Arc::default(),
             seq: 0,
             fanout: fanout.clone(),
             config,
@@ -236,6 +247,8 @@ impl Pipeline {
                             detail = %event.detail, weight = event.weight, "event");
             if event.response.is_some() {
                 self.http.record_event(&event);
+            } else {
+                self.activity.record(&event);
             }
             let recorded = self.aggregate.record(event);
             // Serialized only when someone watches live.
@@ -291,6 +304,7 @@ impl Pipeline {
             self.aggregate.close_headline(all_packets, all_bytes, end_ms);
         }
         self.seconds_started = true;
+        self.last_activity = Arc::new(self.activity.close(end_ms));
         if counters.is_some() {
             self.kernel = counters;
         }
@@ -371,6 +385,7 @@ impl Pipeline {
             rates: SERIES.iter().copied().zip(latest).collect(),
             kernel: self.kernel.clone(),
             http_kernel: self.http_kernel.clone(),
+            activity: Arc::clone(&self.last_activity),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{
+    activity::Activity,
     documents::{HistoryDoc, Rates, StatsDoc, TopDoc, ViewerDoc},
     history::History,
     http_timing::HttpDoc,
@@ -32,6 +33,8 @@ pub struct Snapshot {
     /// What /metrics needs beyond the documents.
     pub kernel: Option<KernelCounters>,
     pub http_kernel: Option<HttpReport>,
+    /// The last complete second per source (the alert rules read it).
+    pub activity: Arc<Activity>,
 }
 
 impl Snapshot {

@@ -52,6 +52,10 @@ pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
+pub(super) async fn alerts(State(state): Shared) -> Json<Arc<crate::alerts::AlertsDoc>> {
+    Json(state.alerts.doc())
+}
+
 pub(super) async fn meta() -> Json<MetaDoc> {
     Json(MetaDoc::current())
 }

@@ -45,6 +45,7 @@ fn documents() -> BTreeMap<&'static str, Value> {
             kernel: Some([("icmp", kernel)].into_iter().collect()),
         }),
     );
+    docs.insert("alerts", value(&crate::alerts::testing::golden_doc()));
     docs.insert("error", value(&ErrorDoc { error: "n must be 1..=500".into() }));
     let frame = SnapshotFrame::new(snapshot.stats(false), snapshot.history(60), snapshot.top(None, 20), recent);
     docs.insert("frame-snapshot", value(&frame));

@@ -7,7 +7,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
 use monitor_common::Class;
 
 use super::ServerState;
-use crate::{model::STATUS_CLASS_NAMES, state::Snapshot};
+use crate::{alerts::AlertsDoc, model::STATUS_CLASS_NAMES, state::Snapshot};
 
 pub(super) async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     let snapshot = state.pipeline.snapshot();
@@ -68,6 +68,7 @@ pub(super) async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoR
         );
         let _ = writeln!(out, "monitor_syslog_socket_drops_total {}", syslog.socket_drops);
     }
+    alert_metrics(&mut out, &state.alerts.doc());
     family(&mut out, "monitor_websocket_clients", "gauge", "Dashboard viewers connected.");
     let _ = writeln!(out, "monitor_websocket_clients {}", snapshot.viewers.len());
     family(&mut out, "monitor_uptime_seconds", "gauge", "Seconds since the daemon started.");
@@ -133,6 +134,32 @@ fn http_metrics(out: &mut String, snapshot: &Snapshot) {
         [("submitted", k.event_submitted), ("suppressed", k.event_suppressed), ("ring_full", k.event_ring_full)]
     {
         let _ = writeln!(out, "monitor_http_events_total{{outcome=\"{outcome}\"}} {n}");
+    }
+}
+
+/// Alerts by rule and state (every rule, zeros too), and deliveries by
+/// target and outcome. Rules and targets are the operator's: bounded.
+fn alert_metrics(out: &mut String, doc: &AlertsDoc) {
+    family(out, "monitor_alerts", "gauge", "Alerts pending or firing, by rule.");
+    for rule in &doc.rules {
+        for (state, n) in [("pending", rule.pending), ("firing", rule.firing)] {
+            let _ = writeln!(out, "monitor_alerts{{alertname=\"{}\",state=\"{state}\"}} {n}", rule.alertname);
+        }
+    }
+    if doc.targets.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "monitor_alert_notifications_total",
+        "counter",
+        "Alert notification posts by target: sent, failed after retries, dropped (queue full).",
+    );
+    for t in &doc.targets {
+        for (outcome, n) in [("sent", t.sent), ("failed", t.failed), ("dropped", t.dropped)] {
+            let _ =
+                writeln!(out, "monitor_alert_notifications_total{{target=\"{}\",outcome=\"{outcome}\"}} {n}", t.name);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ pub use auth::{AuthConfig, Authorized};
 pub use frames::{ErrorDoc, SnapshotFrame, StatsFrame};
 pub use hosts::HostAllowlist;
 
-use crate::{sources::kernel::KernelHandle, state::PipelineHandle};
+use crate::{alerts::AlertsHandle, sources::kernel::KernelHandle, state::PipelineHandle};
 
 /// What every handler reads: no locks, only handles.
 pub struct ServerState {
@@ -29,6 +29,8 @@ pub struct ServerState {
     pub pipeline: PipelineHandle,
     /// Questions to the kernel maps' owner (None without XDP).
     pub kernel: Option<KernelHandle>,
+    /// The alert engine's latest document.
+    pub alerts: AlertsHandle,
     pub auth: AuthConfig,
     /// Names this dashboard answers to (Host, WebSocket Origin).
     pub hosts: HostAllowlist,
@@ -42,6 +44,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/history", get(api::history))
         .route("/api/http", get(api::http))
         .route("/api/lookup/{ip}", get(api::lookup))
+        .route("/api/alerts", get(api::alerts))
         .route("/api/events", get(api::events))
         .route("/api/events/stream", get(api::event_stream))
         .route("/metrics", get(metrics::metrics))
