@@ -10,13 +10,14 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::Cli,
     enrich::geo::{self, Geo, GeoConfig},
+    history::{self, HistoryConfig, Retention},
     sinks::server::{self, AuthConfig, HostAllowlist, ServerState},
     sources::{
         kernel::{self, KernelConfig, KernelEventContext, Observer},
         syslog::{self, Allowlist, Ingest, IngestConfig},
         EventSink, MAX_BATCH,
     },
-    state::{Limits, Pipeline, PipelineConfig},
+    state::{documents::HistoryStatusDoc, Limits, Pipeline, PipelineConfig, Restored},
 };
 
 /// Capacity of the queue between the sources and the pipeline, in events:
@@ -134,6 +135,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let geo_stop = CancellationToken::new();
     let geo_watch = tokio::spawn(geo::watch(Arc::clone(&geo), geo_stop.clone()));
 
+    // History: the last hour back before the pipeline starts; a store that
+    // cannot open leaves the daemon running without it.
+    let (history, history_status) = open_history(&cli);
+    let (history_status_tx, history_status_rx) = tokio::sync::watch::channel(history_status);
+    let (history_store, restored, history_reader) = match history {
+        Some(h) => (Some(h.store), h.restored, Some(h.reader)),
+        None => (None, Restored::default(), None),
+    };
+
     // State: one task owns it.
     let (kernel_handle, kernel_reports) = kernel_side.unzip();
     let (pipeline, handle, ends) = Pipeline::new(PipelineConfig {
@@ -149,7 +159,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         geo,
         syslog: ingest,
         sink: sink_counters,
+        restored,
+        history_status: history_status_rx,
     });
+    let history_writer = history_store.map(|store| history::spawn_writer(store, handle.snapshots(), history_status_tx));
     let pipeline = tokio::spawn(pipeline.run(events, ends, kernel_reports));
 
     // Sinks: the server reads the pipeline's snapshots.
@@ -158,7 +171,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
-    let app = server::router(Arc::new(ServerState { pipeline: handle, kernel: kernel_handle, auth, hosts }));
+    let app = server::router(Arc::new(ServerState {
+        pipeline: handle,
+        kernel: kernel_handle,
+        history: history_reader,
+        auth,
+        hosts,
+    }));
     let tls = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
     let sinks_stop = CancellationToken::new();
     let serving = tokio::spawn(server::conn::serve(
@@ -177,12 +196,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let _ = task.await;
     }
     let _ = pipeline.await;
+    // The pipeline's last snapshot carries the minute in progress.
+    if let Some(writer) = history_writer {
+        let _ = writer.await;
+    }
     sinks_stop.cancel();
     let _ = serving.await;
     geo_stop.cancel();
     let _ = geo_watch.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The history store as the command line asks, and its status; an error
+/// is logged and shown in /api/stats, and the daemon runs on without it.
+fn open_history(cli: &Cli) -> (Option<history::Opened>, HistoryStatusDoc) {
+    let mut status = HistoryStatusDoc {
+        path: Some(cli.history_path.display().to_string()),
+        days: cli.history_days,
+        max_bytes: cli.history_max_bytes,
+        ..HistoryStatusDoc::default()
+    };
+    if cli.no_history {
+        status.error = Some("off: --no-history".into());
+        tracing::info!("history is off (--no-history)");
+        return (None, status);
+    }
+    let config = HistoryConfig {
+        path: cli.history_path.clone(),
+        retention: Retention { days: cli.history_days, max_bytes: cli.history_max_bytes },
+    };
+    match history::open(&config) {
+        Ok(opened) => {
+            let status = opened.status();
+            tracing::info!(path = %cli.history_path.display(), restored_minutes = status.restored_minutes,
+                           "history on");
+            (Some(opened), status)
+        }
+        Err(error) => {
+            let message = history::error_chain(&error);
+            tracing::error!(error = %message, "history is off; the daemon runs on without it");
+            status.error = Some(message);
+            (None, status)
+        }
+    }
 }
 
 fn kernel_config(cli: &Cli) -> KernelConfig {

@@ -5,6 +5,7 @@
 //! - [`sources`]: the kernel's ring buffers and syslog senders make events;
 //! - [`enrich`]: geolocation adds where a source is;
 //! - [`state`]: one pipeline task owns aggregation and publishes snapshots;
+//! - [`history`]: the embedded store commits each minute and answers ranges;
 //! - [`sinks`]: the HTTP server reads those snapshots;
 //! - [`daemon`]: wires them together and shuts them down in that order.
 //!
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod daemon;
 pub mod enrich;
+pub mod history;
 pub mod lock;
 pub mod model;
 pub mod sinks;

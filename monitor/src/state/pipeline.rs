@@ -16,11 +16,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::{
     aggregate::{Aggregate, Limits, SourceSummary},
     documents::{
-        ByClass, EventCountsDoc, KernelDoc, PacketsBytes, SourceCountsDoc, StatsDoc, TopDoc, TopTotals, ViewerDoc,
-        TOP_WINDOWS_MINUTES,
+        ByClass, EventCountsDoc, HistoryStatusDoc, KernelDoc, PacketsBytes, SourceCountsDoc, StatsDoc, TopDoc,
+        TopTotals, ViewerDoc, TOP_WINDOWS_MINUTES,
     },
     history::SERIES,
     http_timing::HttpTiming,
+    minute::{MinuteAccumulator, MinuteSummary, Restored},
     publish::Published,
     snapshot::{Snapshot, HTTP_TOP_MAX, TOP_MAX},
 };
@@ -54,6 +55,10 @@ pub struct PipelineConfig {
     /// The syslog path's counters, kept by its receivers.
     pub syslog: Arc<Ingest>,
     pub sink: Arc<SinkCounters>,
+    /// The last hour from the history store, loaded back at start.
+    pub restored: Restored,
+    /// The history store's state, for /api/stats (kept by its writer).
+    pub history_status: watch::Receiver<HistoryStatusDoc>,
 }
 
 /// Questions a reader may ask between snapshots.
@@ -89,6 +94,11 @@ pub struct PipelineHandle {
 }
 
 impl PipelineHandle {
+    /// Every new snapshot, as it is published (the history writer's feed).
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
     /// The latest snapshot (at most a second old).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshots.borrow().clone()
@@ -158,6 +168,9 @@ pub struct Pipeline {
     kernel: Option<KernelCounters>,
     http_kernel: Option<crate::sources::kernel::HttpReport>,
     seconds_started: bool,
+    /// The minute being counted, and the last one closed.
+    minute: MinuteAccumulator,
+    last_minute: Option<Arc<MinuteSummary>>,
     seq: u64,
     fanout: broadcast::Sender<Arc<Published>>,
 }
@@ -177,10 +190,13 @@ impl Pipeline {
             kernel: None,
             http_kernel: None,
             seconds_started: false,
+            minute: MinuteAccumulator::default(),
+            last_minute: None,
             seq: 0,
             fanout: fanout.clone(),
             config,
         };
+        pipeline.restore(now_ms());
         let (snapshots, snapshots_rx) = watch::channel(Arc::new(pipeline.snapshot(now_ms())));
         let handle =
             PipelineHandle { snapshots: snapshots_rx, fanout, requests, next_viewer: Arc::new(AtomicU64::new(0)) };
@@ -222,8 +238,24 @@ impl Pipeline {
                 }
             }
         }
+        // The minute in progress goes to the history store too.
+        if let Some(minute) = self.minute.flush() {
+            self.last_minute = Some(Arc::new(minute));
+        }
         publish(&mut self);
         tracing::debug!("pipeline stopped: every source has");
+    }
+
+    /// The chart and the top-list windows from the restored minutes.
+    fn restore(&mut self, now: u64) {
+        let restored = std::mem::take(&mut self.config.restored);
+        let series: Vec<_> = restored.minutes.iter().map(|m| (m.start_ms, m.series)).collect();
+        if !series.is_empty() {
+            self.aggregate.history.restore(&series, now);
+        }
+        for minute in &restored.minutes {
+            self.aggregate.restore_minute(minute);
+        }
     }
 
     fn record(&mut self, batch: Batch) {
@@ -235,6 +267,7 @@ impl Pipeline {
             if event.response.is_some() {
                 self.http.record_event(&event);
             }
+            self.minute.record(&event);
             let recorded = self.aggregate.record(event);
             // Serialized only when someone watches live.
             if live {
@@ -275,11 +308,15 @@ impl Pipeline {
         // holds complete seconds, so a chart shows the time before as unknown.
         if self.seconds_started {
             let (mut by_series, mut all_packets, mut all_bytes) = ([0u64; 4], 0u64, 0u64);
+            let mut classes = [PacketsBytes::default(); monitor_common::class::CLASS_COUNT];
             if let (Some(now), Some(before)) = (&counters, &self.kernel) {
                 for (i, (n, b)) in now.classes.iter().zip(&before.classes).enumerate() {
                     let packets = n.packets.saturating_sub(b.packets);
                     if let Some(d) = by_series.get_mut(i) {
                         *d = packets;
+                    }
+                    if let Some(c) = classes.get_mut(i) {
+                        *c = PacketsBytes { packets, bytes: n.bytes.saturating_sub(b.bytes) };
                     }
                     all_packets += packets;
                     all_bytes += n.bytes.saturating_sub(b.bytes);
@@ -287,6 +324,9 @@ impl Pipeline {
             }
             self.aggregate.close_second(by_series, end_ms);
             self.aggregate.close_headline(all_packets, all_bytes, end_ms);
+            if let Some(minute) = self.minute.close_second(self.aggregate.history.latest(), classes, end_ms) {
+                self.last_minute = Some(Arc::new(minute));
+            }
         }
         self.seconds_started = true;
         if counters.is_some() {
@@ -331,6 +371,7 @@ impl Pipeline {
             syslog: Arc::new(lock(&self.config.syslog.counters).clone()),
             geo: Arc::new(geo.status()),
             http: Arc::new(http.truncated(STATS_HTTP_TOP)),
+            history: self.config.history_status.borrow().clone(),
             viewers: None,
         };
         let viewers = self
@@ -355,6 +396,7 @@ impl Pipeline {
                     asns: agg.top_asns(TOP_MAX, window),
                     icmp_types: agg.icmp_types(),
                     totals,
+                    range: None,
                 }
             })
             .collect();
@@ -369,6 +411,7 @@ impl Pipeline {
             rates: SERIES.iter().copied().zip(latest).collect(),
             kernel: self.kernel.clone(),
             http_kernel: self.http_kernel.clone(),
+            last_minute: self.last_minute.clone(),
         }
     }
 }
@@ -429,6 +472,19 @@ pub(crate) mod fixture {
                 quic_ports: ports("443"),
             })),
             sink,
+            restored: Restored::default(),
+            history_status: watch::channel(HistoryStatusDoc {
+                enabled: true,
+                path: Some("/var/lib/monitor/history.db".into()),
+                error: None,
+                days: 30,
+                max_bytes: 256 << 20,
+                file_bytes: 1_187_840,
+                minutes_written: 42,
+                last_minute_ms: Some(END_MS - 60_000),
+                restored_minutes: 60,
+            })
+            .1,
         });
         let at = |mut e: Event, ms: u64| {
             e.ts_ms = END_MS - 1_000 + ms;

@@ -8,6 +8,7 @@ use super::{
     documents::{HistoryDoc, Rates, StatsDoc, TopDoc, ViewerDoc},
     history::History,
     http_timing::HttpDoc,
+    minute::MinuteSummary,
 };
 use crate::sources::kernel::{HttpReport, KernelCounters};
 
@@ -32,6 +33,8 @@ pub struct Snapshot {
     /// What /metrics needs beyond the documents.
     pub kernel: Option<KernelCounters>,
     pub http_kernel: Option<HttpReport>,
+    /// The last complete minute, for the history store's writer.
+    pub last_minute: Option<Arc<MinuteSummary>>,
 }
 
 impl Snapshot {

@@ -21,7 +21,7 @@ pub use auth::{AuthConfig, Authorized};
 pub use frames::{ErrorDoc, SnapshotFrame, StatsFrame};
 pub use hosts::HostAllowlist;
 
-use crate::{sources::kernel::KernelHandle, state::PipelineHandle};
+use crate::{history::HistoryReader, sources::kernel::KernelHandle, state::PipelineHandle};
 
 /// What every handler reads: no locks, only handles.
 pub struct ServerState {
@@ -29,6 +29,8 @@ pub struct ServerState {
     pub pipeline: PipelineHandle,
     /// Questions to the kernel maps' owner (None without XDP).
     pub kernel: Option<KernelHandle>,
+    /// Ranges from the history store (None with history off).
+    pub history: Option<HistoryReader>,
     pub auth: AuthConfig,
     /// Names this dashboard answers to (Host, WebSocket Origin).
     pub hosts: HostAllowlist,
