@@ -94,7 +94,8 @@ fn a_restart_keeps_the_last_hour() {
     assert_eq!(history["enabled"], true, "{history}");
     assert!(history["restored_minutes"].as_u64() >= Some(1), "{history}");
     // The chart: the restored minute spread over its seconds.
-    assert_eq!(total(&daemon.get_json("/api/history"), "syslog"), 5);
+    let chart = daemon.get_json("/api/history");
+    assert_eq!(total(&chart, "syslog"), 5, "{history} {}", chart["series"]["syslog"]);
     // The windowed top lists.
     let top = daemon.get_json("/api/top?window=60");
     assert_eq!(top["sources"][0]["ip"], "192.0.2.50", "{top}");

@@ -272,6 +272,7 @@ pub(super) fn last_hour(conn: &Connection, now_ms: u64) -> Result<Restored, Hist
                     m.series[i] = packets;
                 }
             }
+            dim::COVERAGE => m.covered = packets,
             dim::CLASS => {
                 if let Some(i) = monitor_common::Class::ALL.iter().position(|c| c.name() == key) {
                     m.classes[i] = PacketsBytes { packets, bytes };

@@ -18,6 +18,9 @@ pub(super) mod dim {
     /// One of the top sources of its minute.
     pub(crate) const SOURCE: i64 = 4;
     // 5: per destination host, later: a dimension, no new table.
+    /// The seconds of a minute that were counted (`packets` is the bit
+    /// mask; minute tier only): a restart's minute is drawn only where it was.
+    pub(crate) const COVERAGE: i64 = 6;
 }
 
 /// One table of counts for every dimension and both tiers, so a new

@@ -81,7 +81,8 @@ impl Store {
             let mut add = tx
                 .prepare_cached(
                     "INSERT INTO traffic (step, ts, dim, key, packets, bytes, sources) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (step, dim, ts, key) DO UPDATE SET packets = packets + excluded.packets,
+                     ON CONFLICT (step, dim, ts, key) DO UPDATE SET packets = CASE WHEN dim = 6
+                        THEN packets | excluded.packets ELSE packets + excluded.packets END,
                         bytes = bytes + excluded.bytes, sources = max(sources, excluded.sources)",
                 )
                 .what("preparing the insert")?;
@@ -95,6 +96,10 @@ impl Store {
                 .what("preparing the names")?;
             let ts = m.start_ms - m.start_ms % MINUTE_MS;
             let hour = ts - ts % HOUR_MS;
+            if m.covered != 0 {
+                add.execute(params![int(MINUTE_MS), int(ts), dim::COVERAGE, "seconds", int(m.covered), 0, 0])
+                    .what("writing the coverage")?;
+            }
             let mut row = |d: i64, key: &str, packets: u64, bytes: u64, sources: u64| -> rusqlite::Result<()> {
                 for (step, at) in [(MINUTE_MS, ts), (HOUR_MS, hour)] {
                     add.execute(params![int(step), int(at), d, key, int(packets), int(bytes), int(sources)])?;

@@ -60,7 +60,15 @@ fn minute(start_ms: u64, icmp: u64, extra: u64) -> MinuteSummary {
     }
     let mut classes = [PacketsBytes::default(); monitor_common::class::CLASS_COUNT];
     classes[0] = PacketsBytes { packets: icmp + extra, bytes: (icmp + extra) * 100 };
-    MinuteSummary { start_ms, series: [icmp + extra, 0, 0, 0, 2], classes, countries, asns, sources }
+    MinuteSummary {
+        start_ms,
+        series: [icmp + extra, 0, 0, 0, 2],
+        covered: (1 << 60) - 1,
+        classes,
+        countries,
+        asns,
+        sources,
+    }
 }
 
 fn sorted(mut m: MinuteSummary) -> MinuteSummary {

@@ -38,22 +38,31 @@ impl History {
     }
 
     /// Fills the hour before `end_ms` from restored minutes
-    /// ((start_ms, packets per series), oldest first), each second at its
-    /// minute's average; the rest of the hour stays unknown.
-    pub fn restore(&mut self, minutes: &[(u64, [u64; SERIES.len()])], end_ms: u64) {
+    /// ((start_ms, packets per series, covered seconds), oldest first), each
+    /// second it covered at its average; the rest stays unknown.
+    pub fn restore(&mut self, minutes: &[(u64, [u64; SERIES.len()], u64)], end_ms: u64) {
         self.seconds.clear();
-        let end_s = end_ms / 1000;
+        // Up to the end of the current second: a daemon restarted within a
+        // second of its last one finds that second too.
+        let end_s = end_ms / 1000 + 1;
         let mut minutes = minutes.iter().peekable();
         for s in end_s.saturating_sub(HISTORY_SECONDS as u64)..end_s {
             let minute_start = s / 60 * 60_000;
-            while minutes.peek().is_some_and(|(start, _)| *start < minute_start) {
+            while minutes.peek().is_some_and(|(start, _, _)| *start < minute_start) {
                 minutes.next();
             }
-            let counts = minutes.peek().filter(|(start, _)| *start == minute_start).map(|(_, counts)| {
-                // Spread over the 60 seconds, the remainder in the first ones: the sum stays exact.
-                let k = s % 60;
-                counts.map(|n| n / 60 + u64::from(k < n % 60))
-            });
+            let counts =
+                minutes.peek().filter(|(start, _, _)| *start == minute_start).and_then(|(_, counts, covered)| {
+                    // Spread over the seconds counted, the remainder in the first ones: the sum stays exact.
+                    let covered = if *covered == 0 { (1 << 60) - 1 } else { *covered };
+                    let k = s % 60;
+                    if covered & (1 << k) == 0 {
+                        return None;
+                    }
+                    let (n_seconds, rank) =
+                        (u64::from(covered.count_ones()), u64::from((covered & ((1 << k) - 1)).count_ones()));
+                    Some(counts.map(|n| n / n_seconds + u64::from(rank < n % n_seconds)))
+                });
             self.seconds.push_back(counts);
         }
         self.end_ms = end_s * 1000;
@@ -99,7 +108,14 @@ mod tests {
     fn restored_minutes_spread_over_their_seconds_and_the_rest_is_unknown() {
         let mut h = History::default();
         let end = 1_000 * 60_000;
-        h.restore(&[(end - 60_000 * 59, [1, 0, 0, 0, 0]), (end - 120_000, [61, 0, 0, 0, 0])], end);
+        h.restore(
+            &[
+                (end - 60_000 * 59, [1, 0, 0, 0, 0], 0),
+                (end - 120_000, [61, 0, 0, 0, 0], 0),
+                (end - 60_000, [9, 0, 0, 0, 0], 0b111),
+            ],
+            end - 1, // in the last second: it is restored too
+        );
         let icmp = &h.doc(60).series["icmp"];
         assert_eq!(icmp.len(), HISTORY_SECONDS);
         assert_eq!(icmp[0], None, "minute -60 is not restored");
@@ -107,9 +123,11 @@ mod tests {
         let minute = &icmp[HISTORY_SECONDS - 120..HISTORY_SECONDS - 60];
         assert_eq!(minute.iter().flatten().sum::<u64>(), 61);
         assert_eq!((minute[0], minute[1]), (Some(2), Some(1)));
+        let last = &icmp[HISTORY_SECONDS - 60..];
+        assert_eq!(&last[..4], [Some(3), Some(3), Some(3), None], "only the seconds counted");
         assert_eq!(icmp[HISTORY_SECONDS - 1], None);
+        assert_eq!(h.end_ms, end);
         h.push([5, 0, 0, 0, 0], end + 1_000);
         assert_eq!(h.doc(60).series["icmp"].last(), Some(&Some(5)));
-        assert_eq!(h.end_ms, end + 1_000);
     }
 }

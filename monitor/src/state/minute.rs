@@ -54,6 +54,9 @@ pub struct MinuteSummary {
     pub start_ms: u64,
     /// Packets of each rate series ([`SERIES`]), summed over its seconds.
     pub series: [u64; SERIES.len()],
+    /// The seconds of the minute that were counted, bit k for second k (a
+    /// daemon started or stopped within it); 0 when not known (all).
+    pub covered: u64,
     /// The kernel's exact packets and bytes per class (zeros without XDP).
     pub classes: [PacketsBytes; CLASS_COUNT],
     /// Event-weighted packets by country code, with the country's name.
@@ -77,6 +80,7 @@ pub struct Restored {
 pub(super) struct MinuteAccumulator {
     minute: Option<u64>,
     series: [u64; SERIES.len()],
+    covered: u64,
     classes: [PacketsBytes; CLASS_COUNT],
     sources: HashMap<IpAddr, (KeyCount, Option<Arc<crate::model::GeoInfo>>)>,
     countries: HashMap<String, (Option<String>, KeyCount)>,
@@ -130,6 +134,7 @@ impl MinuteAccumulator {
             _ => None,
         };
         self.minute = Some(minute);
+        self.covered |= 1 << (end_ms.saturating_sub(1) / 1000 % 60);
         for (sum, n) in self.series.iter_mut().zip(series) {
             *sum += n;
         }
@@ -168,6 +173,7 @@ impl MinuteAccumulator {
         MinuteSummary {
             start_ms: minute * 60_000,
             series: this.series,
+            covered: this.covered,
             classes: this.classes,
             countries: this.countries.into_iter().map(|(k, (name, c))| (k, name, c)).collect(),
             asns: this.asns.into_iter().map(|(k, (name, c))| (k, name, c)).collect(),
@@ -207,6 +213,7 @@ mod tests {
         let m = acc.close_second([7, 0, 0, 0, 0], classes, 60_000 * 11 + 1_000).expect("minute 10 closed");
         assert_eq!(m.start_ms, 600_000);
         assert_eq!(m.series, [3, 0, 0, 0, 1]);
+        assert_eq!(m.covered, 1 << 58 | 1 << 59, "the seconds ending at :59 and :00");
         assert_eq!(m.classes[0], PacketsBytes { packets: 4, bytes: 400 });
         let top: Vec<_> = m.sources.iter().map(|s| (s.ip.to_string(), s.count.packets)).collect();
         assert_eq!(top, [("203.0.113.2".to_string(), 6), ("203.0.113.1".to_string(), 3)]);

@@ -249,7 +249,7 @@ impl Pipeline {
     /// The chart and the top-list windows from the restored minutes.
     fn restore(&mut self, now: u64) {
         let restored = std::mem::take(&mut self.config.restored);
-        let series: Vec<_> = restored.minutes.iter().map(|m| (m.start_ms, m.series)).collect();
+        let series: Vec<_> = restored.minutes.iter().map(|m| (m.start_ms, m.series, m.covered)).collect();
         if !series.is_empty() {
             self.aggregate.history.restore(&series, now);
         }

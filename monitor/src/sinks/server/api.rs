@@ -94,7 +94,14 @@ pub(super) async fn top(State(state): Shared, q: QueryResult<TopQuery>) -> Resul
         }
         let now = now_ms();
         let (from, to) = range_bounds(q.from, q.to, now);
-        return Ok(Json(history_reader(&state)?.top(from, to, n, now).await.map_err(history_error)?));
+        let mut doc = history_reader(&state)?.top(from, to, n, now).await.map_err(history_error)?;
+        // The store keeps a source's country and network; where it is on the map comes from today's GeoIP data.
+        for source in &mut doc.sources {
+            if let Some((geo, _)) = state.pipeline.source(source.ip).await {
+                source.summary.geo = Some(geo);
+            }
+        }
+        return Ok(Json(doc));
     }
     Ok(Json(state.pipeline.snapshot().top(window, n)))
 }

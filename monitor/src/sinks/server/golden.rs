@@ -90,6 +90,7 @@ fn history_documents() -> (HistoryDoc, TopDoc) {
             .write_minute(&MinuteSummary {
                 start_ms: end - k * MINUTE_MS,
                 series: [packets, 0, 0, 2, 1],
+                covered: (1 << 60) - 1,
                 classes: Default::default(),
                 countries: vec![("DE".into(), Some("Germany".into()), count(packets, 1))],
                 asns: vec![(64500, Some(Arc::from("Example Net")), count(packets, 1))],
