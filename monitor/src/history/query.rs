@@ -12,7 +12,7 @@ use rusqlite::{params, Connection};
 
 use super::{
     error::{HistoryError, SqlContext as _},
-    schema::dim,
+    schema::{self, dim},
     store::{HOUR_MS, MINUTE_MS, MINUTE_TIER_DAYS},
 };
 use crate::{
@@ -241,10 +241,11 @@ pub(super) fn last_hour(conn: &Connection, now_ms: u64) -> Result<Restored, Hist
     let from = now_ms.saturating_sub(HOUR_MS);
     let names = names(conn)?;
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT ts, dim, key, packets, bytes, sources FROM traffic WHERE step = ?1 AND ts >= ?2 AND ts <= ?3
-             ORDER BY ts, dim, packets DESC",
-        )
+        .prepare_cached(&format!(
+            "SELECT ts, dim, key, packets, bytes, sources FROM traffic
+             WHERE step = ?1 AND dim IN {} AND ts >= ?2 AND ts <= ?3 ORDER BY ts, dim, packets DESC",
+            schema::ALL_DIMS
+        ))
         .what("loading the last hour")?;
     let rows = stmt
         .query_map(params![int(MINUTE_MS), int(from), int(now_ms)], |r| {

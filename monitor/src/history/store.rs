@@ -144,19 +144,26 @@ impl Store {
         let minute_cutoff = now_ms.saturating_sub(u64::from(minute_days) * day);
         let c = &self.conn;
         let mut deleted = 0u64;
-        deleted += c.execute("DELETE FROM traffic WHERE ts < ?1", [int(cutoff)]).what("deleting old data")? as u64;
+        let older_than =
+            format!("DELETE FROM traffic WHERE step IN (60000, 3600000) AND dim IN {} AND ts < ?1", schema::ALL_DIMS);
+        deleted += c.execute(&older_than, [int(cutoff)]).what("deleting old data")? as u64;
         deleted += c
-            .execute("DELETE FROM traffic WHERE step = ?1 AND ts < ?2", [int(MINUTE_MS), int(minute_cutoff)])
+            .execute(
+                &format!("DELETE FROM traffic WHERE step = ?1 AND dim IN {} AND ts < ?2", schema::ALL_DIMS),
+                [int(MINUTE_MS), int(minute_cutoff)],
+            )
             .what("deleting old minutes")? as u64;
         deleted += c
             .execute("DELETE FROM alerts WHERE coalesce(ends_ms, starts_ms) < ?1", [int(cutoff)])
             .what("deleting old alerts")? as u64;
         while self.used_bytes()? > self.retention.max_bytes {
             let oldest: Option<i64> =
-                c.query_row("SELECT min(ts) FROM traffic", [], |r| r.get(0)).what("finding the oldest data")?;
+                // Every step has its series rows: their oldest is the oldest of all.
+                c.query_row("SELECT min(ts) FROM traffic WHERE step IN (60000, 3600000) AND dim = 0", [], |r| r.get(0))
+                    .what("finding the oldest data")?;
             let Some(oldest) = oldest else { break };
             let until = oldest - oldest.rem_euclid(HOUR_MS as i64) + HOUR_MS as i64;
-            let n = c.execute("DELETE FROM traffic WHERE ts < ?1", [until]).what("deleting the oldest hour")?;
+            let n = c.execute(&older_than, [until]).what("deleting the oldest hour")?;
             c.execute("DELETE FROM alerts WHERE coalesce(ends_ms, starts_ms) < ?1", [until])
                 .what("deleting the oldest alerts")?;
             deleted += n as u64;
