@@ -162,7 +162,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         restored,
         history_status: history_status_rx,
     });
-    let history_writer = history_store.map(|store| history::spawn_writer(store, handle.snapshots(), history_status_tx));
+    // The AlertRecorder (second) is for the alert rules to record into.
+    let history_writer =
+        history_store.map(|store| history::spawn_writer(store, handle.snapshots(), history_status_tx).0);
     let pipeline = tokio::spawn(pipeline.run(events, ends, kernel_reports));
 
     // Sinks: the server reads the pipeline's snapshots.

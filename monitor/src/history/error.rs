@@ -25,6 +25,8 @@ pub enum HistoryError {
     /// A range the store cannot answer as asked (the message says why).
     #[error("{0}")]
     Range(String),
+    #[error("cannot start the history reader thread")]
+    Thread(#[source] std::io::Error),
     #[error("history is busy: too many range queries waiting")]
     Busy,
     #[error("history has stopped")]

@@ -24,4 +24,4 @@ pub use query::{choose_step, HistoryRange, MAX_POINTS};
 pub use query::{history as query_history, top as query_top};
 pub use reader::HistoryReader;
 pub use store::{AlertRecord, Retention, Store, HOUR_MS, MINUTE_MS, MINUTE_TIER_DAYS};
-pub use writer::{error_chain, open, spawn_writer, HistoryConfig, Opened};
+pub use writer::{error_chain, open, spawn_writer, AlertRecorder, HistoryConfig, Opened};

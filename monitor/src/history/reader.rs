@@ -33,7 +33,7 @@ impl HistoryReader {
                     job(&conn);
                 }
             })
-            .map_err(|source| HistoryError::NotWritable { dir: path.into(), source })?;
+            .map_err(HistoryError::Thread)?;
         Ok(HistoryReader { jobs })
     }
 
@@ -55,6 +55,15 @@ impl HistoryReader {
     /// The chart over a range (see [`query::choose_step`] for the step).
     pub async fn history(&self, range: HistoryRange, now_ms: u64) -> Result<HistoryDoc, HistoryError> {
         self.run(move |conn| query::history(conn, range, now_ms)).await
+    }
+
+    /// The country codes and ASNs seen since `since_ms` (the alert rules'
+    /// `new_origin`: what was not seen in the last D days).
+    pub async fn origins_seen_since(
+        &self,
+        since_ms: u64,
+    ) -> Result<(std::collections::HashSet<String>, std::collections::HashSet<u32>), HistoryError> {
+        self.run(move |conn| query::origins_seen_since(conn, since_ms)).await
     }
 
     /// The top lists of a range, `n` of each.

@@ -258,3 +258,38 @@ fn a_directory_that_cannot_be_written_is_named_in_the_error() {
     let text = super::error_chain(&error);
     assert!(text.contains("a-file") && text.contains("not writable") && text.contains("--no-history"), "{text}");
 }
+
+#[tokio::test]
+async fn the_writer_commits_new_minutes_and_recorded_alerts() {
+    use tokio::sync::watch;
+
+    use crate::state::{documents::HistoryStatusDoc, fixture};
+
+    let dir = TempDir::new("writer");
+    let store = Store::open(&dir.db(), ROOMY).expect("opens");
+    let (snapshots, watched) = watch::channel(Arc::new(fixture::snapshot().0));
+    let (status, status_rx) = watch::channel(HistoryStatusDoc::default());
+    let (task, alerts) = super::spawn_writer(store, watched, status);
+    let alert = AlertRecord {
+        name: "new_origin".into(),
+        labels: r#"{"asn":"64500"}"#.into(),
+        state: "firing".into(),
+        starts_ms: NOW,
+        ends_ms: None,
+    };
+    alerts.record(alert.clone()).expect("queued");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for start in [NOW - 2 * MINUTE_MS, NOW - 2 * MINUTE_MS, NOW - MINUTE_MS] {
+        let mut next = fixture::snapshot().0;
+        next.last_minute = Some(Arc::new(minute(start, 3, 0)));
+        snapshots.send_replace(Arc::new(next));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(snapshots);
+    task.await.expect("the writer ends with the pipeline");
+    assert_eq!(status_rx.borrow().minutes_written, 2, "the same minute twice is written once");
+    assert_eq!(status_rx.borrow().last_minute_ms, Some(NOW - MINUTE_MS));
+    let store = Store::open(&dir.db(), ROOMY).expect("reopens");
+    assert_eq!(store.alerts().expect("alerts"), [alert]);
+    assert_eq!(store.load_last_hour(NOW).expect("loads").minutes.len(), 2);
+}

@@ -4,12 +4,15 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 use super::{
     error::HistoryError,
     reader::HistoryReader,
-    store::{Retention, Store},
+    store::{AlertRecord, Retention, Store},
 };
 use crate::{
     model::now_ms,
@@ -58,51 +61,102 @@ pub fn open(config: &HistoryConfig) -> Result<Opened, HistoryError> {
     Ok(Opened { store, restored, reader })
 }
 
+/// Where alert rules record their alerts: the writer commits them between
+/// minutes (one writer, one connection). Cheap to clone.
+#[derive(Clone)]
+pub struct AlertRecorder {
+    alerts: mpsc::Sender<AlertRecord>,
+}
+
+impl AlertRecorder {
+    /// Queues `alert` for the writer; Busy when it is this far behind.
+    pub fn record(&self, alert: AlertRecord) -> Result<(), HistoryError> {
+        self.alerts.try_send(alert).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => HistoryError::Busy,
+            mpsc::error::TrySendError::Closed(_) => HistoryError::Stopped,
+        })
+    }
+}
+
+/// Alerts waiting for the writer at most.
+const ALERT_QUEUE: usize = 1_024;
+
+/// Runs `work` on the store off the runtime; None if it panicked (the
+/// store is then gone and history stops).
+async fn blocking<T: Send + 'static>(
+    store: &mut Option<Store>,
+    work: impl FnOnce(&mut Store) -> T + Send + 'static,
+) -> Option<T> {
+    let mut owned = store.take()?;
+    let task = tokio::task::spawn_blocking(move || {
+        let result = work(&mut owned);
+        (owned, result)
+    });
+    match task.await {
+        Ok((owned, result)) => {
+            *store = Some(owned);
+            Some(result)
+        }
+        Err(_) => {
+            tracing::error!("the history writer panicked; history stops");
+            None
+        }
+    }
+}
+
 /// Commits every new minute of `snapshots` until the pipeline stops (its
-/// last snapshot carries the minute in progress).
+/// last snapshot carries the minute in progress), and the alerts recorded
+/// through the returned [`AlertRecorder`].
 pub fn spawn_writer(
     store: Store,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     status: watch::Sender<HistoryStatusDoc>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+) -> (JoinHandle<()>, AlertRecorder) {
+    let (alerts_tx, mut alerts) = mpsc::channel::<AlertRecord>(ALERT_QUEUE);
+    let task = tokio::spawn(async move {
         let mut store = Some(store);
         let mut written = snapshots.borrow().last_minute.as_ref().map_or(0, |m| m.start_ms);
-        while snapshots.changed().await.is_ok() {
-            let minute = snapshots.borrow_and_update().last_minute.clone();
-            let Some(minute) = minute.filter(|m| m.start_ms > written) else { continue };
-            let Some(mut owned) = store.take() else { break };
-            let task = tokio::task::spawn_blocking(move || {
-                let result = owned.write_minute(&minute).and_then(|()| owned.enforce_retention(now_ms()));
-                let bytes = owned.file_bytes();
-                (owned, minute, result, bytes)
-            });
-            let Ok((owned, minute, result, bytes)) = task.await else {
-                tracing::error!("the history writer panicked; history stops");
-                break;
+        loop {
+            let minute = tokio::select! {
+                changed = snapshots.changed() => match changed {
+                    Ok(()) => snapshots.borrow_and_update().last_minute.clone(),
+                    Err(_) => break, // the pipeline has stopped
+                },
+                Some(alert) = alerts.recv() => {
+                    let Some(result) = blocking(&mut store, move |s| s.record_alert(&alert)).await else { break };
+                    if let Err(error) = result {
+                        tracing::warn!(error = %error_chain(&error), "history: an alert was not recorded");
+                    }
+                    continue;
+                }
             };
-            store = Some(owned);
+            let Some(minute) = minute.filter(|m| m.start_ms > written) else { continue };
             written = minute.start_ms;
+            let start_ms = minute.start_ms;
+            let work = move |s: &mut Store| {
+                let result = s.write_minute(&minute).and_then(|()| s.enforce_retention(now_ms()));
+                (result, s.file_bytes())
+            };
+            let Some((result, bytes)) = blocking(&mut store, work).await else { break };
             status.send_modify(|s| {
                 s.file_bytes = bytes;
                 match &result {
                     Ok(_) => {
                         s.minutes_written += 1;
-                        s.last_minute_ms = Some(minute.start_ms);
+                        s.last_minute_ms = Some(start_ms);
                         s.error = None;
                     }
                     Err(error) => s.error = Some(error_chain(error)),
                 }
             });
             match result {
-                Ok(deleted) => {
-                    tracing::debug!(minute_ms = minute.start_ms, deleted, bytes, "history: minute committed")
-                }
+                Ok(deleted) => tracing::debug!(minute_ms = start_ms, deleted, bytes, "history: minute committed"),
                 Err(error) => tracing::warn!(error = %error_chain(&error), "history: a minute was not written"),
             }
         }
         tracing::debug!("history writer stopped");
-    })
+    });
+    (task, AlertRecorder { alerts: alerts_tx })
 }
 
 /// The error and its sources on one line.
