@@ -8,6 +8,7 @@ mod demo_sources;
 mod frames;
 mod gen;
 mod geo;
+mod history;
 mod kernel;
 mod syslog_send;
 mod ws;
@@ -115,6 +116,13 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
     },
+    /// The history store at the demo's shape: bytes per day, write cost per minute.
+    History {
+        #[arg(long, default_value_t = 1440)]
+        minutes: u64,
+        #[arg(long, default_value_t = 360)]
+        sources: u32,
+    },
     /// The demo's traffic mix (`cargo xtask demo`): pings, HTTP, TLS and
     /// syslog lines from located public sources, sent on an interface
     /// inside the demo's own network namespace.
@@ -170,6 +178,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Cmd::Geo { city, asn, cold, cached, threads } => geo::run(&geo::Args { city, asn, cold, cached, threads }),
+        Cmd::History { minutes, sources } => history::run(&history::Args { minutes, sources }),
         Cmd::XdpHold { iface } => xdp_hold(&iface),
         Cmd::Demo(args) => demo::run(&args),
     }

@@ -11,13 +11,14 @@ use crate::{
     alerts::{self, AlertEngine, AlertsHandle, EngineConfig},
     config::Cli,
     enrich::geo::{self, Geo, GeoConfig},
+    history::{self, HistoryConfig, Retention},
     sinks::server::{self, AuthConfig, HostAllowlist, ServerState},
     sources::{
         kernel::{self, KernelConfig, KernelEventContext, Observer},
         syslog::{self, Allowlist, Ingest, IngestConfig},
         EventSink, MAX_BATCH,
     },
-    state::{Limits, Pipeline, PipelineConfig},
+    state::{documents::HistoryStatusDoc, Limits, Pipeline, PipelineConfig, Restored},
 };
 
 /// Capacity of the queue between the sources and the pipeline, in events:
@@ -130,6 +131,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let geo_stop = CancellationToken::new();
     let geo_watch = tokio::spawn(geo::watch(Arc::clone(&geo), geo_stop.clone()));
 
+    // History: the last hour back before the pipeline starts; a store that
+    // cannot open leaves the daemon running without it.
+    let (history, history_status) = open_history(&cli);
+    let (history_status_tx, history_status_rx) = tokio::sync::watch::channel(history_status);
+    let (history_store, restored, history_reader) = match history {
+        Some(h) => (Some(h.store), h.restored, Some(h.reader)),
+        None => (None, Restored::default(), None),
+    };
+
     // State: one task owns it.
     let (kernel_handle, kernel_reports) = kernel_side.unzip();
     let (pipeline, handle, ends) = Pipeline::new(PipelineConfig {
@@ -145,12 +155,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         geo,
         syslog: ingest,
         sink: sink_counters,
+        restored,
+        history_status: history_status_rx,
     });
-    let snapshots = handle.watch();
+    let snapshots = handle.snapshots();
+    let (history_writer, alert_recorder) =
+        history_store.map(|store| history::spawn_writer(store, handle.snapshots(), history_status_tx)).unzip();
     let pipeline = tokio::spawn(pipeline.run(events, ends, kernel_reports));
 
     // Alerts: the engine reads each snapshot; it stops when the pipeline has.
-    let (alerts_handle, alerts_tasks) = start_alerts(&cli, alert_rules, snapshots)?;
+    // With history on, new_origin rules also know what the store saw, and
+    // every alert's changes are kept there.
+    let stored = history_reader.clone().zip(alert_recorder);
+    let (alerts_handle, alerts_tasks) = start_alerts(&cli, alert_rules, snapshots, stored)?;
 
     // Sinks: the server reads the pipeline's snapshots.
     let listener = tokio::net::TcpListener::bind(cli.listen)
@@ -162,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         pipeline: handle,
         kernel: kernel_handle,
         alerts: alerts_handle,
+        history: history_reader,
         auth,
         hosts,
     }));
@@ -185,6 +203,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = pipeline.await;
     // Notifications already queued get a moment to leave, not more.
     let _ = tokio::time::timeout(ALERTS_DRAIN, futures_util::future::join_all(alerts_tasks)).await;
+    // The pipeline's last snapshot carries the minute in progress.
+    if let Some(writer) = history_writer {
+        let _ = writer.await;
+    }
     sinks_stop.cancel();
     let _ = serving.await;
     geo_stop.cancel();
@@ -205,11 +227,13 @@ fn load_alert_rules(cli: &Cli) -> anyhow::Result<Option<(Vec<alerts::Rule>, Stri
     }
 }
 
-/// The alert engine and its delivery tasks, reading `snapshots`.
+/// The alert engine and its delivery tasks, reading `snapshots`; with the
+/// history store's reader and alert recorder when history is on.
 fn start_alerts(
     cli: &Cli,
     rules: Option<(Vec<alerts::Rule>, String)>,
     snapshots: tokio::sync::watch::Receiver<Arc<crate::state::Snapshot>>,
+    stored: Option<(history::HistoryReader, history::AlertRecorder)>,
 ) -> anyhow::Result<(AlertsHandle, Vec<JoinHandle<()>>)> {
     let Some((rules, source)) = rules else {
         return Ok((AlertsHandle::channel("none (--alert-rules none)").1, Vec::new()));
@@ -222,14 +246,114 @@ fn start_alerts(
         EngineConfig {
             rules,
             rules_source: source,
-            origins: Box::new(alerts::MemoryOriginHistory::default()),
-            log: Box::new(alerts::MemoryAlertLog::new(alerts::ALERT_LOG_ENTRIES)),
+            origins: match &stored {
+                Some((reader, _)) => Box::new(StoredOrigins { reader: reader.clone(), run: Default::default() }),
+                None => Box::new(alerts::MemoryOriginHistory::default()),
+            },
+            log: {
+                let memory = alerts::MemoryAlertLog::new(alerts::ALERT_LOG_ENTRIES);
+                match stored {
+                    Some((_, recorder)) => Box::new(StoredAlertLog { memory, recorder }),
+                    None => Box::new(memory),
+                }
+            },
             delivery,
         },
         crate::model::now_ms(),
     );
     tasks.insert(0, tokio::spawn(engine.run(snapshots, docs)));
     Ok((handle, tasks))
+}
+
+/// Origins for new_origin rules: what the history store saw, and what this
+/// run has seen (the store learns the current minute only when it closes).
+struct StoredOrigins {
+    reader: history::HistoryReader,
+    run: alerts::MemoryOriginHistory,
+}
+
+impl alerts::OriginHistory for StoredOrigins {
+    fn seen_since(&self, since_ms: u64) -> alerts::Origins {
+        let mut origins = self.run.seen_since(since_ms);
+        // Called rarely (a rule's start, then it keeps its own record): a
+        // short wait on the store's reader thread is fine.
+        let reader = self.reader.clone();
+        let stored = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(reader.origins_seen_since(since_ms))
+        });
+        match stored {
+            Ok((countries, asns)) => {
+                origins.countries.extend(countries);
+                origins.asns.extend(asns);
+            }
+            Err(error) => tracing::warn!(%error, "reading past origins from history failed; this run's only"),
+        }
+        origins
+    }
+
+    fn record(&mut self, at_ms: u64, origins: &alerts::Origins) {
+        self.run.record(at_ms, origins);
+    }
+}
+
+/// The alert log in memory for /api/alerts, and every change in the store.
+struct StoredAlertLog {
+    memory: alerts::MemoryAlertLog,
+    recorder: history::AlertRecorder,
+}
+
+impl alerts::AlertLog for StoredAlertLog {
+    fn record(&mut self, entry: Arc<alerts::doc::AlertEventDoc>) {
+        let record = history::AlertRecord {
+            name: entry.alertname.clone(),
+            labels: serde_json::to_string(&entry.labels).unwrap_or_default(),
+            state: entry.state.to_owned(),
+            starts_ms: entry.at_ms,
+            ends_ms: (entry.state == "resolved").then_some(entry.at_ms),
+        };
+        if let Err(error) = self.recorder.record(record) {
+            tracing::warn!(%error, alert = %entry.alertname, "alert not kept in history");
+        }
+        self.memory.record(entry);
+    }
+
+    fn recent(&self, n: usize) -> Vec<Arc<alerts::doc::AlertEventDoc>> {
+        self.memory.recent(n)
+    }
+}
+
+/// The history store as the command line asks, and its status; an error
+/// is logged and shown in /api/stats, and the daemon runs on without it.
+fn open_history(cli: &Cli) -> (Option<history::Opened>, HistoryStatusDoc) {
+    let mut status = HistoryStatusDoc {
+        path: Some(cli.history_path.display().to_string()),
+        days: cli.history_days,
+        max_bytes: cli.history_max_bytes,
+        ..HistoryStatusDoc::default()
+    };
+    if cli.no_history {
+        status.error = Some("off: --no-history".into());
+        tracing::info!("history is off (--no-history)");
+        return (None, status);
+    }
+    let config = HistoryConfig {
+        path: cli.history_path.clone(),
+        retention: Retention { days: cli.history_days, max_bytes: cli.history_max_bytes },
+    };
+    match history::open(&config) {
+        Ok(opened) => {
+            let status = opened.status();
+            tracing::info!(path = %cli.history_path.display(), restored_minutes = status.restored_minutes,
+                           "history on");
+            (Some(opened), status)
+        }
+        Err(error) => {
+            let message = history::error_chain(&error);
+            tracing::error!(error = %message, "history is off; the daemon runs on without it");
+            status.error = Some(message);
+            (None, status)
+        }
+    }
 }
 
 fn kernel_config(cli: &Cli) -> KernelConfig {

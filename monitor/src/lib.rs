@@ -7,6 +7,7 @@
 //! - [`state`]: one pipeline task owns aggregation and publishes snapshots;
 //! - [`alerts`]: one engine task evaluates rules over those snapshots and
 //!   publishes an alerts document;
+//! - [`history`]: the embedded store commits each minute and answers ranges;
 //! - [`sinks`]: the HTTP server reads those snapshots;
 //! - [`daemon`]: wires them together and shuts them down in that order.
 //!
@@ -17,6 +18,7 @@ pub mod alerts;
 pub mod config;
 pub mod daemon;
 pub mod enrich;
+pub mod history;
 pub mod lock;
 pub mod model;
 pub mod sinks;

@@ -51,9 +51,15 @@ fn dashboard_in_a_real_browser() {
     let rules = artifacts.join("alert-rules.yaml");
     std::fs::write(&rules, ALERT_RULES).expect("alert rules written");
     let rules = rules.display().to_string();
+    // A history store with one minute from TEST_SRC, ten minutes ago: what
+    // the range control shows (range.test.mjs).
+    let history_db = artifacts.join("history.db");
+    let history_minute_ms = prefill_history(&history_db);
+
     let net = TwinNet::new(&[TEST_SRC, FLOOD_SRC]);
     // events-per-source 0 lets one flooding source produce thousands of
     // events a second; the global budget keeps it at what a page can take.
+    let history_path = history_db.display().to_string();
     let daemon = RestartableDaemon::start(
         &[
             "--netns",
@@ -66,6 +72,8 @@ fn dashboard_in_a_real_browser() {
             "5000",
             "--alert-rules",
             &rules,
+            "--history-path",
+            &history_path,
         ],
         &artifacts,
     );
@@ -100,12 +108,13 @@ fn dashboard_in_a_real_browser() {
             ("MONITOR_ARTIFACTS", artifacts.display().to_string()),
             ("MONITOR_ALERT", ALERT.to_owned()),
             ("MONITOR_LOAD", if load { "1" } else { "0" }.to_owned()),
+            ("MONITOR_HISTORY_MINUTE_MS", history_minute_ms.to_string()),
         ]
     };
 
     let passed = tools.run(
         "dashboard",
-        &["dashboard.test.mjs", "filters.test.mjs", "format.test.mjs", "hostile.test.mjs"],
+        &["dashboard.test.mjs", "filters.test.mjs", "format.test.mjs", "hostile.test.mjs", "range.test.mjs"],
         &env(false),
         &artifacts,
     );
@@ -118,4 +127,40 @@ fn dashboard_in_a_real_browser() {
     println!("browser tests passed: {passed} + {passed_load}; screenshots in {}", artifacts.display());
     drop(daemon);
     drop(net);
+}
+
+/// A fresh history database at `path` holding one minute (ten minutes ago)
+/// of 4,242 ICMP packets from `TEST_SRC`; returns the minute's start.
+fn prefill_history(path: &std::path::Path) -> u64 {
+    use monitor::{
+        history::{Retention, Store, MINUTE_MS},
+        state::{KeyCount, MinuteSource, MinuteSummary},
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64;
+    let start = now - now % MINUTE_MS - 10 * MINUTE_MS;
+    let count = KeyCount { packets: 4_242, bytes: 4_242 * 98, sources: 1 };
+    let mut store = Store::open(path, Retention { days: 30, max_bytes: 1 << 30 }).expect("history store");
+    store
+        .write_minute(&MinuteSummary {
+            start_ms: start,
+            series: [4_242, 0, 0, 0, 0],
+            countries: vec![("GB".into(), None, count.clone())],
+            sources: vec![MinuteSource {
+                ip: TEST_SRC.parse().expect("literal"),
+                count,
+                country_code: Some("GB".into()),
+                country: None,
+                asn: None,
+                as_org: None,
+            }],
+            ..MinuteSummary::default()
+        })
+        .expect("a minute written");
+    start
 }

@@ -1,6 +1,6 @@
 //! The daemon's modules depend one way, as lib.rs describes: config and
-//! model at the bottom, then sources and enrichment, then state, then sinks,
-//! then the daemon that wires them. Every `crate::` path in a file must name
+//! model at the bottom, then sources and enrichment, then state, then the
+//! history store, then sinks, then the daemon that wires them. Every `crate::` path in a file must name
 //! a layer below the file's own (or its own). Needs no root.
 
 use std::{collections::BTreeSet, fs, path::Path};
@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("enrich", 1),
     ("state", 2),
     ("alerts", 3),
+    ("history", 3),
     ("sinks", 4),
     ("daemon", 5),
 ];

@@ -12,7 +12,7 @@ import { RateChart } from './chart.js';
 import { observeServerTime, serverNow } from './clock.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
-import { TZ, badge, esc, fmtClock, fmtCompact, label, originLabel, topWindowText } from './format.js';
+import { TZ, badge, esc, fmtClock, fmtCompact, label, originLabel, rangeText, topWindowText } from './format.js';
 import { Lookup } from './lookup.js';
 import { WorldMap, keyHtml } from './map.js';
 import {
@@ -35,6 +35,7 @@ const state = {
   paused: false,
   origins: new Set(),      // "xdp:eth1", "syslog:10.0.0.5"
   originCounts: new Map(),
+  range: null,             // {from, to} of the history range on screen; null: live
 };
 
 let filters = Filters.fromSearch(location.search);
@@ -208,6 +209,10 @@ function onStats(stats, top) {
     for (const i of stats.interfaces ?? []) state.origins.add(`xdp:${i.name}`);
     for (const s of Object.keys(stats.syslog?.accepted_by_sender ?? {})) state.origins.add(`syslog:${s}`);
   }
+  if (top && state.range) {
+    state.top = top; // kept for "Live"; the range's lists stay on screen
+    top = null;
+  }
   if (top) {
     const win = top.window_minutes ?? null;
     if (win !== shownWindow) {
@@ -220,7 +225,7 @@ function onStats(stats, top) {
     state.top = top;
     if (filters.isEmpty && !state.paused) map.seed(top.sources);
   }
-  renderTop(state.top, state.stats);
+  if (!state.range) renderTop(state.top, state.stats);
   renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
   refreshHeadline();
 }
@@ -233,8 +238,62 @@ function ingest(events, flash) {
     state.originCounts.set(o, (state.originCounts.get(o) ?? 0) + 1);
   }
   feed.add(events);
-  map.add(events.filter((ev) => filters.matches(ev)), flash);
+  if (!state.range) map.add(events.filter((ev) => filters.matches(ev)), flash);
 }
+
+// ---- a range of the history store ----
+
+let rangeTop = null;
+
+/** Shows [from, to) from the history store: the chart, the top lists and the map follow; live updates pause. */
+async function showRange(from, to) {
+  state.range = { from, to };
+  filters.range = state.range;
+  filters.toUrl();
+  document.body.dataset.range = `${from}-${to}`;
+  $('range-text').textContent = `Showing ${rangeText(from, to)} from the history`;
+  $('range-live').hidden = false;
+  $('range-error').hidden = true;
+  let history, top;
+  try {
+    [history, top] = await Promise.all([
+      api(`/api/history?from=${from}&to=${to}`),
+      api(`/api/top?from=${from}&to=${to}&n=20`),
+    ]);
+  } catch (e) {
+    if (state.range?.from !== from || state.range?.to !== to) return;
+    $('range-error').textContent = `The history cannot show it: ${e.message}`;
+    $('range-error').hidden = false;
+    return;
+  }
+  if (state.range?.from !== from || state.range?.to !== to) return; // another range was picked meanwhile
+  chart.showRange(history, from, to);
+  rangeTop = top;
+  renderTop(top, state.stats);
+  map.setWindow(null);
+  map.clear();
+  map.seed(top.sources);
+}
+
+/** Back to live: the chart's seconds, the live top lists, the map from the events this page has. */
+function showLive() {
+  state.range = null;
+  rangeTop = null;
+  filters.range = null;
+  filters.toUrl();
+  delete document.body.dataset.range;
+  $('range-text').textContent = 'Drag across the chart to see a range from the history: the map and top lists follow it.';
+  $('range-live').hidden = true;
+  $('range-error').hidden = true;
+  chart.showLive();
+  shownWindow = undefined; // the next top list resets the map's window
+  map.clear();
+  map.add(feed.events.filter((ev) => filters.matches(ev)), false);
+  if (state.top) onStats(null, state.top);
+}
+
+chart.onSelect = (from, to) => showRange(from, to);
+$('range-live').addEventListener('click', showLive);
 
 /** The daemon's headline figures (stats.headline), or none when they are not current. */
 function refreshHeadline() {
@@ -423,6 +482,7 @@ $('map-zoom-reset').addEventListener('click', () => map.resetZoom());
 // cannot be asked now, the socket connects without them and the snapshot's
 // meta completes the filter.
 api('/api/meta').then(applyMeta, () => {}).finally(() => socket.start());
+if (filters.range) showRange(filters.range.from, filters.range.to); // a shared link to a range
 
 // For the browser tests and for poking at the page from the devtools console.
 window.monitorDashboard = {
@@ -439,6 +499,10 @@ window.monitorDashboard = {
   get mapZoom() { return map.view.k; },
   get meta() { return meta; },
   get topWindow() { return shownWindow; },
+  get range() { return state.range; },
+  get rangeTop() { return rangeTop; },
+  showRange,
+  showLive,
   chart,
   fmtCompact,
 };

@@ -5,6 +5,8 @@
 // was not connected) is unknown, drawn as a gap, never as a zero: only while
 // live does a second without an update frame mean "nothing happened".
 // Which series there are is the daemon's meta.rate_series (setSeries).
+// A range from the history store (showRange) replaces the live seconds until
+// showLive(); dragging across the chart picks one (onSelect).
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { serverNow } from './clock.js';
@@ -26,6 +28,8 @@ export class RateChart {
     this.liveFrom = null;   // first second this connection vouches for; null while not live
     this.downSec = -Infinity; // the second the last connection was lost in
     this.vouchFrom = Infinity; // first second of this connection that live rates may fill
+    this.range = null;      // {xs, ys, from, to}: a history range shown instead of the live seconds
+    this.onSelect = null;   // (fromMs, toMs) => ..., when a range is dragged across the chart
     new ResizeObserver(() => this.resize()).observe(el);
     this.timer = setInterval(() => this.render(), 1000);
   }
@@ -84,8 +88,10 @@ export class RateChart {
     this.series.forEach((name, k) => {
       const arr = h.series[name] ?? [];
       for (let j = 0; j < arr.length; j++) {
+        // null: nobody counted that step (before the start, unless the daemon restored it from its history store).
+        if (arr[j] === null || arr[j] === undefined) continue;
         const sec = endSec - (arr.length - 1 - j) * step;
-        for (let s = 0; s < step; s++) if (sec - s >= startSec) this.set(sec - s, k, Number(arr[j]) || 0);
+        for (let s = 0; s < step; s++) this.set(sec - s, k, (Number(arr[j]) || 0) / step);
       }
     });
     this.liveFrom = Math.max(endSec + 1, startSec, this.downSec + 1);
@@ -110,6 +116,32 @@ export class RateChart {
     this.series.forEach((name, k) => this.set(sec, k, Number(rates[name]) || 0));
   }
 
+  /**
+   * A range of the history store ({step_ms, end_ms, series}: packets per
+   * step, null where nobody counted), drawn as packets/s per step.
+   */
+  showRange(h, fromMs, toMs) {
+    const step = Math.max(1, h?.step_ms ?? 60000);
+    const n = Math.max(0, ...this.series.map((name) => (h?.series?.[name] ?? []).length));
+    const xs = Array.from({ length: n }, (_, j) => (h.end_ms - (n - j) * step) / 1000);
+    const ys = this.series.map((name) => Array.from({ length: n }, (_, j) => {
+      const v = h?.series?.[name]?.[j];
+      return v === null || v === undefined ? null : v / (step / 1000);
+    }));
+    this.range = { xs, ys, from: fromMs, to: toMs };
+    this.el.dataset.range = `${fromMs}-${toMs}`;
+    this.el.dataset.rangeStep = String(step);
+    this.restyle();
+  }
+
+  /** Back to the live seconds. */
+  showLive() {
+    this.range = null;
+    delete this.el.dataset.range;
+    delete this.el.dataset.rangeStep;
+    this.restyle();
+  }
+
   setWindow(minutes) {
     this.windowMin = minutes;
     this.render();
@@ -132,6 +164,14 @@ export class RateChart {
   }
 
   data() {
+    if (this.range) {
+      const { xs, ys } = this.range;
+      const known = ys[0]?.filter((v) => v !== null).length ?? 0;
+      this.el.dataset.samples = String(xs.length);
+      this.el.dataset.nonzero = String(xs.filter((_, j) => ys.some((y) => y[j] > 0)).length);
+      this.el.dataset.unknown = String(xs.length - known);
+      return [xs, ...ys];
+    }
     const end = Math.floor(serverNow() / 1000) - 1; // the last complete second
     this.vouch(end);
     const n = this.windowMin * 60;
@@ -179,7 +219,16 @@ export class RateChart {
     this.plot = new uPlot({
       ...this.size(),
       class: 'rate-chart',
-      cursor: { drag: { x: false, y: false } },
+      // Dragging across picks a range (the hook below), without zooming the live chart itself.
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: {
+        setSelect: [(u) => {
+          if (u.select.width < 4) return;
+          const from = u.posToVal(u.select.left, 'x'), to = u.posToVal(u.select.left + u.select.width, 'x');
+          u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+          this.onSelect?.(Math.round(from * 1000), Math.round(to * 1000));
+        }],
+      },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       series: [
         { label: 'time', value: (u, v) => (v == null ? '–' : `${fmtClock(v * 1000)} ${TZ}`) },

@@ -137,6 +137,10 @@ export class Filters {
     f.hiddenOrigins = new Set(splitList(p.get('hide')));
     const w = p.get('window');
     f.window = /^\d{1,5}$/.test(w ?? '') ? Number(w) : null;
+    // A range of the history store (ms since the epoch): shown instead of live figures.
+    const from = p.get('from'), to = p.get('to');
+    f.range = /^\d{1,15}$/.test(from ?? '') && /^\d{1,15}$/.test(to ?? '') && Number(to) > Number(from)
+      ? { from: Number(from), to: Number(to) } : null;
     f.compile();
     return f;
   }
@@ -164,6 +168,8 @@ export class Filters {
     set('cidr', this.cidr);
     set('hide', [...this.hiddenOrigins].join(','));
     set('window', this.window === null ? '' : String(this.window));
+    set('from', this.range ? String(this.range.from) : '');
+    set('to', this.range ? String(this.range.to) : '');
     const next = url.pathname + url.search + url.hash;
     if (next !== location.pathname + location.search + location.hash) history.replaceState(history.state, '', next);
   }

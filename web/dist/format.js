@@ -157,6 +157,14 @@ export function badge(cls) {
 }
 
 /** A top-list window (minutes, null = since the daemon started) as a panel says it: "last 15 min". */
+/** A history range, as the panels name it. */
+export function rangeText(fromMs, toMs) {
+  const day = (ms) => new Date(ms).toDateString();
+  const date = day(fromMs) !== day(Date.now()) || day(toMs) !== day(Date.now())
+    ? `${new Date(fromMs).toLocaleDateString('en-CA')} ` : '';
+  return `${date}${fmtClock(fromMs, { seconds: false })}–${fmtClock(toMs, { seconds: false })} ${TZ}`;
+}
+
 export function topWindowText(minutes) {
   return minutes == null ? 'since the daemon started' : `last ${fmtInt(minutes)} min`;
 }

@@ -4,7 +4,7 @@
 
 import {
   asnText, badge, countryName, esc, flag, fmtAgo, fmtBps, fmtCompact, fmtDate, fmtDateTime, fmtDuration, fmtInt, fmtPercent,
-  ipButton, placeHtml, topWindowText,
+  ipButton, placeHtml, rangeText, topWindowText,
 } from './format.js';
 import { serverNow } from './clock.js';
 
@@ -107,10 +107,13 @@ export function renderTop(top, stats) {
   if (!top) return;
   // Each panel states the window of the data it shows: the one this `top` says
   // it covers (absent from an older daemon: since start), not the one asked for.
+  // A range of the history store says so instead (/api/top?from=&to=).
   const win = top.window_minutes ?? null;
-  for (const el of document.querySelectorAll('[data-top-window-label]')) setText(el, topWindowText(win));
+  const winText = top.range ? rangeText(top.range.from_ms, top.range.to_ms) : topWindowText(win);
+  for (const el of document.querySelectorAll('[data-top-window-label]')) setText(el, winText);
   const section = $('top-section');
-  if (section && section.dataset.window !== String(win ?? 'all')) section.dataset.window = String(win ?? 'all');
+  const key = top.range ? 'range' : String(win ?? 'all');
+  if (section && section.dataset.window !== key) section.dataset.window = key;
   const totals = totalsText(stats, top);
   for (const el of document.querySelectorAll('.top-totals')) setText(el, totals);
 

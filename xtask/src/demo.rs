@@ -122,6 +122,8 @@ pub(crate) fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
             .port(opts.port)
             .syslog_udp(&syslog)
             .args(["--netns", RX_NS, "--iface", RX_IF])
+            // History of its own (kept across demos), never the system's.
+            .args(["--history-path", &logs.join("history.db").display().to_string()])
             .log(logs.join("daemon.log")) // the daemon logs to stdout
             .append_log()
             .own_process_group() // Ctrl-C reaches only us; we stop the children in order

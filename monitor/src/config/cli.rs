@@ -213,6 +213,25 @@ pub struct Cli {
     /// for several.
     #[arg(long = "alert-webhook", env = "MONITOR_ALERT_WEBHOOK", value_delimiter = ',')]
     pub alert_webhooks: Vec<String>,
+    /// The history database (SQLite): per-minute and hourly traffic, kept
+    /// across restarts. Its directory is created and must be writable.
+    #[arg(long, default_value = "/var/lib/monitor/history.db", env = "MONITOR_HISTORY_PATH")]
+    pub history_path: PathBuf,
+
+    /// Keep no history (nothing is written; ranges are not available).
+    #[arg(long, env = "MONITOR_NO_HISTORY")]
+    pub no_history: bool,
+
+    /// Days of history kept (per-minute detail for the last 2 of them,
+    /// hourly before); older data is deleted.
+    #[arg(long, default_value_t = 30, env = "MONITOR_HISTORY_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub history_days: u32,
+
+    /// Size of the history database at most (bytes; K, M, G suffixes):
+    /// beyond it the oldest data is deleted first and the file shrinks.
+    #[arg(long, default_value = "256M", env = "MONITOR_HISTORY_MAX_BYTES", value_parser = parse_bytes)]
+    pub history_max_bytes: u64,
 
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "monitor=debug".
     #[arg(long, default_value = "info", env = "RUST_LOG")]
@@ -270,6 +289,23 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// "1048576", "512K", "256M", "2G" (powers of 1024); at least 64 KiB.
+pub(super) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (number, shift) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = number.trim().parse().map_err(|_| format!("invalid size {s:?} (bytes, or with K, M, G)"))?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| format!("size {s:?} is too large"))?;
+    if bytes < 64 << 10 {
+        return Err("size must be at least 64K".into());
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +318,15 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("256M"), Ok(256 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("100000"), Ok(100_000));
+        assert!(parse_bytes("1K").is_err());
+        assert!(parse_bytes("x").is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::{
     documents::{RecentDoc, TopSource},
     headline::{Headline, ACTIVE_WINDOW_S},
     history::{History, SERIES},
+    minute::MinuteSummary,
 };
 use crate::model::{Event, EventFilter, GeoInfo, Origin};
 
@@ -97,6 +98,20 @@ impl SourceSummary {
         let age_ms = now_ms.saturating_sub(self.first_seen_ms).max(1_000);
         let s = self.decayed * decay(now_ms.saturating_sub(self.decayed_at_ms));
         s / (RATE_TAU_MS / 1_000.0 * (1.0 - decay(age_ms)))
+    }
+}
+
+impl SourceSummary {
+    /// A source as the history store remembers it over a range: its packets
+    /// (both paths, shown as XDP's), bytes and where it is.
+    pub fn from_history(
+        packets: u64,
+        bytes: u64,
+        first_seen_ms: u64,
+        last_seen_ms: u64,
+        geo: Option<Arc<GeoInfo>>,
+    ) -> Self {
+        SourceSummary { xdp_packets: packets, bytes, first_seen_ms, last_seen_ms, geo, ..Default::default() }
     }
 }
 
@@ -227,6 +242,29 @@ impl Aggregate {
             source.xdp_packets += weight;
         }
         self.keep(event)
+    }
+
+    /// Counts the top sources of a minute restored from the history store
+    /// into the since-start and windowed lists (as XDP packets: the store
+    /// keeps both paths together).
+    pub(super) fn restore_minute(&mut self, minute: &MinuteSummary) {
+        let (first, last) = (minute.start_ms, minute.start_ms + 59_999);
+        for s in &minute.sources {
+            if self.sources.len() >= self.limits.sources && !self.sources.contains_key(&s.ip) {
+                break;
+            }
+            let source = self.sources.entry(s.ip).or_default();
+            if source.first_seen_ms == 0 {
+                source.first_seen_ms = first;
+            }
+            source.last_seen_ms = source.last_seen_ms.max(last);
+            source.xdp_packets += s.count.packets;
+            source.bytes += s.count.bytes;
+            source.count_minute(first, s.count.packets);
+            if source.geo.is_none() {
+                source.geo = Some(Arc::new(s.geo()));
+            }
+        }
     }
 
     /// Keeps `event` among the recent ones, within the count bound.

@@ -141,6 +141,7 @@ pub struct StatsDoc {
     pub syslog: Arc<SyslogCounters>,
     pub geo: Arc<GeoStatus>,
     pub http: Arc<HttpDoc>,
+    pub history: HistoryStatusDoc,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub viewers: Option<Arc<[ViewerDoc]>>,
 }
@@ -178,6 +179,9 @@ pub struct TopDoc {
     pub asns: Vec<AsnCount>,
     pub icmp_types: Vec<IcmpTypeCount>,
     pub totals: TopTotals,
+    /// Lists from the history store over this range (`/api/top?from=&to=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<RangeDoc>,
 }
 
 impl TopDoc {
@@ -191,6 +195,7 @@ impl TopDoc {
             asns: self.asns.iter().take(n).cloned().collect(),
             icmp_types: self.icmp_types.clone(),
             totals: self.totals,
+            range: self.range,
         }
     }
 }
@@ -200,10 +205,42 @@ impl TopDoc {
 pub struct HistoryDoc {
     pub schema: u32,
     pub step_ms: u64,
-    /// Wall-clock end of the newest second, ms since the epoch.
+    /// Wall-clock end of the newest step, ms since the epoch.
     pub end_ms: u64,
-    /// One array per series of `rate_series`, oldest first.
-    pub series: BTreeMap<&'static str, Vec<u64>>,
+    /// One array per series of `rate_series`, oldest first: packets per
+    /// step; null for a step nobody counted.
+    pub series: BTreeMap<&'static str, Vec<Option<u64>>>,
+}
+
+/// A time range asked of the history store (`/api/history`, `/api/top`
+/// with `from`/`to`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RangeDoc {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// The store's tier the answer comes from (60,000 or 3,600,000).
+    pub step_ms: u64,
+}
+
+/// `history` in /api/stats: the embedded store of per-minute history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryStatusDoc {
+    /// Writing and answering ranges.
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why history is off or failing (None when all is well).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub days: u32,
+    pub max_bytes: u64,
+    /// The database's size on disk (the file and its WAL).
+    pub file_bytes: u64,
+    /// Minutes written since start; the start of the last one.
+    pub minutes_written: u64,
+    pub last_minute_ms: Option<u64>,
+    /// Minutes of the last hour loaded back at start.
+    pub restored_minutes: u64,
 }
 
 /// `kernel` in /api/lookup: the kernel's per-source counters of one class.

@@ -9,15 +9,17 @@ mod evict;
 mod headline;
 mod history;
 mod http_timing;
+mod minute;
 mod pipeline;
 mod publish;
 mod snapshot;
 
 pub use activity::{Activity, SourceSecond};
-pub use aggregate::{Limits, SourceSummary};
+pub use aggregate::{AsnCount, CountryCount, Limits, SourceSummary};
 pub use headline::Headline;
 pub use history::SERIES;
 pub use http_timing::{HttpDoc, Summary as HttpSummary, NOT_TIMED};
+pub use minute::{KeyCount, MinuteSource, MinuteSummary, Restored, MINUTE_TOP_SOURCES};
 #[cfg(test)]
 pub(crate) use pipeline::fixture;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineEnds, PipelineHandle, ViewerGuard};

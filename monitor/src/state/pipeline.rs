@@ -17,11 +17,12 @@ use super::{
     activity::{Activity, ActivityBuilder},
     aggregate::{Aggregate, Limits, SourceSummary},
     documents::{
-        ByClass, EventCountsDoc, KernelDoc, PacketsBytes, SourceCountsDoc, StatsDoc, TopDoc, TopTotals, ViewerDoc,
-        TOP_WINDOWS_MINUTES,
+        ByClass, EventCountsDoc, HistoryStatusDoc, KernelDoc, PacketsBytes, SourceCountsDoc, StatsDoc, TopDoc,
+        TopTotals, ViewerDoc, TOP_WINDOWS_MINUTES,
     },
     history::SERIES,
     http_timing::HttpTiming,
+    minute::{MinuteAccumulator, MinuteSummary, Restored},
     publish::Published,
     snapshot::{Snapshot, HTTP_TOP_MAX, TOP_MAX},
 };
@@ -55,6 +56,10 @@ pub struct PipelineConfig {
     /// The syslog path's counters, kept by its receivers.
     pub syslog: Arc<Ingest>,
     pub sink: Arc<SinkCounters>,
+    /// The last hour from the history store, loaded back at start.
+    pub restored: Restored,
+    /// The history store's state, for /api/stats (kept by its writer).
+    pub history_status: watch::Receiver<HistoryStatusDoc>,
 }
 
 /// Questions a reader may ask between snapshots.
@@ -90,6 +95,12 @@ pub struct PipelineHandle {
 }
 
 impl PipelineHandle {
+    /// Every new snapshot, as it is published, for a task that reads each
+    /// (the history writer, the alert engine).
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
     /// The latest snapshot (at most a second old).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshots.borrow().clone()
@@ -98,11 +109,6 @@ impl PipelineHandle {
     /// Live events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.fanout.subscribe()
-    }
-
-    /// Every new snapshot, for a task that reads each (the alert engine).
-    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.snapshots.clone()
     }
 
     /// The newest `limit` events that match `filter`, oldest first; empty
@@ -169,6 +175,9 @@ pub struct Pipeline {
     /// The current second per source, and the last complete one (alerts).
     activity: ActivityBuilder,
     last_activity: Arc<Activity>,
+    /// The minute being counted, and the last one closed.
+    minute: MinuteAccumulator,
+    last_minute: Option<Arc<MinuteSummary>>,
     seq: u64,
     fanout: broadcast::Sender<Arc<Published>>,
 }
@@ -190,10 +199,13 @@ impl Pipeline {
             seconds_started: false,
             activity: ActivityBuilder::default(),
             last_activity: Arc::default(),
+            minute: MinuteAccumulator::default(),
+            last_minute: None,
             seq: 0,
             fanout: fanout.clone(),
             config,
         };
+        pipeline.restore(now_ms());
         let (snapshots, snapshots_rx) = watch::channel(Arc::new(pipeline.snapshot(now_ms())));
         let handle =
             PipelineHandle { snapshots: snapshots_rx, fanout, requests, next_viewer: Arc::new(AtomicU64::new(0)) };
@@ -235,8 +247,24 @@ impl Pipeline {
                 }
             }
         }
+        // The minute in progress goes to the history store too.
+        if let Some(minute) = self.minute.flush() {
+            self.last_minute = Some(Arc::new(minute));
+        }
         publish(&mut self);
         tracing::debug!("pipeline stopped: every source has");
+    }
+
+    /// The chart and the top-list windows from the restored minutes.
+    fn restore(&mut self, now: u64) {
+        let restored = std::mem::take(&mut self.config.restored);
+        let series: Vec<_> = restored.minutes.iter().map(|m| (m.start_ms, m.series, m.covered)).collect();
+        if !series.is_empty() {
+            self.aggregate.history.restore(&series, now);
+        }
+        for minute in &restored.minutes {
+            self.aggregate.restore_minute(minute);
+        }
     }
 
     fn record(&mut self, batch: Batch) {
@@ -250,6 +278,7 @@ impl Pipeline {
             } else {
                 self.activity.record(&event);
             }
+            self.minute.record(&event);
             let recorded = self.aggregate.record(event);
             // Serialized only when someone watches live.
             if live {
@@ -290,11 +319,15 @@ impl Pipeline {
         // holds complete seconds, so a chart shows the time before as unknown.
         if self.seconds_started {
             let (mut by_series, mut all_packets, mut all_bytes) = ([0u64; 4], 0u64, 0u64);
+            let mut classes = [PacketsBytes::default(); monitor_common::class::CLASS_COUNT];
             if let (Some(now), Some(before)) = (&counters, &self.kernel) {
                 for (i, (n, b)) in now.classes.iter().zip(&before.classes).enumerate() {
                     let packets = n.packets.saturating_sub(b.packets);
                     if let Some(d) = by_series.get_mut(i) {
                         *d = packets;
+                    }
+                    if let Some(c) = classes.get_mut(i) {
+                        *c = PacketsBytes { packets, bytes: n.bytes.saturating_sub(b.bytes) };
                     }
                     all_packets += packets;
                     all_bytes += n.bytes.saturating_sub(b.bytes);
@@ -302,6 +335,9 @@ impl Pipeline {
             }
             self.aggregate.close_second(by_series, end_ms);
             self.aggregate.close_headline(all_packets, all_bytes, end_ms);
+            if let Some(minute) = self.minute.close_second(self.aggregate.history.latest(), classes, end_ms) {
+                self.last_minute = Some(Arc::new(minute));
+            }
         }
         self.seconds_started = true;
         self.last_activity = Arc::new(self.activity.close(end_ms));
@@ -347,6 +383,7 @@ impl Pipeline {
             syslog: Arc::new(lock(&self.config.syslog.counters).clone()),
             geo: Arc::new(geo.status()),
             http: Arc::new(http.truncated(STATS_HTTP_TOP)),
+            history: self.config.history_status.borrow().clone(),
             viewers: None,
         };
         let viewers = self
@@ -371,6 +408,7 @@ impl Pipeline {
                     asns: agg.top_asns(TOP_MAX, window),
                     icmp_types: agg.icmp_types(),
                     totals,
+                    range: None,
                 }
             })
             .collect();
@@ -386,6 +424,7 @@ impl Pipeline {
             kernel: self.kernel.clone(),
             http_kernel: self.http_kernel.clone(),
             activity: Arc::clone(&self.last_activity),
+            last_minute: self.last_minute.clone(),
         }
     }
 }
@@ -446,6 +485,19 @@ pub(crate) mod fixture {
                 quic_ports: ports("443"),
             })),
             sink,
+            restored: Restored::default(),
+            history_status: watch::channel(HistoryStatusDoc {
+                enabled: true,
+                path: Some("/var/lib/monitor/history.db".into()),
+                error: None,
+                days: 30,
+                max_bytes: 256 << 20,
+                file_bytes: 1_187_840,
+                minutes_written: 42,
+                last_minute_ms: Some(END_MS - 60_000),
+                restored_minutes: 60,
+            })
+            .1,
         });
         let at = |mut e: Event, ms: u64| {
             e.ts_ms = END_MS - 1_000 + ms;

@@ -9,6 +9,7 @@ use super::{
     documents::{HistoryDoc, Rates, StatsDoc, TopDoc, ViewerDoc},
     history::History,
     http_timing::HttpDoc,
+    minute::MinuteSummary,
 };
 use crate::sources::kernel::{HttpReport, KernelCounters};
 
@@ -35,6 +36,8 @@ pub struct Snapshot {
     pub http_kernel: Option<HttpReport>,
     /// The last complete second per source (the alert rules read it).
     pub activity: Arc<Activity>,
+    /// The last complete minute, for the history store's writer.
+    pub last_minute: Option<Arc<MinuteSummary>>,
 }
 
 impl Snapshot {

@@ -143,6 +143,11 @@ impl DaemonBuilder {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("monitor-test-{}-{port}.log", std::process::id())));
         let mut cmd = Command::new(&self.binary);
         cmd.args(["--listen", &addr.to_string(), "--syslog-udp", &syslog]).args(&self.args);
+        // A harness never writes the system's history (/var/lib/monitor):
+        // off unless it names a database of its own.
+        if !self.args.iter().any(|a| a == "--history-path" || a == "--no-history") {
+            cmd.arg("--no-history");
+        }
         if self.own_process_group {
             cmd.process_group(0);
         }

@@ -345,5 +345,8 @@ pub(crate) fn run_daemon_to_exit(args: &[&str]) -> Output {
     if !args.contains(&"--syslog-udp") {
         cmd.args(["--syslog-udp", &format!("127.0.0.1:{}", free_udp_port())]);
     }
+    if !args.contains(&"--history-path") && !args.contains(&"--no-history") {
+        cmd.arg("--no-history");
+    }
     cmd.args(args).output().expect("run monitor")
 }

@@ -5,10 +5,11 @@
 //! Sections: 1 kernel (BPF_PROG_TEST_RUN), 2 pipeline (iptables LOG +
 //! rsyslog vs XDP + ring buffer, in namespaces), 3 ingest (syslog parsers,
 //! UDP ingest), 4 geo (GeoIP lookups), 5 fanout (WebSocket clients),
-//! 6 memory (daemon RSS). `--quick` runs all of them at tiny sizes (CI).
+//! 6 memory (daemon RSS), 7 history (the SQLite store). `--quick` runs all of them at tiny sizes (CI).
 
 mod fanout;
 mod geo;
+mod history;
 mod ingest;
 mod kernel;
 mod memory;
@@ -32,7 +33,7 @@ pub(crate) struct Options {
     #[arg(long)]
     quick: bool,
     /// Run only these sections (comma separated): kernel, pipeline, ingest,
-    /// geo, fanout, memory (or their numbers 1-6).
+    /// geo, fanout, memory, history (or their numbers 1-7).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the markdown report (default: target/bench/report.md,
@@ -51,8 +52,8 @@ impl Options {
     }
 }
 
-const SECTIONS: [(&str, u32); 6] =
-    [("kernel", 1), ("pipeline", 2), ("ingest", 3), ("geo", 4), ("fanout", 5), ("memory", 6)];
+const SECTIONS: [(&str, u32); 7] =
+    [("kernel", 1), ("pipeline", 2), ("ingest", 3), ("geo", 4), ("fanout", 5), ("memory", 6), ("history", 7)];
 
 /// What every section gets.
 pub(crate) struct Ctx {
@@ -211,7 +212,8 @@ pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
             3 => ingest::run(&ctx),
             4 => geo::run(&ctx),
             5 => fanout::run(&ctx),
-            _ => memory::run(&ctx),
+            6 => memory::run(&ctx),
+            _ => history::run(&ctx),
         };
         section.seconds = t.elapsed().as_secs_f64();
         println!("{}", section.markdown());

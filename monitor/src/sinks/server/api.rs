@@ -14,7 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{frames::ErrorDoc, Authorized, ServerState};
 use crate::{
-    model::{sample, EventFilter, WallClock, SCHEMA_VERSION},
+    history::{HistoryError, HistoryRange, HistoryReader},
+    model::{now_ms, sample, EventFilter, WallClock, SCHEMA_VERSION},
     state::{
         documents::{
             EventsDoc, HistoryDoc, KernelSourceDoc, LookupDoc, MetaDoc, StatsDoc, TopDoc, TOP_WINDOWS_MINUTES,
@@ -69,6 +70,9 @@ pub(super) async fn stats(State(state): Shared, Authorized(viewer_ok): Authorize
 pub(super) struct TopQuery {
     n: Option<usize>,
     window: Option<u32>,
+    /// A range of the history store, ms since the epoch (instead of a window).
+    from: Option<u64>,
+    to: Option<u64>,
 }
 
 /// A top-list window from the query: one of TOP_WINDOWS_MINUTES, or none (since start).
@@ -88,17 +92,75 @@ pub(super) async fn top(State(state): Shared, q: QueryResult<TopQuery>) -> Resul
         return Err(ApiError::bad_request(format!("n must be 1..={TOP_MAX}")));
     }
     let window = window(q.window).map_err(ApiError::bad_request)?;
+    if q.from.is_some() || q.to.is_some() {
+        if window.is_some() {
+            return Err(ApiError::bad_request("window and from/to exclude each other"));
+        }
+        let now = now_ms();
+        let (from, to) = range_bounds(q.from, q.to, now);
+        let mut doc = history_reader(&state)?.top(from, to, n, now).await.map_err(history_error)?;
+        // The store keeps a source's country and network; where it is on the map comes from today's GeoIP data.
+        for source in &mut doc.sources {
+            if let Some((geo, _)) = state.pipeline.source(source.ip).await {
+                source.summary.geo = Some(geo);
+            }
+        }
+        return Ok(Json(doc));
+    }
     Ok(Json(state.pipeline.snapshot().top(window, n)))
+}
+
+/// `from` and `to` as asked: `to` defaults to now, `from` to an hour before `to`.
+fn range_bounds(from: Option<u64>, to: Option<u64>, now: u64) -> (u64, u64) {
+    let to = to.unwrap_or(now);
+    (from.unwrap_or(to.saturating_sub(3_600_000)), to)
+}
+
+/// The history store's reader, or why there is none.
+fn history_reader(state: &ServerState) -> Result<&HistoryReader, ApiError> {
+    state.history.as_ref().ok_or_else(|| {
+        let why = state.pipeline.snapshot().stats.history.error.clone().unwrap_or_else(|| "off".into());
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("history is not available: {why}"))
+    })
+}
+
+fn history_error(error: HistoryError) -> ApiError {
+    match error {
+        HistoryError::Range(message) => ApiError::bad_request(message),
+        HistoryError::Busy | HistoryError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        error => {
+            let message = crate::history::error_chain(&error);
+            tracing::warn!(error = %message, "history query failed");
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, message)
+        }
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HistoryQuery {
     minutes: Option<usize>,
+    /// A range of the history store, ms since the epoch; step in ms.
+    from: Option<u64>,
+    to: Option<u64>,
+    step: Option<u64>,
 }
 
 pub(super) async fn history(State(state): Shared, q: QueryResult<HistoryQuery>) -> Result<Json<HistoryDoc>, ApiError> {
-    let minutes = query(q)?.minutes.unwrap_or(60);
+    let q = query(q)?;
+    if q.from.is_some() || q.to.is_some() {
+        if q.minutes.is_some() {
+            return Err(ApiError::bad_request("minutes and from/to exclude each other"));
+        }
+        let now = now_ms();
+        let (from_ms, to_ms) = range_bounds(q.from, q.to, now);
+        let range = HistoryRange { from_ms, to_ms, step_ms: q.step };
+        return Ok(Json(history_reader(&state)?.history(range, now).await.map_err(history_error)?));
+    }
+    if q.step.is_some() {
+        return Err(ApiError::bad_request("step applies to a range (from, to)"));
+    }
+    let minutes = q.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes must be 1..=60"));
     }

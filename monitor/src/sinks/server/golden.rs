@@ -12,7 +12,7 @@ use super::frames::{ErrorDoc, ErrorFrame, PongFrame, SnapshotFrame, StatsFrame, 
 use crate::{
     model::SCHEMA_VERSION,
     state::{
-        documents::{EventsDoc, KernelSourceDoc, LookupDoc, MetaDoc},
+        documents::{EventsDoc, HistoryDoc, KernelSourceDoc, LookupDoc, MetaDoc, TopDoc},
         fixture,
     },
 };
@@ -46,6 +46,9 @@ fn documents() -> BTreeMap<&'static str, Value> {
         }),
     );
     docs.insert("alerts", value(&crate::alerts::testing::golden_doc()));
+    let (history_range, top_range) = history_documents();
+    docs.insert("history-range", value(&history_range));
+    docs.insert("top-range", value(&top_range));
     docs.insert("error", value(&ErrorDoc { error: "n must be 1..=500".into() }));
     let frame = SnapshotFrame::new(snapshot.stats(false), snapshot.history(60), snapshot.top(None, 20), recent);
     docs.insert("frame-snapshot", value(&frame));
@@ -69,6 +72,47 @@ fn documents() -> BTreeMap<&'static str, Value> {
         value(&ErrorFrame { kind: "error", schema: SCHEMA_VERSION, error: "unknown class \"nope\"".into() }),
     );
     docs
+}
+
+/// `/api/history?from=&to=` and `/api/top?from=&to=` from a store holding
+/// two minutes of the fixture's sources.
+fn history_documents() -> (HistoryDoc, TopDoc) {
+    use crate::{
+        history::{HistoryRange, Retention, Store, MINUTE_MS},
+        state::{KeyCount, MinuteSource, MinuteSummary},
+    };
+    let dir = std::env::temp_dir().join(format!("monitor-golden-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut store = Store::open(&dir.join("history.db"), Retention { days: 30, max_bytes: 1 << 30 }).expect("opens");
+    let end = fixture::END_MS - fixture::END_MS % MINUTE_MS;
+    let count = |packets: u64, sources| KeyCount { packets, bytes: packets * 98, sources };
+    for (k, packets) in [(3, 120), (1, 30)] {
+        store
+            .write_minute(&MinuteSummary {
+                start_ms: end - k * MINUTE_MS,
+                series: [packets, 0, 0, 2, 1],
+                covered: (1 << 60) - 1,
+                classes: Default::default(),
+                countries: vec![("DE".into(), Some("Germany".into()), count(packets, 1))],
+                asns: vec![(64500, Some(Arc::from("Example Net")), count(packets, 1))],
+                sources: vec![MinuteSource {
+                    ip: "192.0.2.7".parse().expect("literal"),
+                    count: count(packets, 1),
+                    country_code: Some("DE".into()),
+                    country: Some("Germany".into()),
+                    asn: Some(64500),
+                    as_org: Some(Arc::from("Example Net")),
+                }],
+            })
+            .expect("written");
+    }
+    let conn = store.connection();
+    let range = HistoryRange { from_ms: end - 4 * MINUTE_MS, to_ms: end, step_ms: None };
+    let history = crate::history::query_history(conn, range, end).expect("range");
+    let top = crate::history::query_top(conn, end - 4 * MINUTE_MS, end, 20, end).expect("top");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    (history, top)
 }
 
 fn value<T: Serialize>(doc: &T) -> Value {

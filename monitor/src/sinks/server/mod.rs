@@ -21,7 +21,7 @@ pub use auth::{AuthConfig, Authorized};
 pub use frames::{ErrorDoc, SnapshotFrame, StatsFrame};
 pub use hosts::HostAllowlist;
 
-use crate::{alerts::AlertsHandle, sources::kernel::KernelHandle, state::PipelineHandle};
+use crate::{alerts::AlertsHandle, history::HistoryReader, sources::kernel::KernelHandle, state::PipelineHandle};
 
 /// What every handler reads: no locks, only handles.
 pub struct ServerState {
@@ -31,6 +31,8 @@ pub struct ServerState {
     pub kernel: Option<KernelHandle>,
     /// The alert engine's latest document.
     pub alerts: AlertsHandle,
+    /// Ranges from the history store (None with history off).
+    pub history: Option<HistoryReader>,
     pub auth: AuthConfig,
     /// Names this dashboard answers to (Host, WebSocket Origin).
     pub hosts: HostAllowlist,

@@ -25,7 +25,7 @@ $IP netns add kmx &&
     # busybox httpd daemonizes; it answers with HTTP/1.1 200 OK.
     $IP netns exec kmx httpd -p 198.18.0.2:8080 -h /www || exit 1
 monitor --netns kmx --iface kmxn --listen 127.0.0.1:9090 --syslog-udp none \
-    --http-ports 8080 --events-per-source 0 --log info >/tmp/monitor.log 2>&1 &
+    --http-ports 8080 --events-per-source 0 --no-history --log info >/tmp/monitor.log 2>&1 &
 daemon=$!
 up=0
 for _ in $(seq 1 1200); do
