@@ -7,6 +7,7 @@ pub mod documents;
 mod evict;
 mod headline;
 mod history;
+mod hosts;
 mod http_timing;
 mod pipeline;
 mod publish;
@@ -15,6 +16,7 @@ mod snapshot;
 pub use aggregate::{Limits, SourceSummary};
 pub use headline::Headline;
 pub use history::SERIES;
+pub use hosts::{HostDoc, HostInterfaceDoc, HostsDoc};
 pub use http_timing::{HttpDoc, NOT_TIMED};
 #[cfg(test)]
 pub(crate) use pipeline::fixture;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{
     documents::{HistoryDoc, Rates, StatsDoc, TopDoc, ViewerDoc},
     history::History,
+    hosts::HostsDoc,
     http_timing::HttpDoc,
 };
 use crate::sources::kernel::{HttpReport, KernelCounters};
@@ -32,6 +33,8 @@ pub struct Snapshot {
     /// What /metrics needs beyond the documents.
     pub kernel: Option<KernelCounters>,
     pub http_kernel: Option<HttpReport>,
+    /// `/api/hosts`.
+    pub hosts: Arc<HostsDoc>,
 }
 
 impl Snapshot {

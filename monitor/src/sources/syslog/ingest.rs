@@ -12,11 +12,11 @@ use monitor_common::{
 };
 use serde::Serialize;
 
-use super::Allowlist;
+use super::{hosts::HostTable, Allowlist};
 use crate::{
     config::{PortList, PrefixRule},
     lock::lock,
-    model::{now_ms, Event, IcmpInfo, Origin},
+    model::{forward, now_ms, Event, IcmpInfo, Origin},
 };
 
 #[derive(Clone, Debug)]
@@ -39,6 +39,11 @@ pub enum RejectReason {
     /// A syslog line without one of our LOG prefixes: someone else's message.
     NoPrefix,
     Netfilter(&'static str),
+    /// An agent message (docs/agent.md) that did not parse.
+    Agent(&'static str),
+    /// Client certificates are required and the HOSTNAME is not a name of
+    /// the sender's certificate.
+    HostNotInCertificate,
 }
 
 impl RejectReason {
@@ -50,6 +55,8 @@ impl RejectReason {
             RejectReason::Syslog(r) => format!("syslog_{r}"),
             RejectReason::NoPrefix => "no_prefix".into(),
             RejectReason::Netfilter(r) => format!("netfilter_{r}"),
+            RejectReason::Agent(r) => format!("agent_{r}"),
+            RejectReason::HostNotInCertificate => "host_not_in_certificate".into(),
         }
     }
 }
@@ -90,7 +97,13 @@ pub struct Ingest {
     config: IngestConfig,
     prefixes: Vec<String>,
     pub counters: Mutex<SyslogCounters>,
+    /// Every reporting host and, for agents, their counters.
+    pub hosts: Mutex<HostTable>,
 }
+
+/// Whether a HOSTNAME is one the sender's client certificate was issued
+/// for (TLS with --syslog-tls-client-ca).
+pub type HostCheck<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// Longest line we accept; longer lines are counted as oversized.
 pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
@@ -98,7 +111,12 @@ pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
 impl Ingest {
     pub fn new(config: IngestConfig) -> Self {
         let prefixes = config.prefixes.iter().map(|p| p.prefix.clone()).collect();
-        Ingest { config, prefixes, counters: Mutex::new(SyslogCounters::default()) }
+        Ingest {
+            config,
+            prefixes,
+            counters: Mutex::new(SyslogCounters::default()),
+            hosts: Mutex::new(HostTable::default()),
+        }
     }
 
     pub fn allowlist(&self) -> &Allowlist {
@@ -107,7 +125,12 @@ impl Ingest {
 
     /// Handles one line (a UDP datagram or one TCP frame) from `sender`.
     pub fn handle(&self, sender: IpAddr, bytes: &[u8]) -> Option<Event> {
-        let result = self.parse(sender, bytes);
+        self.handle_checked(sender, None, bytes)
+    }
+
+    /// As [`Ingest::handle`]; with `check`, the line's HOSTNAME must pass it.
+    pub fn handle_checked(&self, sender: IpAddr, check: Option<HostCheck<'_>>, bytes: &[u8]) -> Option<Event> {
+        let result = self.parse(sender, check, bytes);
         self.record(sender, result, bytes)
     }
 
@@ -125,7 +148,12 @@ impl Ingest {
         }
     }
 
-    fn record(&self, sender: IpAddr, result: Result<Event, RejectReason>, bytes: &[u8]) -> Option<Event> {
+    fn record(&self, sender: IpAddr, result: Result<Option<Event>, RejectReason>, bytes: &[u8]) -> Option<Event> {
+        if let Ok(Some(event)) = &result {
+            if let Some(host) = &event.host {
+                lock(&self.hosts).event(host, now_ms());
+            }
+        }
         let mut counters = lock(&self.counters);
         counters.received += 1;
         match result {
@@ -136,7 +164,7 @@ impl Ingest {
                 {
                     *counters.accepted_by_sender.entry(sender).or_default() += 1;
                 }
-                Some(event)
+                event
             }
             Err(reason) => {
                 *counters.rejected.entry(reason.label()).or_default() += 1;
@@ -162,7 +190,9 @@ impl Ingest {
         }
     }
 
-    fn parse(&self, sender: IpAddr, bytes: &[u8]) -> Result<Event, RejectReason> {
+    /// An event, or None for a message that is only counted (an agent's
+    /// counters).
+    fn parse(&self, sender: IpAddr, check: Option<HostCheck<'_>>, bytes: &[u8]) -> Result<Option<Event>, RejectReason> {
         if !self.config.allowlist.allows(sender) {
             return Err(RejectReason::SenderNotAllowed);
         }
@@ -171,12 +201,40 @@ impl Ingest {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| RejectReason::InvalidUtf8)?;
         let message = syslog::parse(text).map_err(|e| RejectReason::Syslog(e.reason()))?;
+        if let Some(check) = check {
+            if !message.hostname.is_some_and(check) {
+                return Err(RejectReason::HostNotInCertificate);
+            }
+        }
+        if let Some(kind) = forward::kind(message.msg) {
+            return self.agent(sender, message.hostname, message.msg, kind);
+        }
         let line = netfilter::parse(message.msg, &self.prefixes).map_err(|e| match e {
             netfilter::NetfilterError::NoPrefix => RejectReason::NoPrefix,
             other => RejectReason::Netfilter(other.reason()),
         })?;
         let rule = self.config.prefixes.iter().find(|r| r.prefix.trim_end() == line.prefix).and_then(|r| r.class);
-        Ok(self.event(sender, message.hostname, &line, rule))
+        Ok(Some(self.event(sender, message.hostname, &line, rule)))
+    }
+
+    /// An agent's message; its host is the HOSTNAME, else the sender.
+    fn agent(
+        &self,
+        sender: IpAddr,
+        hostname: Option<&str>,
+        msg: &str,
+        kind: forward::Kind,
+    ) -> Result<Option<Event>, RejectReason> {
+        let host = hostname.map_or_else(|| sender.to_string(), str::to_owned);
+        let reject = |e: forward::WireError| RejectReason::Agent(e.reason());
+        match kind {
+            forward::Kind::Event => forward::parse_event(msg, sender, &host).map(Some).map_err(reject),
+            forward::Kind::Counters => {
+                let counters = forward::parse_counters(msg).map_err(reject)?;
+                lock(&self.hosts).counters(&host, counters, now_ms());
+                Ok(None)
+            }
+        }
     }
 
     fn event(&self, sender: IpAddr, hostname: Option<&str>, line: &LogLine<'_>, class: Option<Class>) -> Event {
@@ -191,6 +249,7 @@ impl Ingest {
         };
         let origin = Origin::Syslog { sender, hostname: hostname.map(str::to_owned), prefix: line.prefix.to_owned() };
         let mut event = Event::new(now_ms(), class, src, dst, origin, 1, line.len.unwrap_or(0));
+        event.host = Some(hostname.map_or_else(|| sender.to_string(), str::to_owned).into());
         event.icmp = icmp;
         event.src_port = line.src_port;
         event.dst_port = line.dst_port;
