@@ -200,9 +200,9 @@ fn hosts(out: &mut String, snapshot: &Snapshot) {
             h.lost
         );
     }
-    family(out, "monitor_host_counter_gaps_total", "counter", "Counters messages missing from an agent's sequence.");
+    family(out, "monitor_host_sequence_gaps_total", "counter", "Counters messages missing from an agent's sequence.");
     for h in labelled {
-        let _ = writeln!(out, "monitor_host_counter_gaps_total{{host=\"{}\"}} {}", label(&h.host), h.seq_gaps);
+        let _ = writeln!(out, "monitor_host_sequence_gaps_total{{host=\"{}\"}} {}", label(&h.host), h.seq_gaps);
     }
     family(out, "monitor_host_restarts_total", "counter", "Agent restarts seen.");
     for h in labelled {
