@@ -37,15 +37,16 @@ pub struct RunTotals {
 
 impl RunTotals {
     fn add(&mut self, other: &RunTotals) {
+        // Saturating: the values come from the network.
         for (a, b) in self.classes.iter_mut().zip(&other.classes) {
-            a.packets += b.packets;
-            a.bytes += b.bytes;
+            a.packets = a.packets.saturating_add(b.packets);
+            a.bytes = a.bytes.saturating_add(b.bytes);
         }
-        self.suppressed += other.suppressed;
-        self.ring_full += other.ring_full;
-        self.dropped += other.dropped;
-        self.lost += other.lost;
-        self.events += other.events;
+        self.suppressed = self.suppressed.saturating_add(other.suppressed);
+        self.ring_full = self.ring_full.saturating_add(other.ring_full);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.lost = self.lost.saturating_add(other.lost);
+        self.events = self.events.saturating_add(other.events);
     }
 }
 
@@ -111,7 +112,9 @@ impl HostTable {
                 r.stale += 1;
                 return;
             }
-            Some(last) if c.start_ms == last.start_ms => r.seq_gaps += c.seq - last.seq - 1,
+            Some(last) if c.start_ms == last.start_ms => {
+                r.seq_gaps = r.seq_gaps.saturating_add(c.seq - last.seq - 1);
+            }
             Some(_) => {
                 // A new run: the one that ended counts once, as last reported.
                 r.restarts += 1;
@@ -121,11 +124,12 @@ impl HostTable {
                 // Events that arrived before this run's first counters
                 // message belong to it (the agent sends one at start).
                 r.run_events = 0;
-                r.seq_gaps += c.seq.saturating_sub(1);
+                r.seq_gaps = r.seq_gaps.saturating_add(c.seq.saturating_sub(1));
             }
-            None => r.seq_gaps += c.seq.saturating_sub(1),
+            None => r.seq_gaps = r.seq_gaps.saturating_add(c.seq.saturating_sub(1)),
         }
-        r.lag_ms = Some(now_ms as i64 - c.ts_ms as i64);
+        let signed = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+        r.lag_ms = Some(signed(now_ms).saturating_sub(signed(c.ts_ms)));
         // Everything the agent queued before this message was sent ahead of
         // it on the same stream: what has not arrived by now was lost.
         let sent = c.events.saturating_sub(c.dropped);
@@ -146,8 +150,14 @@ mod tests {
     use super::*;
 
     fn counters(start_ms: u64, seq: u64, icmp: u64, events: u64) -> Counters {
-        let mut c = Counters { seq, start_ms, ts_ms: start_ms + seq * 1000, events, ..Counters::default() };
-        c.classes[0] = ClassTotal { packets: icmp, bytes: icmp * 98 };
+        let mut c = Counters {
+            seq,
+            start_ms,
+            ts_ms: start_ms.wrapping_add(seq.wrapping_mul(1000)),
+            events,
+            ..Counters::default()
+        };
+        c.classes[0] = ClassTotal { packets: icmp, bytes: icmp.wrapping_mul(98) };
         c
     }
 
@@ -172,6 +182,17 @@ mod tests {
         let r = &t.hosts["a"];
         assert_eq!((r.totals().classes[0].packets, r.restarts, r.seq_gaps), (26, 1, 1));
         assert_eq!(r.lag_ms, Some(9600 - 11_000));
+    }
+
+    #[test]
+    fn hostile_values_do_not_panic() {
+        let mut t = HostTable::default();
+        t.counters("a", counters(1, 1, 0, 0), 0);
+        let mut c = counters(1, u64::MAX, u64::MAX, u64::MAX);
+        c.ts_ms = u64::MAX;
+        t.counters("a", c, 0);
+        t.counters("a", counters(u64::MAX, u64::MAX, 1, 0), u64::MAX);
+        assert_eq!(t.hosts["a"].restarts, 1);
     }
 
     #[test]

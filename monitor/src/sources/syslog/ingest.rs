@@ -74,6 +74,8 @@ pub struct Rejected {
 const KEEP_REJECTED: usize = 20;
 const MAX_TRACKED_SENDERS: usize = 1_000;
 const SAMPLE_CHARS: usize = 200;
+/// Oldest agent event time accepted as such; older ones are dated an hour back.
+const MAX_EVENT_AGE_MS: u64 = 3_600_000;
 
 /// Counters of the syslog path; all bounded.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -228,7 +230,16 @@ impl Ingest {
         let host = hostname.map_or_else(|| sender.to_string(), str::to_owned);
         let reject = |e: forward::WireError| RejectReason::Agent(e.reason());
         match kind {
-            forward::Kind::Event => forward::parse_event(msg, sender, &host).map(Some).map_err(reject),
+            forward::Kind::Event => {
+                let mut event = forward::parse_event(msg, sender, &host).map_err(reject)?;
+                // The agent's clock says when the packet was seen (events
+                // wait in its queue during an outage), but never later than
+                // now nor older than an hour: time windows stay sane
+                // whatever a skewed or hostile agent sends.
+                let now = now_ms();
+                event.ts_ms = event.ts_ms.clamp(now.saturating_sub(MAX_EVENT_AGE_MS), now);
+                Ok(Some(event))
+            }
             forward::Kind::Counters => {
                 let counters = forward::parse_counters(msg).map_err(reject)?;
                 lock(&self.hosts).counters(&host, counters, now_ms());
@@ -496,6 +507,43 @@ mod tests {
         assert!(last.sample.contains("IPT_ICMP IN=ens3"), "{}", last.sample);
         let utf8 = c.last_rejected.iter().find(|r| r.reason == "invalid_utf8").expect("kept");
         assert!(utf8.sample.contains('\u{fffd}'), "decoded lossily: {}", utf8.sample);
+    }
+
+    /// Agent messages (docs/agent.md) next to LOG lines: events keyed by the
+    /// HOSTNAME, counters into the host table, broken ones counted.
+    #[test]
+    fn agent_messages_become_events_and_host_counters() {
+        let ingest = ingest();
+        let now = now_ms();
+        let event = format!(
+            "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT IN=eth0 OUT= SRC=203.0.113.7 \
+             DST=192.0.2.1 LEN=98 PROTO=ICMP TYPE=8 CODE=0 ID=4 SEQ=1 CLASS=icmp WEIGHT=2 TS={now}"
+        );
+        let e = accepted(&ingest, event.as_bytes());
+        assert_eq!((e.host.as_deref(), e.weight, e.ts_ms), (Some("web-1"), 2, now));
+        assert_eq!(e.origin, Origin::Agent { sender: ip(ALLOWED), iface: "eth0".into() });
+        // A timestamp from the far future is dated now.
+        let future = event.replace(&format!("TS={now}"), "TS=99999999999999");
+        assert!(accepted(&ingest, future.as_bytes()).ts_ms <= now_ms());
+        let counters = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 counters - MONITOR_COUNTERS SEQ=1 START=5 \
+             TS=6 PKTS_ICMP=9 BYTES_ICMP=882 PKTS_ICMPV6=0 BYTES_ICMPV6=0 PKTS_HTTP=0 BYTES_HTTP=0 PKTS_HTTPS=0 \
+             BYTES_HTTPS=0 PKTS_OTHER_IPV4=0 BYTES_OTHER_IPV4=0 PKTS_OTHER_IPV6=0 BYTES_OTHER_IPV6=0 PKTS_NON_IP=0 \
+             BYTES_NON_IP=0 PKTS_MALFORMED=0 BYTES_MALFORMED=0 SUPPRESSED=0 RING_FULL=0 EVENTS=2 DROPPED=0 IF=eth0:skb";
+        assert!(ingest.handle(ip(ALLOWED), counters.as_bytes()).is_none(), "counters are no event");
+        let broken = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT SRC=x";
+        assert!(ingest.handle(ip(ALLOWED), broken.as_bytes()).is_none());
+        assert_eq!(rejected(&ingest).get("agent_bad_value"), Some(&1));
+        // Only a HOSTNAME the check accepts (a TLS client certificate's names).
+        let only_db = |h: &str| h == "db-1";
+        assert!(ingest.handle_checked(ip(ALLOWED), Some(&only_db), event.as_bytes()).is_none());
+        assert_eq!(rejected(&ingest).get("host_not_in_certificate"), Some(&1));
+        let hosts = lock(&ingest.hosts).clone();
+        let web = &hosts.hosts["web-1"];
+        assert_eq!(
+            (web.events, web.totals().classes[0].packets, web.counters.as_ref().map(|c| c.seq)),
+            (2, 9, Some(1))
+        );
+        assert_eq!(lock(&ingest.counters).accepted, 3);
     }
 
     #[test]
