@@ -36,25 +36,28 @@ export class HostsPanel {
     this.label.hidden = hosts.length <= 1 && !this.selectEl.value;
     this.panel.hidden = hosts.length <= 1;
     if (this.panel.hidden) return;
+    // Three columns that wrap, so the table fits a phone's width.
     const table = el('table', undefined, 'hosts');
     const head = table.createTHead().insertRow();
-    for (const t of ['Host', 'Last seen', 'Lag', 'Packets', 'Events', 'Dropped / lost', 'Gaps', 'Restarts', 'Interfaces']) head.append(el('th', t));
+    for (const t of ['Host', 'Seen', 'Counts']) head.append(el('th', t));
     const body = table.createTBody();
     for (const h of hosts) {
       const row = body.insertRow();
       const packets = h.classes ? Object.values(h.classes).reduce((n, c) => n + (c?.packets ?? 0), 0) : null;
-      const cells = [
-        h.local ? `${h.host} (this host)` : h.host,
-        h.local ? 'now' : ago(h.last_seen_ms, now),
-        h.lag_ms === null || h.lag_ms === undefined ? '–' : `${h.lag_ms} ms`,
-        packets === null ? 'no counters' : fmtCompact(packets),
-        fmtCompact(h.events ?? 0),
-        `${fmtCompact(h.dropped ?? 0)} / ${fmtCompact(h.lost ?? 0)}`,
-        h.seq_gaps ?? 0,
-        h.restarts ?? 0,
-        (h.interfaces ?? []).map((i) => `${i.name} (${i.mode})`).join(', ') || '–',
-      ];
-      for (const c of cells) row.append(el('td', c));
+      const name = el('td', h.local ? `${h.host} (this host)` : h.host);
+      const ifaces = (h.interfaces ?? []).map((i) => `${i.name} (${i.mode})`).join(', ');
+      if (ifaces) name.append(el('div', ifaces, 'muted'));
+      const seen = el('td', h.local ? 'now' : ago(h.last_seen_ms, now));
+      if (h.lag_ms !== null && h.lag_ms !== undefined) seen.append(el('div', `lag ${h.lag_ms} ms`, 'muted'));
+      const counts = [
+        packets === null ? 'no counters' : `${fmtCompact(packets)} packets`,
+        `${fmtCompact(h.events ?? 0)} events`,
+        `${fmtCompact(h.dropped ?? 0)} dropped`,
+        `${fmtCompact(h.lost ?? 0)} lost`,
+        `${h.seq_gaps ?? 0} gaps`,
+        `${h.restarts ?? 0} restarts`,
+      ].join(' · ');
+      row.append(name, seen, el('td', counts));
       if ((h.dropped ?? 0) + (h.lost ?? 0) + (h.seq_gaps ?? 0) > 0) row.className = 'warn';
     }
     const over = doc.over_cap ? el('p', `${doc.over_cap} messages from hosts beyond the tracked number`, 'muted') : null;
