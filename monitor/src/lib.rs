@@ -5,7 +5,8 @@
 //! - [`sources`]: the kernel's ring buffers and syslog senders make events;
 //! - [`enrich`]: geolocation adds where a source is;
 //! - [`state`]: one pipeline task owns aggregation and publishes snapshots;
-//! - [`sinks`]: the HTTP server reads those snapshots;
+//! - [`sinks`]: the HTTP server reads those snapshots; an agent forwards
+//!   its events and counters to a central monitor;
 //! - [`daemon`]: wires them together and shuts them down in that order.
 //!
 //! Public so the integration tests can drive the real XDP program and the
