@@ -126,7 +126,9 @@ impl HostTable {
                 r.run_events = 0;
                 r.seq_gaps = r.seq_gaps.saturating_add(c.seq.saturating_sub(1));
             }
-            None => r.seq_gaps = r.seq_gaps.saturating_add(c.seq.saturating_sub(1)),
+            // First contact mid-run (this central started later): what the
+            // agent sent before is not ours to count as lost.
+            None => {}
         }
         let signed = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
         r.lag_ms = Some(signed(now_ms).saturating_sub(signed(c.ts_ms)));
@@ -182,6 +184,9 @@ mod tests {
         let r = &t.hosts["a"];
         assert_eq!((r.totals().classes[0].packets, r.restarts, r.seq_gaps), (26, 1, 1));
         assert_eq!(r.lag_ms, Some(9600 - 11_000));
+        // First heard of mid-run: no gaps for what came before.
+        t.counters("b", counters(5, 9, 1, 0), 20_000);
+        assert_eq!(t.hosts["b"].seq_gaps, 0);
     }
 
     #[test]
