@@ -1127,6 +1127,8 @@ cmd_syslog_forwarding() {
 # octet counting to the central, with a disk-assisted queue. The text is
 # docs/rsyslog/agent-relay.conf with the central filled in.
 agent_relay_conf_text() {  # agent_relay_conf_text CENTRAL PORT
+    [[ -r $SCRIPT_DIR/docs/rsyslog/agent-relay.conf ]] \
+        || die "agent-relay needs docs/rsyslog/agent-relay.conf next to $SCRIPT_NAME (run it from the Monitor source tree)"
     printf '# Managed by %s agent-relay; remove with: %s agent-relay --undo\n' "$SCRIPT_NAME" "$SCRIPT_NAME"
     sed -e "s/CENTRAL_HOST/$1/g" -e "s/CENTRAL_PORT/$2/g" "$SCRIPT_DIR/docs/rsyslog/agent-relay.conf"
 }
