@@ -57,6 +57,7 @@ readonly GEO_ASN_MMDB_PKG=@ip-location-db/asn-mmdb
 readonly GEO_ASN_CSV_PKG=@ip-location-db/asn
 
 readonly RSYSLOG_CONF=/etc/rsyslog.d/30-icmp-remote.conf
+readonly AGENT_RELAY_CONF=/etc/rsyslog.d/31-monitor-agent-relay.conf
 
 # ---------------------------------------------------------------------------
 # Settings from the environment (documented in --help)
@@ -1121,6 +1122,75 @@ cmd_syslog_forwarding() {
     print_summary_short
 }
 
+# ---------------------------------------------------------------------------
+# Sub-command: agent-relay (docs/agent.md)
+# ---------------------------------------------------------------------------
+# The local rsyslog as the agent's relay: imtcp on 127.0.0.1:5515 (where
+# `monitor --forward tcp://127.0.0.1:5515` sends), omfwd over TCP with
+# octet counting to the central, with a disk-assisted queue. The text is
+# docs/rsyslog/agent-relay.conf with the central filled in.
+agent_relay_conf_text() {  # agent_relay_conf_text CENTRAL PORT
+    [[ -r $SCRIPT_DIR/docs/rsyslog/agent-relay.conf ]] \
+        || die "agent-relay needs docs/rsyslog/agent-relay.conf next to $SCRIPT_NAME (run it from the Monitor source tree)"
+    printf '# Managed by %s agent-relay; remove with: %s agent-relay --undo\n' "$SCRIPT_NAME" "$SCRIPT_NAME"
+    sed -e "s/CENTRAL_HOST/$1/g" -e "s/CENTRAL_PORT/$2/g" "$SCRIPT_DIR/docs/rsyslog/agent-relay.conf"
+}
+
+cmd_agent_relay() {
+    local central='' port=5516 undo=0 tmp
+    while (($#)); do
+        case $1 in
+            --central) [[ $# -ge 2 ]] || die "--central needs a value"; central=$2; shift 2 ;;
+            --central=*) central=${1#*=}; shift ;;
+            --port) [[ $# -ge 2 ]] || die "--port needs a value"; port=$2; shift 2 ;;
+            --port=*) port=${1#*=}; shift ;;
+            --undo) undo=1; shift ;;
+            -h | --help) usage; exit 0 ;;
+            *) die "agent-relay: unknown option '$1' (see $SCRIPT_NAME --help)" ;;
+        esac
+    done
+    if ((undo)); then
+        if [[ -e $AGENT_RELAY_CONF ]]; then
+            as_root rm -f -- "$AGENT_RELAY_CONF"
+            did "removed $AGENT_RELAY_CONF"
+            if have rsyslogd; then restart_rsyslog; fi
+        else
+            nothing_to_do "$AGENT_RELAY_CONF does not exist"
+        fi
+        print_summary_short
+        return
+    fi
+    [[ -n $central ]] || die "agent-relay needs --central HOST (the central monitor's --syslog-tcp host)"
+    [[ $central =~ ^[A-Za-z0-9._:-]+$ ]] || die "--central must be a host name or IP address, got '$central'"
+    if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+        die "--port must be 1-65535, got '$port'"
+    fi
+    port=$((10#$port))
+    check_platform
+    ensure_apt_packages rsyslog
+    tmp_dir tmp
+    agent_relay_conf_text "$central" "$port" >"$tmp/conf"
+    if cmp -s "$tmp/conf" "$AGENT_RELAY_CONF"; then
+        nothing_to_do "$AGENT_RELAY_CONF already relays to $central:$port/tcp"
+    else
+        if [[ -e $AGENT_RELAY_CONF ]]; then as_root cp -p "$AGENT_RELAY_CONF" "$tmp/previous.conf"; fi
+        as_root install -m 0644 "$tmp/conf" "$AGENT_RELAY_CONF"
+        if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
+            cat "$tmp/check.log" >&2
+            if [[ -e $tmp/previous.conf ]]; then
+                as_root install -m 0644 "$tmp/previous.conf" "$AGENT_RELAY_CONF"
+            else
+                as_root rm -f -- "$AGENT_RELAY_CONF"
+            fi
+            die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
+        fi
+        did "wrote $AGENT_RELAY_CONF (imtcp 127.0.0.1:5515 -> $central:$port/tcp)"
+        restart_rsyslog
+    fi
+    log "Run the agent with: monitor --forward tcp://127.0.0.1:5515 (docs/agent.md)"
+    print_summary_short
+}
+
 print_summary_short() {
     local x
     printf '\n%sSummary%s\n' "$C_BOLD" "$C_RESET"
@@ -1137,6 +1207,8 @@ Usage: $SCRIPT_NAME [install]
        $SCRIPT_NAME --tests
        $SCRIPT_NAME syslog-forwarding [--target HOST] [--port PORT]
        $SCRIPT_NAME syslog-forwarding --undo
+       $SCRIPT_NAME agent-relay --central HOST [--port PORT]
+       $SCRIPT_NAME agent-relay --undo
        $SCRIPT_NAME --help
 
 Installs every prerequisite of Monitor (the eBPF network traffic monitor) on
@@ -1209,6 +1281,16 @@ syslog-forwarding [--target HOST] [--port PORT]
 syslog-forwarding --undo
   Deletes those rules (as long as 'iptables -C' finds them), removes the file
   and restarts rsyslog.
+agent-relay --central HOST [--port PORT]
+  Opt-in, on a server running Monitor as an agent (docs/agent.md): writes
+  $AGENT_RELAY_CONF (docs/rsyslog/agent-relay.conf),
+  which makes the local rsyslog take the agent's messages on imtcp
+  127.0.0.1:5515 and forward them over TCP (RFC 5424, octet counting, a
+  disk-assisted queue) to the central monitor's --syslog-tcp at HOST:PORT
+  (default port 5516). Checked with 'rsyslogd -N1', then rsyslog is
+  restarted. Run the agent with --forward tcp://127.0.0.1:5515.
+agent-relay --undo
+  Removes that file and restarts rsyslog.
 
 Environment:
   MONITOR_SETUP_BROWSER=0   do not install a browser
@@ -1245,6 +1327,10 @@ main() {
         syslog-forwarding)
             shift
             cmd_syslog_forwarding "$@"
+            ;;
+        agent-relay)
+            shift
+            cmd_agent_relay "$@"
             ;;
         *) die "unknown command '$1' (see $SCRIPT_NAME --help)" ;;
     esac

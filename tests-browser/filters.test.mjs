@@ -80,3 +80,14 @@ test('classes and the window are the daemon\'s meta: unknown ones are kept from 
   h.restrict({ ...META, classes: [...META.classes, 'zz_new'], top_windows_minutes: [30] });
   assert.deepEqual(h.server(), { class: ['zz_new'], country: [], cidr: '', window: 30 });
 });
+
+test('one host: matched here, and sent to the daemon as its room', () => {
+  const f = Filters.fromSearch('?host=web-1');
+  assert.equal(f.host, 'web-1');
+  assert.equal(f.isEmpty, false);
+  assert.ok(f.matches({ host: 'web-1', class: 'icmp', src: '192.0.2.1' }));
+  assert.ok(!f.matches({ host: 'web-2', class: 'icmp', src: '192.0.2.1' }));
+  assert.deepEqual(f.server().host, ['web-1']);
+  assert.equal(f.serverParams().host, 'web-1');
+  assert.equal(new Filters().server().host, undefined, 'no host: every host, as before');
+});

@@ -12,7 +12,10 @@ use crate::{
     config::Cli,
     enrich::geo::{self, Geo, GeoConfig},
     history::{self, HistoryConfig, Retention},
-    sinks::server::{self, AuthConfig, HostAllowlist, ServerState},
+    sinks::{
+        forward::{self, ForwardConfig},
+        server::{self, AuthConfig, HostAllowlist, ServerState},
+    },
     sources::{
         kernel::{self, KernelConfig, KernelEventContext, Observer},
         syslog::{self, Allowlist, Ingest, IngestConfig},
@@ -46,6 +49,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let hosts = HostAllowlist::new(cli.listen, &cli.public_names, &cli.allowed_origins).map_err(anyhow::Error::msg)?;
     let alert_rules = load_alert_rules(&cli)?;
+    let forward_tls = match &cli.forward {
+        Some(target) => forward::tls_config(
+            target,
+            cli.forward_ca.as_deref(),
+            cli.forward_cert.as_deref().zip(cli.forward_key.as_deref()),
+        )
+        .context("--forward")?,
+        None => None,
+    };
+    let syslog_tls = match (&cli.syslog_tls_cert, &cli.syslog_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            syslog::server_config(cert, key, cli.syslog_tls_client_ca.as_deref())
+                .context("--syslog-tls-cert/--syslog-tls-key/--syslog-tls-client-ca")?,
+        ),
+        _ => None,
+    };
 
     // Sources: they stop when `sources_stop` is cancelled.
     let sources_stop = CancellationToken::new();
@@ -115,6 +134,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot receive syslog on TCP {addr} (--syslog-tcp)"))?;
         sources.push(task);
     }
+    if let (Some(addr), Some(config)) = (cli.syslog_tls, syslog_tls) {
+        let check_hosts = cli.syslog_tls_client_ca.is_some();
+        let task = syslog::spawn_tls_listener(
+            addr,
+            config,
+            check_hosts,
+            Arc::clone(&ingest),
+            sink.clone(),
+            sources_stop.clone(),
+        )
+        .await
+        .with_context(|| format!("cannot receive syslog on TLS {addr} (--syslog-tls)"))?;
+        sources.push(task);
+    }
     // The sources hold the only senders: the pipeline ends when they all have.
     drop(sink);
 
@@ -148,7 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             recent_max_age_ms: u64::from(cli.recent_minutes) * 60_000,
             ..Limits::default()
         },
-        hostname: hostname(),
+        hostname: cli.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(hostname),
         sources_capacity: cli.sources_max,
         interfaces,
         http_status,
@@ -175,6 +208,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (--listen)", cli.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(url = %format!("{scheme}://{}/", cli.listen), "dashboard and API listening");
+    let sinks_stop = CancellationToken::new();
+    let forwarding = cli.forward.clone().map(|target| {
+        let config = ForwardConfig {
+            target,
+            interval: cli.forward_interval,
+            queue: cli.forward_queue as usize,
+            tls: forward_tls,
+        };
+        forward::spawn(config, handle.clone(), sinks_stop.clone())
+    });
     let app = server::router(Arc::new(ServerState {
         pipeline: handle,
         kernel: kernel_handle,
@@ -184,7 +227,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         hosts,
     }));
     let tls = tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
-    let sinks_stop = CancellationToken::new();
     let serving = tokio::spawn(server::conn::serve(
         listener,
         tls,
@@ -209,6 +251,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     sinks_stop.cancel();
     let _ = serving.await;
+    if let Some(forwarding) = forwarding {
+        let _ = forwarding.await;
+    }
     geo_stop.cancel();
     let _ = geo_watch.await;
     tracing::info!("stopped");

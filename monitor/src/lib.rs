@@ -8,7 +8,8 @@
 //! - [`alerts`]: one engine task evaluates rules over those snapshots and
 //!   publishes an alerts document;
 //! - [`history`]: the embedded store commits each minute and answers ranges;
-//! - [`sinks`]: the HTTP server reads those snapshots;
+//! - [`sinks`]: the HTTP server reads those snapshots; an agent forwards
+//!   its events and counters to a central monitor;
 //! - [`daemon`]: wires them together and shuts them down in that order.
 //!
 //! Public so the integration tests can drive the real XDP program and the

@@ -12,6 +12,7 @@ import { RateChart } from './chart.js';
 import { observeServerTime, serverNow } from './clock.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
+import { HostsPanel } from './hosts.js';
 import { TZ, badge, esc, fmtClock, fmtCompact, label, originLabel, rangeText, topWindowText } from './format.js';
 import { Lookup } from './lookup.js';
 import { WorldMap, keyHtml } from './map.js';
@@ -305,15 +306,26 @@ setInterval(() => {
   renderOrigins(state.origins, filters.hiddenOrigins, state.originCounts);
 }, 1000);
 
+// ---- hosts (agents reporting to this central, docs/agent.md) ----
+
+const hostsPanel = new HostsPanel({ select: $('f-host'), label: $('f-host-label'), panel: $('hosts-health') });
+async function refreshHosts() {
+  try { hostsPanel.render(await api('/api/hosts'), serverNow()); } catch { /* the socket's state says why */ }
+  hostsPanel.select(filters.host);
+}
+refreshHosts();
+setInterval(refreshHosts, 5000);
+
 // ---- filters ----
 
-const inputs = { q: $('f-q'), country: $('f-country'), cidr: $('f-cidr') };
+const inputs = { q: $('f-q'), country: $('f-country'), cidr: $('f-cidr'), host: $('f-host') };
 let classBoxes = []; // built from the daemon's meta.classes (applyMeta)
 
 function showFilters() {
   inputs.q.value = filters.q;
   inputs.country.value = [...filters.countries].join(', ');
   inputs.cidr.value = filters.cidr;
+  hostsPanel.select(filters.host);
   for (const b of classBoxes) b.checked = filters.classes.has(b.value);
 }
 
@@ -352,7 +364,7 @@ function syncServer() {
   if (key === lastServer) return false;
   const was = JSON.parse(lastServer);
   lastServer = key;
-  socket.send({ type: 'filter', class: server.class, country: server.country, ...(server.cidr ? { cidr: server.cidr } : {}), window: server.window });
+  socket.send({ type: 'filter', class: server.class, country: server.country, ...(server.cidr ? { cidr: server.cidr } : {}), host: server.host ?? [], window: server.window });
   return JSON.stringify({ ...was, window: null }) !== JSON.stringify({ ...server, window: null });
 }
 
@@ -389,6 +401,7 @@ function readInputs() {
   filters.q = inputs.q.value;
   filters.countries = new Set(inputs.country.value.split(/[\s,]+/).filter(Boolean).map((c) => c.toUpperCase()));
   filters.cidr = inputs.cidr.value.trim();
+  filters.host = inputs.host.value;
   filters.classes = new Set(classBoxes.filter((b) => b.checked).map((b) => b.value));
 }
 
@@ -408,7 +421,7 @@ $('filters').addEventListener('input', () => {
 });
 $('filters').addEventListener('submit', (e) => e.preventDefault());
 $('f-reset').addEventListener('click', () => {
-  filters.q = ''; filters.countries = new Set(); filters.cidr = ''; filters.classes = new Set(); filters.hiddenOrigins = new Set();
+  filters.q = ''; filters.countries = new Set(); filters.cidr = ''; filters.host = ''; filters.classes = new Set(); filters.hiddenOrigins = new Set();
   showFilters();
   applyFilters();
 });

@@ -119,6 +119,7 @@ export class Filters {
     this.classes = new Set();   // empty = every class
     this.countries = new Set(); // empty = every country
     this.cidr = '';
+    this.host = '';             // one host (docs/agent.md); '' = every host
     this.hiddenOrigins = new Set();
     this.window = null;         // top lists' window in minutes; null = since the daemon started
     this.meta = null;           // the daemon's meta once known: what class and window may be sent
@@ -134,6 +135,7 @@ export class Filters {
     f.classes = new Set(splitList(p.get('class')));
     f.countries = new Set(splitList(p.get('country')).map((c) => c.toUpperCase()));
     f.cidr = p.get('cidr') ?? '';
+    f.host = p.get('host') ?? '';
     f.hiddenOrigins = new Set(splitList(p.get('hide')));
     const w = p.get('window');
     f.window = /^\d{1,5}$/.test(w ?? '') ? Number(w) : null;
@@ -166,6 +168,7 @@ export class Filters {
     set('class', [...this.classes].join(','));
     set('country', [...this.countries].join(','));
     set('cidr', this.cidr);
+    set('host', this.host);
     set('hide', [...this.hiddenOrigins].join(','));
     set('window', this.window === null ? '' : String(this.window));
     set('from', this.range ? String(this.range.from) : '');
@@ -196,11 +199,12 @@ export class Filters {
     const badCc = [...this.countries].filter((c) => !/^[A-Z]{2}$/.test(c));
     if (badCc.length) this.errors.country = `Country codes are two letters (ISO 3166): ${badCc.join(', ')}`;
     const countries = badCc.length ? new Set() : this.countries;
-    const classes = this.classes, hidden = this.hiddenOrigins;
+    const classes = this.classes, hidden = this.hiddenOrigins, host = this.host;
     this.serverNet = net;
-    this.isEmpty = !text && !re && !net && !countries.size && !classes.size && !hidden.size;
+    this.isEmpty = !text && !re && !net && !countries.size && !classes.size && !hidden.size && !host;
 
     this.match = (ev) => {
+      if (host && ev.host !== host) return false;
       if (classes.size && !classes.has(ev.class)) return false;
       if (countries.size && !countries.has(ev.geo?.country_code)) return false;
       if (hidden.size && hidden.has(originLabel(ev.origin))) return false;
@@ -229,12 +233,14 @@ export class Filters {
       country: this.errors.country ? [] : [...this.countries].sort(),
       cidr: this.serverNet ? this.serverNet.text : '',
       window: known ? this.window : null,
+      // The daemon's rooms: only this host's events (absent: every host).
+      ...(this.host ? { host: [this.host] } : {}),
     };
   }
 
   /** The same as WebSocket query parameters (?class=icmp,http&country=DE&cidr=...&window=15). */
   serverParams() {
     const s = this.server();
-    return { class: s.class.join(','), country: s.country.join(','), cidr: s.cidr, window: s.window === null ? '' : String(s.window) };
+    return { class: s.class.join(','), country: s.country.join(','), cidr: s.cidr, window: s.window === null ? '' : String(s.window), ...(s.host ? { host: s.host.join(',') } : {}) };
   }
 }

@@ -144,6 +144,7 @@ export function originLabel(origin) {
   if (!origin) return 'unknown';
   if (origin.kind === 'xdp') return `xdp:${origin.iface}`;
   if (origin.kind === 'syslog') return `syslog:${origin.sender}`;
+  if (origin.kind === 'agent') return `agent:${origin.iface}`;
   return String(origin.kind ?? 'unknown');
 }
 

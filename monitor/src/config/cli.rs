@@ -232,6 +232,58 @@ pub struct Cli {
     /// beyond it the oldest data is deleted first and the file shrinks.
     #[arg(long, default_value = "256M", env = "MONITOR_HISTORY_MAX_BYTES", value_parser = parse_bytes)]
     pub history_max_bytes: u64,
+    // --- Agent and central (issue 14, docs/agent.md) ---
+    /// This host's name in events, /api/hosts and forwarded messages.
+    /// Default: the kernel's hostname.
+    #[arg(long, env = "MONITOR_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    /// Agent mode: forward sampled events and cumulative counters to a
+    /// central monitor as syslog, tcp://HOST:PORT (RFC 6587, e.g. the
+    /// local rsyslog's imtcp) or tls://HOST:PORT (RFC 5425).
+    #[arg(long, env = "MONITOR_FORWARD")]
+    pub forward: Option<super::ForwardTarget>,
+
+    /// How often the agent sends its cumulative counters.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "MONITOR_FORWARD_INTERVAL")]
+    pub forward_interval: Duration,
+
+    /// Messages the agent holds while the target is unreachable; beyond
+    /// this the oldest are dropped and counted.
+    #[arg(long, default_value_t = 10_000, env = "MONITOR_FORWARD_QUEUE",
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub forward_queue: u32,
+
+    /// CA certificate(s) (PEM) that a tls:// target's certificate must chain to.
+    #[arg(long, env = "MONITOR_FORWARD_CA")]
+    pub forward_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) to present to a tls:// target.
+    #[arg(long, env = "MONITOR_FORWARD_CERT", requires = "forward_key")]
+    pub forward_cert: Option<PathBuf>,
+
+    /// PEM private key of --forward-cert.
+    #[arg(long, env = "MONITOR_FORWARD_KEY", requires = "forward_cert")]
+    pub forward_key: Option<PathBuf>,
+
+    /// Central: TCP address to receive syslog over TLS on (RFC 5425,
+    /// usually port 6514). Needs --syslog-tls-cert and --syslog-tls-key.
+    #[arg(long = "syslog-tls", env = "MONITOR_SYSLOG_TLS", requires_all = ["syslog_tls_cert", "syslog_tls_key"])]
+    pub syslog_tls: Option<SocketAddr>,
+
+    /// PEM certificate chain of the syslog TLS listener.
+    #[arg(long, env = "MONITOR_SYSLOG_TLS_CERT")]
+    pub syslog_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --syslog-tls-cert.
+    #[arg(long, env = "MONITOR_SYSLOG_TLS_KEY")]
+    pub syslog_tls_key: Option<PathBuf>,
+
+    /// Require client certificates issued by this CA (PEM) on the syslog
+    /// TLS listener; each message's HOSTNAME must then be a name of its
+    /// sender's certificate.
+    #[arg(long, env = "MONITOR_SYSLOG_TLS_CLIENT_CA", requires = "syslog_tls")]
+    pub syslog_tls_client_ca: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "monitor=debug".
     #[arg(long, default_value = "info", env = "RUST_LOG")]

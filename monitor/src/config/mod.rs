@@ -3,10 +3,12 @@
 
 mod cli;
 mod file;
+mod forward;
 mod ports;
 mod prefix;
 
 pub use cli::{Cli, LogFormat, XdpModeArg};
 pub use file::{parse, ConfigError};
+pub use forward::{ForwardScheme, ForwardTarget};
 pub use ports::PortList;
 pub use prefix::PrefixRule;

@@ -51,6 +51,10 @@ pub struct Event {
     /// Geolocation of `src`, added by the pipeline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Arc<GeoInfo>>,
+    /// The host that saw the packet: an agent's hostname, a syslog line's
+    /// HOSTNAME (or its sender), or this host's name (set by the pipeline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,6 +64,9 @@ pub enum Origin {
     Xdp { iface: Arc<str> },
     /// Reported by an iptables LOG line from this syslog sender.
     Syslog { sender: IpAddr, hostname: Option<String>, prefix: String },
+    /// Seen by an agent's XDP observer on its interface `iface`, forwarded
+    /// over syslog by `sender` (the agent or its relay).
+    Agent { sender: IpAddr, iface: String },
 }
 
 impl Origin {
@@ -68,6 +75,7 @@ impl Origin {
         match self {
             Origin::Xdp { iface } => format!("xdp:{iface}"),
             Origin::Syslog { sender, .. } => format!("syslog:{sender}"),
+            Origin::Agent { iface, .. } => format!("agent:{iface}"),
         }
     }
 }
@@ -145,6 +153,7 @@ impl Event {
             response: None,
             detail: String::new(),
             geo: None,
+            host: None,
         }
     }
 

@@ -7,6 +7,8 @@ use super::event::Event;
 
 /// Longest free-text filter accepted.
 const MAX_TEXT: usize = 200;
+/// Most hosts one filter names.
+const MAX_HOSTS: usize = 64;
 
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
@@ -15,6 +17,8 @@ pub struct EventFilter {
     cidr: Option<IpNet>,
     /// Lower-cased free text matched against the event's visible fields.
     text: Option<String>,
+    /// Hosts (event `host`), exactly.
+    hosts: Option<Vec<String>>,
 }
 
 impl EventFilter {
@@ -58,10 +62,27 @@ impl EventFilter {
             Some(t) => Some(t.to_lowercase()),
             None => None,
         };
-        Ok(EventFilter { classes, countries, cidr, text })
+        Ok(EventFilter { classes, countries, cidr, text, hosts: None })
+    }
+
+    /// The filter restricted to the comma-separated hosts in `host` (the
+    /// `host` query parameter); none or empty: every host.
+    pub fn with_hosts(mut self, host: Option<&str>) -> Result<Self, String> {
+        let hosts: Vec<String> =
+            host.unwrap_or("").split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
+        if hosts.len() > MAX_HOSTS || hosts.iter().any(|h| h.len() > 255) {
+            return Err(format!("host: at most {MAX_HOSTS} names of at most 255 bytes"));
+        }
+        self.hosts = (!hosts.is_empty()).then_some(hosts);
+        Ok(self)
     }
 
     pub fn matches(&self, e: &Event) -> bool {
+        if let Some(hosts) = &self.hosts {
+            if !e.host.as_deref().is_some_and(|h| hosts.iter().any(|w| w == h)) {
+                return false;
+            }
+        }
         if let Some(classes) = &self.classes {
             if !classes.contains(&e.class) {
                 return false;
@@ -127,6 +148,25 @@ mod tests {
         assert!(EventFilter::parse(None, None, Some("10.0.0.0/33"), None).is_err());
         assert!(EventFilter::parse(None, None, None, Some(&"x".repeat(500))).is_err());
         assert!(EventFilter::parse(Some("icmp"), Some("de"), Some("10.0.0.1"), Some("echo")).is_ok());
+    }
+
+    #[test]
+    fn host_filter() {
+        use std::sync::Arc;
+        let mut e = Event::new(
+            0,
+            Class::Icmp,
+            [192, 0, 2, 1].into(),
+            [192, 0, 2, 2].into(),
+            crate::model::Origin::Xdp { iface: Arc::from("e") },
+            1,
+            0,
+        );
+        e.host = Some(Arc::from("web-1"));
+        let only = |h: &str| EventFilter::default().with_hosts(Some(h)).expect("valid");
+        assert!(only("web-1").matches(&e) && only("db,web-1").matches(&e) && only("").matches(&e));
+        assert!(!only("web-2").matches(&e));
+        assert!(EventFilter::default().with_hosts(Some(&"h,".repeat(100))).is_err());
     }
 
     #[test]

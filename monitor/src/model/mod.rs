@@ -6,6 +6,7 @@ pub mod clock;
 mod describe;
 mod event;
 mod filter;
+pub mod forward;
 mod geo;
 
 pub use address::{label, AddressLabel};

@@ -207,7 +207,8 @@ impl Aggregate {
         }
         let class = event.class as usize;
         let weight = u64::from(event.weight);
-        let syslog = matches!(event.origin, Origin::Syslog { .. });
+        // Agents forward over syslog too: their sampled events are not this host's XDP.
+        let syslog = matches!(event.origin, Origin::Syslog { .. } | Origin::Agent { .. });
         if let Some(icmp) = &event.icmp {
             *self.icmp_types.entry((event.class == Class::Icmpv6, icmp.type_, icmp.code)).or_default() += weight;
         }

@@ -8,6 +8,7 @@ pub mod documents;
 mod evict;
 mod headline;
 mod history;
+mod hosts;
 mod http_timing;
 mod minute;
 mod pipeline;
@@ -18,6 +19,7 @@ pub use activity::{Activity, SourceSecond};
 pub use aggregate::{AsnCount, CountryCount, Limits, SourceSummary};
 pub use headline::Headline;
 pub use history::SERIES;
+pub use hosts::{HostDoc, HostInterfaceDoc, HostsDoc};
 pub use http_timing::{HttpDoc, Summary as HttpSummary, NOT_TIMED};
 pub use minute::{KeyCount, MinuteSource, MinuteSummary, Restored, MINUTE_TOP_SOURCES};
 #[cfg(test)]

@@ -180,6 +180,8 @@ pub struct Pipeline {
     last_minute: Option<Arc<MinuteSummary>>,
     seq: u64,
     fanout: broadcast::Sender<Arc<Published>>,
+    /// Events of this host's own observer (for /api/hosts).
+    local_events: u64,
 }
 
 impl Pipeline {
@@ -203,6 +205,7 @@ impl Pipeline {
             last_minute: None,
             seq: 0,
             fanout: fanout.clone(),
+            local_events: 0,
             config,
         };
         pipeline.restore(now_ms());
@@ -271,6 +274,11 @@ impl Pipeline {
         let live = self.fanout.receiver_count() > 0;
         for mut event in batch {
             event.geo = Some(self.config.geo.lookup(event.src));
+            // Sources that know another host set it; the rest are this host's.
+            if event.host.is_none() {
+                event.host = Some(Arc::clone(&self.hostname));
+                self.local_events += 1;
+            }
             tracing::trace!(class = event.class.name(), src = %event.src, origin = %event.origin.label(),
                             detail = %event.detail, weight = event.weight, "event");
             if event.response.is_some() {
@@ -412,6 +420,11 @@ impl Pipeline {
                 }
             })
             .collect();
+        let hosts = super::hosts::doc(
+            (&self.hostname, &self.interfaces, self.kernel.as_ref(), self.local_events),
+            &lock(&self.config.syslog.hosts),
+            now,
+        );
         let latest = agg.history.latest();
         Snapshot {
             seq: self.seq,
@@ -425,6 +438,7 @@ impl Pipeline {
             http_kernel: self.http_kernel.clone(),
             activity: Arc::clone(&self.last_activity),
             last_minute: self.last_minute.clone(),
+            hosts: Arc::new(hosts),
         }
     }
 }
@@ -522,6 +536,24 @@ pub(crate) mod fixture {
             at(response.described(), 400),
         ]);
         pipeline.started_ms = END_MS - 5_000;
+        // An agent that reported twice and sent one event (docs/agent.md).
+        {
+            let mut hosts = lock(&pipeline.config.syslog.hosts);
+            let mut counters = crate::model::forward::Counters {
+                seq: 1,
+                start_ms: END_MS - 60_000,
+                ts_ms: END_MS - 5_000,
+                interfaces: vec![("eth0".into(), "driver".into())],
+                ..Default::default()
+            };
+            hosts.counters("agent-1", counters.clone(), END_MS - 4_990);
+            hosts.event("agent-1", END_MS - 2_000);
+            counters.seq = 2;
+            counters.ts_ms = END_MS - 1_000;
+            (counters.events, counters.suppressed) = (1, 6);
+            counters.classes[0] = crate::model::forward::ClassTotal { packets: 7, bytes: 686 };
+            hosts.counters("agent-1", counters, END_MS - 985);
+        }
         pipeline.answer(Request::ViewerJoined { id: 1, addr: ip("127.0.0.1"), since_ms: END_MS - 500 });
         pipeline.close_second(None, END_MS - 1_000);
         pipeline.close_second(None, END_MS);

@@ -8,6 +8,7 @@ use super::{
     activity::Activity,
     documents::{HistoryDoc, Rates, StatsDoc, TopDoc, ViewerDoc},
     history::History,
+    hosts::HostsDoc,
     http_timing::HttpDoc,
     minute::MinuteSummary,
 };
@@ -38,6 +39,8 @@ pub struct Snapshot {
     pub activity: Arc<Activity>,
     /// The last complete minute, for the history store's writer.
     pub last_minute: Option<Arc<MinuteSummary>>,
+    /// `/api/hosts`.
+    pub hosts: Arc<HostsDoc>,
 }
 
 impl Snapshot {

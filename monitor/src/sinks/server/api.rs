@@ -229,11 +229,13 @@ pub(super) struct EventsQuery {
     country: Option<String>,
     cidr: Option<String>,
     q: Option<String>,
+    host: Option<String>,
 }
 
 impl EventsQuery {
     fn filter(&self) -> Result<EventFilter, ApiError> {
         EventFilter::parse(self.class.as_deref(), self.country.as_deref(), self.cidr.as_deref(), self.q.as_deref())
+            .and_then(|f| f.with_hosts(self.host.as_deref()))
             .map_err(ApiError::bad_request)
     }
 }
@@ -277,6 +279,11 @@ pub(super) async fn event_stream(State(state): Shared, q: QueryResult<EventsQuer
         }
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+}
+
+/// `/api/hosts`: every reporting host (docs/agent.md).
+pub(super) async fn hosts(State(state): Shared) -> Json<Arc<crate::state::HostsDoc>> {
+    Json(Arc::clone(&state.pipeline.snapshot().hosts))
 }
 
 pub(super) async fn not_found() -> ApiError {

@@ -33,6 +33,7 @@ fn documents() -> BTreeMap<&'static str, Value> {
     docs.insert("history", value(&snapshot.history(60)));
     docs.insert("http", value(&snapshot.http.truncated(10)));
     docs.insert("events", value(&EventsDoc { schema: SCHEMA_VERSION, events: recent.clone() }));
+    docs.insert("hosts", value(&*snapshot.hosts));
     let kernel =
         KernelSourceDoc { packets: 3, bytes: 294, first_seen_ms: 1_795_999_999_100, last_seen_ms: 1_795_999_999_100 };
     docs.insert(

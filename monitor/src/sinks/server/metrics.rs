@@ -1,5 +1,6 @@
 //! Prometheus text exposition. Labels are fixed sets (classes, outcomes,
 //! reasons the code defines), never addresses: cardinality stays bounded.
+//! The one open label, `host`, is capped at METRICS_HOSTS hosts.
 
 use std::{fmt::Write as _, sync::Arc};
 
@@ -69,6 +70,7 @@ pub(super) async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoR
         let _ = writeln!(out, "monitor_syslog_socket_drops_total {}", syslog.socket_drops);
     }
     alert_metrics(&mut out, &state.alerts.doc());
+    hosts(&mut out, &snapshot);
     family(&mut out, "monitor_websocket_clients", "gauge", "Dashboard viewers connected.");
     let _ = writeln!(out, "monitor_websocket_clients {}", snapshot.viewers.len());
     family(&mut out, "monitor_uptime_seconds", "gauge", "Seconds since the daemon started.");
@@ -165,4 +167,77 @@ fn alert_metrics(out: &mut String, doc: &AlertsDoc) {
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Hosts labelled in /metrics at most (the first by name, local first);
+/// the rest are counted in `monitor_hosts_unlabelled`.
+const METRICS_HOSTS: usize = 100;
+
+/// Per-host counters of a central (docs/agent.md).
+fn hosts(out: &mut String, snapshot: &Snapshot) {
+    let doc = &snapshot.hosts;
+    let labelled = &doc.hosts[..doc.hosts.len().min(METRICS_HOSTS)];
+    family(out, "monitor_hosts", "gauge", "Hosts reporting to this monitor (this one included).");
+    let _ = writeln!(out, "monitor_hosts {}", doc.hosts.len());
+    family(
+        out,
+        "monitor_hosts_unlabelled",
+        "gauge",
+        "Hosts beyond the labelled number, and messages from untracked hosts.",
+    );
+    let _ = writeln!(out, "monitor_hosts_unlabelled {}", doc.hosts.len() - labelled.len() + doc.over_cap as usize);
+    family(
+        out,
+        "monitor_host_packets_total",
+        "counter",
+        "Packets by host and class, exact from each agent's counters.",
+    );
+    for h in labelled {
+        for (c, v) in Class::ALL.iter().zip(h.classes.iter().flat_map(|b| b.0.iter())) {
+            let _ = writeln!(
+                out,
+                "monitor_host_packets_total{{host=\"{}\",class=\"{}\"}} {}",
+                label(&h.host),
+                c.name(),
+                v.packets
+            );
+        }
+    }
+    family(out, "monitor_host_events_total", "counter", "Events received, by host.");
+    for h in labelled {
+        let _ = writeln!(out, "monitor_host_events_total{{host=\"{}\"}} {}", label(&h.host), h.events);
+    }
+    family(
+        out,
+        "monitor_host_forward_events_lost_total",
+        "counter",
+        "Agent events dropped before sending or lost in transit, by host and where.",
+    );
+    for h in labelled {
+        let _ = writeln!(
+            out,
+            "monitor_host_forward_events_lost_total{{host=\"{}\",where=\"agent\"}} {}",
+            label(&h.host),
+            h.dropped
+        );
+        let _ = writeln!(
+            out,
+            "monitor_host_forward_events_lost_total{{host=\"{}\",where=\"transit\"}} {}",
+            label(&h.host),
+            h.lost
+        );
+    }
+    family(out, "monitor_host_sequence_gaps_total", "counter", "Counters messages missing from an agent's sequence.");
+    for h in labelled {
+        let _ = writeln!(out, "monitor_host_sequence_gaps_total{{host=\"{}\"}} {}", label(&h.host), h.seq_gaps);
+    }
+    family(out, "monitor_host_restarts_total", "counter", "Agent restarts seen.");
+    for h in labelled {
+        let _ = writeln!(out, "monitor_host_restarts_total{{host=\"{}\"}} {}", label(&h.host), h.restarts);
+    }
+}
+
+/// A label value escaped as the exposition format wants.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

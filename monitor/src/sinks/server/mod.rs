@@ -49,6 +49,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/alerts", get(api::alerts))
         .route("/api/events", get(api::events))
         .route("/api/events/stream", get(api::event_stream))
+        .route("/api/hosts", get(api::hosts))
         .route("/metrics", get(metrics::metrics))
         .route("/ws", get(ws::upgrade))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::require));

@@ -58,6 +58,7 @@ pub(super) struct WsQuery {
     country: Option<String>,
     cidr: Option<String>,
     window: Option<u32>,
+    host: Option<String>,
 }
 
 pub(super) async fn upgrade(
@@ -96,7 +97,9 @@ pub(super) async fn upgrade(
         Ok(Query(q)) => q,
         Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
     };
-    let filter = match EventFilter::parse(q.class.as_deref(), q.country.as_deref(), q.cidr.as_deref(), None) {
+    let filter = match EventFilter::parse(q.class.as_deref(), q.country.as_deref(), q.cidr.as_deref(), None)
+        .and_then(|f| f.with_hosts(q.host.as_deref()))
+    {
         Ok(f) => f,
         Err(e) => return ApiError::bad_request(e).into_response(),
     };
@@ -128,6 +131,8 @@ enum Incoming {
         class: Option<Vec<String>>,
         country: Option<Vec<String>>,
         cidr: Option<String>,
+        /// The hosts ("rooms") to watch; absent or empty: every host.
+        host: Option<Vec<String>>,
         /// Absent: unchanged; null: since start; else minutes.
         #[serde(default, deserialize_with = "present")]
         window: Option<Option<u32>>,
@@ -273,10 +278,13 @@ impl Client {
     fn handle(&mut self, text: &str) -> Option<Reply> {
         match serde_json::from_str::<Incoming>(text) {
             Ok(Incoming::Ping { t }) => Some(Reply::Pong(PongFrame { kind: "pong", schema: SCHEMA_VERSION, t })),
-            Ok(Incoming::Filter { class, country, cidr, window: new_window }) => {
+            Ok(Incoming::Filter { class, country, cidr, host, window: new_window }) => {
                 let class = class.map(|c| c.join(","));
                 let country = country.map(|c| c.join(","));
-                let filter = match EventFilter::parse(class.as_deref(), country.as_deref(), cidr.as_deref(), None) {
+                let host = host.map(|h| h.join(","));
+                let filter = match EventFilter::parse(class.as_deref(), country.as_deref(), cidr.as_deref(), None)
+                    .and_then(|f| f.with_hosts(host.as_deref()))
+                {
                     Ok(filter) => filter,
                     Err(e) => return Some(error_frame(&e)),
                 };

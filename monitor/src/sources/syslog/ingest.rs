@@ -12,11 +12,11 @@ use monitor_common::{
 };
 use serde::Serialize;
 
-use super::Allowlist;
+use super::{hosts::HostTable, Allowlist};
 use crate::{
     config::{PortList, PrefixRule},
     lock::lock,
-    model::{now_ms, Event, IcmpInfo, Origin},
+    model::{forward, now_ms, Event, IcmpInfo, Origin},
 };
 
 #[derive(Clone, Debug)]
@@ -39,6 +39,11 @@ pub enum RejectReason {
     /// A syslog line without one of our LOG prefixes: someone else's message.
     NoPrefix,
     Netfilter(&'static str),
+    /// An agent message (docs/agent.md) that did not parse.
+    Agent(&'static str),
+    /// Client certificates are required and the HOSTNAME is not a name of
+    /// the sender's certificate.
+    HostNotInCertificate,
 }
 
 impl RejectReason {
@@ -50,6 +55,8 @@ impl RejectReason {
             RejectReason::Syslog(r) => format!("syslog_{r}"),
             RejectReason::NoPrefix => "no_prefix".into(),
             RejectReason::Netfilter(r) => format!("netfilter_{r}"),
+            RejectReason::Agent(r) => format!("agent_{r}"),
+            RejectReason::HostNotInCertificate => "host_not_in_certificate".into(),
         }
     }
 }
@@ -67,6 +74,8 @@ pub struct Rejected {
 const KEEP_REJECTED: usize = 20;
 const MAX_TRACKED_SENDERS: usize = 1_000;
 const SAMPLE_CHARS: usize = 200;
+/// Oldest agent event time accepted as such; older ones are dated an hour back.
+const MAX_EVENT_AGE_MS: u64 = 3_600_000;
 
 /// Counters of the syslog path; all bounded.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -90,7 +99,13 @@ pub struct Ingest {
     config: IngestConfig,
     prefixes: Vec<String>,
     pub counters: Mutex<SyslogCounters>,
+    /// Every reporting host and, for agents, their counters.
+    pub hosts: Mutex<HostTable>,
 }
+
+/// Whether a HOSTNAME is one the sender's client certificate was issued
+/// for (TLS with --syslog-tls-client-ca).
+pub type HostCheck<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// Longest line we accept; longer lines are counted as oversized.
 pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
@@ -98,7 +113,12 @@ pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
 impl Ingest {
     pub fn new(config: IngestConfig) -> Self {
         let prefixes = config.prefixes.iter().map(|p| p.prefix.clone()).collect();
-        Ingest { config, prefixes, counters: Mutex::new(SyslogCounters::default()) }
+        Ingest {
+            config,
+            prefixes,
+            counters: Mutex::new(SyslogCounters::default()),
+            hosts: Mutex::new(HostTable::default()),
+        }
     }
 
     pub fn allowlist(&self) -> &Allowlist {
@@ -107,7 +127,12 @@ impl Ingest {
 
     /// Handles one line (a UDP datagram or one TCP frame) from `sender`.
     pub fn handle(&self, sender: IpAddr, bytes: &[u8]) -> Option<Event> {
-        let result = self.parse(sender, bytes);
+        self.handle_checked(sender, None, bytes)
+    }
+
+    /// As [`Ingest::handle`]; with `check`, the line's HOSTNAME must pass it.
+    pub fn handle_checked(&self, sender: IpAddr, check: Option<HostCheck<'_>>, bytes: &[u8]) -> Option<Event> {
+        let result = self.parse(sender, check, bytes);
         self.record(sender, result, bytes)
     }
 
@@ -125,7 +150,12 @@ impl Ingest {
         }
     }
 
-    fn record(&self, sender: IpAddr, result: Result<Event, RejectReason>, bytes: &[u8]) -> Option<Event> {
+    fn record(&self, sender: IpAddr, result: Result<Option<Event>, RejectReason>, bytes: &[u8]) -> Option<Event> {
+        if let Ok(Some(event)) = &result {
+            if let Some(host) = &event.host {
+                lock(&self.hosts).event(host, now_ms());
+            }
+        }
         let mut counters = lock(&self.counters);
         counters.received += 1;
         match result {
@@ -136,7 +166,7 @@ impl Ingest {
                 {
                     *counters.accepted_by_sender.entry(sender).or_default() += 1;
                 }
-                Some(event)
+                event
             }
             Err(reason) => {
                 *counters.rejected.entry(reason.label()).or_default() += 1;
@@ -162,7 +192,9 @@ impl Ingest {
         }
     }
 
-    fn parse(&self, sender: IpAddr, bytes: &[u8]) -> Result<Event, RejectReason> {
+    /// An event, or None for a message that is only counted (an agent's
+    /// counters).
+    fn parse(&self, sender: IpAddr, check: Option<HostCheck<'_>>, bytes: &[u8]) -> Result<Option<Event>, RejectReason> {
         if !self.config.allowlist.allows(sender) {
             return Err(RejectReason::SenderNotAllowed);
         }
@@ -171,12 +203,49 @@ impl Ingest {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| RejectReason::InvalidUtf8)?;
         let message = syslog::parse(text).map_err(|e| RejectReason::Syslog(e.reason()))?;
+        if let Some(check) = check {
+            if !message.hostname.is_some_and(check) {
+                return Err(RejectReason::HostNotInCertificate);
+            }
+        }
+        if let Some(kind) = forward::kind(message.msg) {
+            return self.agent(sender, message.hostname, message.msg, kind);
+        }
         let line = netfilter::parse(message.msg, &self.prefixes).map_err(|e| match e {
             netfilter::NetfilterError::NoPrefix => RejectReason::NoPrefix,
             other => RejectReason::Netfilter(other.reason()),
         })?;
         let rule = self.config.prefixes.iter().find(|r| r.prefix.trim_end() == line.prefix).and_then(|r| r.class);
-        Ok(self.event(sender, message.hostname, &line, rule))
+        Ok(Some(self.event(sender, message.hostname, &line, rule)))
+    }
+
+    /// An agent's message; its host is the HOSTNAME, else the sender.
+    fn agent(
+        &self,
+        sender: IpAddr,
+        hostname: Option<&str>,
+        msg: &str,
+        kind: forward::Kind,
+    ) -> Result<Option<Event>, RejectReason> {
+        let host = hostname.map_or_else(|| sender.to_string(), str::to_owned);
+        let reject = |e: forward::WireError| RejectReason::Agent(e.reason());
+        match kind {
+            forward::Kind::Event => {
+                let mut event = forward::parse_event(msg, sender, &host).map_err(reject)?;
+                // The agent's clock says when the packet was seen (events
+                // wait in its queue during an outage), but never later than
+                // now nor older than an hour: time windows stay sane
+                // whatever a skewed or hostile agent sends.
+                let now = now_ms();
+                event.ts_ms = event.ts_ms.clamp(now.saturating_sub(MAX_EVENT_AGE_MS), now);
+                Ok(Some(event))
+            }
+            forward::Kind::Counters => {
+                let counters = forward::parse_counters(msg).map_err(reject)?;
+                lock(&self.hosts).counters(&host, counters, now_ms());
+                Ok(None)
+            }
+        }
     }
 
     fn event(&self, sender: IpAddr, hostname: Option<&str>, line: &LogLine<'_>, class: Option<Class>) -> Event {
@@ -191,6 +260,7 @@ impl Ingest {
         };
         let origin = Origin::Syslog { sender, hostname: hostname.map(str::to_owned), prefix: line.prefix.to_owned() };
         let mut event = Event::new(now_ms(), class, src, dst, origin, 1, line.len.unwrap_or(0));
+        event.host = Some(hostname.map_or_else(|| sender.to_string(), str::to_owned).into());
         event.icmp = icmp;
         event.src_port = line.src_port;
         event.dst_port = line.dst_port;
@@ -437,6 +507,43 @@ mod tests {
         assert!(last.sample.contains("IPT_ICMP IN=ens3"), "{}", last.sample);
         let utf8 = c.last_rejected.iter().find(|r| r.reason == "invalid_utf8").expect("kept");
         assert!(utf8.sample.contains('\u{fffd}'), "decoded lossily: {}", utf8.sample);
+    }
+
+    /// Agent messages (docs/agent.md) next to LOG lines: events keyed by the
+    /// HOSTNAME, counters into the host table, broken ones counted.
+    #[test]
+    fn agent_messages_become_events_and_host_counters() {
+        let ingest = ingest();
+        let now = now_ms();
+        let event = format!(
+            "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT IN=eth0 OUT= SRC=203.0.113.7 \
+             DST=192.0.2.1 LEN=98 PROTO=ICMP TYPE=8 CODE=0 ID=4 SEQ=1 CLASS=icmp WEIGHT=2 TS={now}"
+        );
+        let e = accepted(&ingest, event.as_bytes());
+        assert_eq!((e.host.as_deref(), e.weight, e.ts_ms), (Some("web-1"), 2, now));
+        assert_eq!(e.origin, Origin::Agent { sender: ip(ALLOWED), iface: "eth0".into() });
+        // A timestamp from the far future is dated now.
+        let future = event.replace(&format!("TS={now}"), "TS=99999999999999");
+        assert!(accepted(&ingest, future.as_bytes()).ts_ms <= now_ms());
+        let counters = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 counters - MONITOR_COUNTERS SEQ=1 START=5 \
+             TS=6 PKTS_ICMP=9 BYTES_ICMP=882 PKTS_ICMPV6=0 BYTES_ICMPV6=0 PKTS_HTTP=0 BYTES_HTTP=0 PKTS_HTTPS=0 \
+             BYTES_HTTPS=0 PKTS_OTHER_IPV4=0 BYTES_OTHER_IPV4=0 PKTS_OTHER_IPV6=0 BYTES_OTHER_IPV6=0 PKTS_NON_IP=0 \
+             BYTES_NON_IP=0 PKTS_MALFORMED=0 BYTES_MALFORMED=0 SUPPRESSED=0 RING_FULL=0 EVENTS=2 DROPPED=0 IF=eth0:skb";
+        assert!(ingest.handle(ip(ALLOWED), counters.as_bytes()).is_none(), "counters are no event");
+        let broken = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT SRC=x";
+        assert!(ingest.handle(ip(ALLOWED), broken.as_bytes()).is_none());
+        assert_eq!(rejected(&ingest).get("agent_bad_value"), Some(&1));
+        // Only a HOSTNAME the check accepts (a TLS client certificate's names).
+        let only_db = |h: &str| h == "db-1";
+        assert!(ingest.handle_checked(ip(ALLOWED), Some(&only_db), event.as_bytes()).is_none());
+        assert_eq!(rejected(&ingest).get("host_not_in_certificate"), Some(&1));
+        let hosts = lock(&ingest.hosts).clone();
+        let web = &hosts.hosts["web-1"];
+        assert_eq!(
+            (web.events, web.totals().classes[0].packets, web.counters.as_ref().map(|c| c.seq)),
+            (2, 9, Some(1))
+        );
+        assert_eq!(lock(&ingest.counters).accepted, 3);
     }
 
     #[test]

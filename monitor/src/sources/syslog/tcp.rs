@@ -4,18 +4,21 @@
 use std::{io, net::SocketAddr, sync::Arc};
 
 use tokio::{
-    io::AsyncReadExt as _,
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncReadExt as _},
+    net::TcpListener,
     sync::Semaphore,
     task::JoinHandle,
 };
 
-use super::{ingest::MAX_LINE, Ingest};
+use super::{
+    ingest::{HostCheck, MAX_LINE},
+    Ingest,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::sources::{Batch, EventSink, MAX_BATCH};
 
-const MAX_TCP_CONNECTIONS: usize = 256;
+pub(super) const MAX_TCP_CONNECTIONS: usize = 256;
 
 /// Binds `addr` and accepts syslog connections until `stop` is cancelled;
 /// open connections end then too.
@@ -55,7 +58,7 @@ pub async fn spawn_tcp_listener(
                 let _permit = permit;
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    ended = read_frames(stream, peer, &ingest, &sink) => if let Err(error) = ended {
+                    ended = read_frames(stream, peer, &ingest, &sink, None) => if let Err(error) = ended {
                         tracing::debug!(%peer, %error, "syslog TCP connection ended");
                     },
                 }
@@ -67,7 +70,14 @@ pub async fn spawn_tcp_listener(
 /// Reads frames until EOF. Octet counting ("LEN SP MSG") when a frame starts
 /// with a digit, else one message per line. The buffer never exceeds
 /// MAX_LINE plus a read's worth: longer frames are skipped and counted.
-async fn read_frames(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, sink: &EventSink) -> io::Result<()> {
+/// With `check` (TLS with client certificates), each line's HOSTNAME must pass it.
+pub(super) async fn read_frames<S: AsyncRead + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    ingest: &Ingest,
+    sink: &EventSink,
+    check: Option<HostCheck<'_>>,
+) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut framer = Framer::default();
@@ -75,7 +85,7 @@ async fn read_frames(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, s
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             if !buf.is_empty() && !framer.skipping() {
-                let batch: Batch = ingest.handle(peer.ip(), &buf).into_iter().collect();
+                let batch: Batch = ingest.handle_checked(peer.ip(), check, &buf).into_iter().collect();
                 sink.send(batch).await;
             }
             return Ok(());
@@ -87,7 +97,7 @@ async fn read_frames(mut stream: TcpStream, peer: SocketAddr, ingest: &Ingest, s
         let mut batch = Batch::new();
         while let Some(frame) = framer.next(&mut buf) {
             match frame {
-                Frame::Message(msg) => batch.extend(ingest.handle(peer.ip(), &msg)),
+                Frame::Message(msg) => batch.extend(ingest.handle_checked(peer.ip(), check, &msg)),
                 Frame::Oversized => ingest.handle_oversized(peer.ip(), b""),
             }
             if batch.len() == MAX_BATCH && !sink.send(std::mem::take(&mut batch)).await {
