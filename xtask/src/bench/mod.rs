@@ -5,8 +5,10 @@
 //! Sections: 1 kernel (BPF_PROG_TEST_RUN), 2 pipeline (iptables LOG +
 //! rsyslog vs XDP + ring buffer, in namespaces), 3 ingest (syslog parsers,
 //! UDP ingest), 4 geo (GeoIP lookups), 5 fanout (WebSocket clients),
-//! 6 memory (daemon RSS), 7 history (the SQLite store). `--quick` runs all of them at tiny sizes (CI).
+//! 6 memory (daemon RSS), 7 history (the SQLite store), 8 agents (two agents
+//! through an rsyslog relay to a central). `--quick` runs all of them at tiny sizes (CI).
 
+mod agents;
 mod fanout;
 mod geo;
 mod history;
@@ -33,7 +35,7 @@ pub(crate) struct Options {
     #[arg(long)]
     quick: bool,
     /// Run only these sections (comma separated): kernel, pipeline, ingest,
-    /// geo, fanout, memory, history (or their numbers 1-7).
+    /// geo, fanout, memory, history, agents (or their numbers 1-8).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the markdown report (default: target/bench/report.md,
@@ -52,8 +54,16 @@ impl Options {
     }
 }
 
-const SECTIONS: [(&str, u32); 7] =
-    [("kernel", 1), ("pipeline", 2), ("ingest", 3), ("geo", 4), ("fanout", 5), ("memory", 6), ("history", 7)];
+const SECTIONS: [(&str, u32); 8] = [
+    ("kernel", 1),
+    ("pipeline", 2),
+    ("ingest", 3),
+    ("geo", 4),
+    ("fanout", 5),
+    ("memory", 6),
+    ("history", 7),
+    ("agents", 8),
+];
 
 /// What every section gets.
 pub(crate) struct Ctx {
@@ -197,7 +207,9 @@ pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
         loadavg(),
     );
     if !is_root {
-        header.push_str("Not running as root: the kernel, pipeline, fan-out and memory sections are skipped.\n\n");
+        header.push_str(
+            "Not running as root: the kernel, pipeline, fan-out, memory and agents sections are skipped.\n\n",
+        );
     }
     println!("{header}");
 
@@ -213,7 +225,8 @@ pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
             4 => geo::run(&ctx),
             5 => fanout::run(&ctx),
             6 => memory::run(&ctx),
-            _ => history::run(&ctx),
+            7 => history::run(&ctx),
+            _ => agents::run(&ctx),
         };
         section.seconds = t.elapsed().as_secs_f64();
         println!("{}", section.markdown());

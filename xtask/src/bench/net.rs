@@ -225,6 +225,11 @@ impl Daemon {
         self.daemon.get_json("/api/stats")
     }
 
+    /// Any JSON document of the daemon's API (e.g. `/api/hosts`).
+    pub(super) fn api_json(&self, path: &str) -> anyhow::Result<Value> {
+        self.daemon.get_json(path)
+    }
+
     /// Waits until the GeoIP databases are loaded (or `limit` passes).
     pub(super) fn wait_geo(&self, limit: Duration) {
         // Loading happens on a blocking thread after start-up: wait until
