@@ -543,7 +543,7 @@ pub(crate) mod fixture {
                 seq: 1,
                 start_ms: END_MS - 60_000,
                 ts_ms: END_MS - 5_000,
-                interfaces: vec![("eth0".into(), "driver".into())],
+                interfaces: vec![("ens9".into(), "driver".into())],
                 ..Default::default()
             };
             hosts.counters("agent-1", counters.clone(), END_MS - 4_990);

@@ -14,7 +14,7 @@ fn namespace_and_pair_are_removed_after_a_panic() {
     let (ns2, host_if2) = (ns.clone(), host_if.clone());
     let result = std::panic::catch_unwind(move || {
         let guard = Netns::create(&ns2).expect("namespace");
-        let veth = Veth::create(VethEnd::root(&host_if2), VethEnd::inside(&guard, "eth0")).expect("pair");
+        let veth = Veth::create(VethEnd::root(&host_if2), VethEnd::inside(&guard, "mkin0")).expect("pair");
         veth.b.add_addr("198.18.251.2/24").expect("address");
         veth.b.up().expect("up");
         assert!(!guard.has_default_route().expect("routes"), "no default route unless asked");

@@ -516,19 +516,19 @@ mod tests {
         let ingest = ingest();
         let now = now_ms();
         let event = format!(
-            "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT IN=eth0 OUT= SRC=203.0.113.7 \
+            "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT IN=ens9 OUT= SRC=203.0.113.7 \
              DST=192.0.2.1 LEN=98 PROTO=ICMP TYPE=8 CODE=0 ID=4 SEQ=1 CLASS=icmp WEIGHT=2 TS={now}"
         );
         let e = accepted(&ingest, event.as_bytes());
         assert_eq!((e.host.as_deref(), e.weight, e.ts_ms), (Some("web-1"), 2, now));
-        assert_eq!(e.origin, Origin::Agent { sender: ip(ALLOWED), iface: "eth0".into() });
+        assert_eq!(e.origin, Origin::Agent { sender: ip(ALLOWED), iface: "ens9".into() });
         // A timestamp from the far future is dated now.
         let future = event.replace(&format!("TS={now}"), "TS=99999999999999");
         assert!(accepted(&ingest, future.as_bytes()).ts_ms <= now_ms());
         let counters = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 counters - MONITOR_COUNTERS SEQ=1 START=5 \
              TS=6 PKTS_ICMP=9 BYTES_ICMP=882 PKTS_ICMPV6=0 BYTES_ICMPV6=0 PKTS_HTTP=0 BYTES_HTTP=0 PKTS_HTTPS=0 \
              BYTES_HTTPS=0 PKTS_OTHER_IPV4=0 BYTES_OTHER_IPV4=0 PKTS_OTHER_IPV6=0 BYTES_OTHER_IPV6=0 PKTS_NON_IP=0 \
-             BYTES_NON_IP=0 PKTS_MALFORMED=0 BYTES_MALFORMED=0 SUPPRESSED=0 RING_FULL=0 EVENTS=2 DROPPED=0 IF=eth0:skb";
+             BYTES_NON_IP=0 PKTS_MALFORMED=0 BYTES_MALFORMED=0 SUPPRESSED=0 RING_FULL=0 EVENTS=2 DROPPED=0 IF=ens9:skb";
         assert!(ingest.handle(ip(ALLOWED), counters.as_bytes()).is_none(), "counters are no event");
         let broken = "<134>1 2026-11-30T23:00:00.000Z web-1 monitor 7 event - MONITOR_EVENT SRC=x";
         assert!(ingest.handle(ip(ALLOWED), broken.as_bytes()).is_none());
