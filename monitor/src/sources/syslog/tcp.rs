@@ -1,24 +1,24 @@
 //! Syslog over TCP: RFC 6587 octet counting or newline framing, with a
 //! bounded number of connections and a bounded buffer per connection.
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _},
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
     sync::Semaphore,
     task::JoinHandle,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::{
     ingest::{HostCheck, MAX_LINE},
     Ingest,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::sources::{Batch, EventSink, MAX_BATCH};
 
-pub(super) const MAX_TCP_CONNECTIONS: usize = 256;
+const MAX_TCP_CONNECTIONS: usize = 256;
 
 /// Binds `addr` and accepts syslog connections until `stop` is cancelled;
 /// open connections end then too.
@@ -30,8 +30,38 @@ pub async fn spawn_tcp_listener(
 ) -> io::Result<JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(%addr, "syslog TCP listening");
+    let admitted = Arc::clone(&ingest);
+    Ok(spawn_accept_loop(
+        listener,
+        "TCP",
+        move |peer| admitted.allowlist().allows(peer.ip()),
+        ingest,
+        stop,
+        move |stream, peer, ingest| {
+            let sink = sink.clone();
+            async move { read_frames(stream, peer, &ingest, &sink, None).await }
+        },
+    ))
+}
+
+/// Accepts connections until `stop` is cancelled, at most
+/// MAX_TCP_CONNECTIONS at once (more are refused), and runs `serve` for
+/// each, which `stop` ends too. A peer `admit` refuses is counted like any
+/// line from a sender outside the allowlist.
+pub(super) fn spawn_accept_loop<Serve, Served>(
+    listener: TcpListener,
+    kind: &'static str,
+    admit: impl Fn(SocketAddr) -> bool + Send + 'static,
+    ingest: Arc<Ingest>,
+    stop: CancellationToken,
+    serve: Serve,
+) -> JoinHandle<()>
+where
+    Serve: Fn(TcpStream, SocketAddr, Arc<Ingest>) -> Served + Send + 'static,
+    Served: Future<Output = io::Result<()>> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 () = stop.cancelled() => return,
@@ -40,31 +70,31 @@ pub async fn spawn_tcp_listener(
             let (stream, peer) = match accepted {
                 Ok(c) => c,
                 Err(error) => {
-                    tracing::warn!(%error, "syslog TCP accept failed");
+                    tracing::warn!(%error, kind, "syslog accept failed");
                     continue;
                 }
             };
-            if !ingest.allowlist().allows(peer.ip()) {
-                // Counted like any line from a sender outside the allowlist.
+            if !admit(peer) {
                 ingest.handle(peer.ip(), b"");
                 continue;
             }
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(%peer, "too many syslog TCP connections; refusing");
+                tracing::warn!(%peer, kind, "too many syslog connections; refusing");
                 continue;
             };
-            let (ingest, sink, stop) = (Arc::clone(&ingest), sink.clone(), stop.clone());
+            let served = serve(stream, peer, Arc::clone(&ingest));
+            let stop = stop.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    ended = read_frames(stream, peer, &ingest, &sink, None) => if let Err(error) = ended {
-                        tracing::debug!(%peer, %error, "syslog TCP connection ended");
+                    ended = served => if let Err(error) = ended {
+                        tracing::debug!(%peer, %error, kind, "syslog connection ended");
                     },
                 }
             });
         }
-    }))
+    })
 }
 
 /// Reads frames until EOF. Octet counting ("LEN SP MSG") when a frame starts

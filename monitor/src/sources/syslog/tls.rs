@@ -7,7 +7,7 @@
 use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use thiserror::Error;
-use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::{
     rustls::{
         self,
@@ -19,7 +19,10 @@ use tokio_rustls::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{tcp::read_frames, tcp::MAX_TCP_CONNECTIONS, Ingest};
+use super::{
+    tcp::{read_frames, spawn_accept_loop},
+    Ingest,
+};
 use crate::sources::EventSink;
 
 /// A sender that has not finished its handshake by then is dropped.
@@ -90,55 +93,28 @@ pub async fn spawn_tls_listener(
     let listener = TcpListener::bind(addr).await?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
     tracing::info!(%addr, client_certificates = check_hosts, "syslog TLS listening");
-    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    Ok(tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                () = stop.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(c) => c,
-                Err(error) => {
-                    tracing::warn!(%error, "syslog TLS accept failed");
-                    continue;
+    // Without client certificates, the sender allowlist applies as for
+    // plain TCP; with them, the certificate is the credential.
+    let admitted = Arc::clone(&ingest);
+    let admit = move |peer: SocketAddr| check_hosts || admitted.allowlist().allows(peer.ip());
+    Ok(spawn_accept_loop(listener, "TLS", admit, ingest, stop, move |stream, peer, ingest| {
+        let (acceptor, sink) = (acceptor.clone(), sink.clone());
+        async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(error)) => {
+                    tracing::info!(%peer, %error, "syslog TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "syslog TLS handshake timed out");
+                    return Ok(());
                 }
             };
-            // Without client certificates, the sender allowlist applies as
-            // for plain TCP; with them, the certificate is the credential.
-            if !check_hosts && !ingest.allowlist().allows(peer.ip()) {
-                ingest.handle(peer.ip(), b"");
-                continue;
-            }
-            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(%peer, "too many syslog TLS connections; refusing");
-                continue;
-            };
-            let (ingest, sink, stop, acceptor) = (Arc::clone(&ingest), sink.clone(), stop.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                let _permit = permit;
-                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(error)) => {
-                        tracing::info!(%peer, %error, "syslog TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!(%peer, "syslog TLS handshake timed out");
-                        return;
-                    }
-                };
-                let cert =
-                    stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.clone().into_owned());
-                let check = move |name: &str| cert.as_ref().is_some_and(|c| certificate_names(c, name));
-                let check: Option<&(dyn Fn(&str) -> bool + Sync)> = if check_hosts { Some(&check) } else { None };
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    ended = read_frames(stream, peer, &ingest, &sink, check) => if let Err(error) = ended {
-                        tracing::debug!(%peer, %error, "syslog TLS connection ended");
-                    },
-                }
-            });
+            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.clone().into_owned());
+            let check = move |name: &str| cert.as_ref().is_some_and(|c| certificate_names(c, name));
+            let check: Option<&(dyn Fn(&str) -> bool + Sync)> = if check_hosts { Some(&check) } else { None };
+            read_frames(stream, peer, &ingest, &sink, check).await
         }
     }))
 }
