@@ -1062,22 +1062,31 @@ rsyslog_conf_install() {  # rsyslog_conf_install TARGET PORT
     local tmp
     tmp_dir tmp
     rsyslog_conf_text "$1" "$2" >"$tmp/conf"
-    if cmp -s "$tmp/conf" "$RSYSLOG_CONF"; then
-        nothing_to_do "$RSYSLOG_CONF already forwards to $1:$2/udp"
+    rsyslog_snippet_install "$tmp/conf" "$RSYSLOG_CONF" "forwards to $1:$2/udp"
+}
+
+# rsyslog_snippet_install NEW DEST WHAT: puts NEW at DEST unless it is there
+# already, checks the whole configuration with rsyslogd -N1 (restoring what
+# was there on failure) and restarts rsyslog; WHAT says what DEST does.
+rsyslog_snippet_install() {
+    local new=$1 dest=$2 what=$3 tmp
+    if cmp -s "$new" "$dest"; then
+        nothing_to_do "$dest already $what"
         return 0
     fi
-    if [[ -e $RSYSLOG_CONF ]]; then as_root cp -p "$RSYSLOG_CONF" "$tmp/previous.conf"; fi
-    as_root install -m 0644 "$tmp/conf" "$RSYSLOG_CONF"
+    tmp_dir tmp
+    if [[ -e $dest ]]; then as_root cp -p "$dest" "$tmp/previous.conf"; fi
+    as_root install -m 0644 "$new" "$dest"
     if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
         cat "$tmp/check.log" >&2
         if [[ -e $tmp/previous.conf ]]; then
-            as_root install -m 0644 "$tmp/previous.conf" "$RSYSLOG_CONF"
+            as_root install -m 0644 "$tmp/previous.conf" "$dest"
         else
-            as_root rm -f -- "$RSYSLOG_CONF"
+            as_root rm -f -- "$dest"
         fi
         die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
     fi
-    did "wrote $RSYSLOG_CONF (forwarding to $1:$2/udp)"
+    did "wrote $dest ($what)"
     restart_rsyslog
 }
 
@@ -1170,23 +1179,7 @@ cmd_agent_relay() {
     ensure_apt_packages rsyslog
     tmp_dir tmp
     agent_relay_conf_text "$central" "$port" >"$tmp/conf"
-    if cmp -s "$tmp/conf" "$AGENT_RELAY_CONF"; then
-        nothing_to_do "$AGENT_RELAY_CONF already relays to $central:$port/tcp"
-    else
-        if [[ -e $AGENT_RELAY_CONF ]]; then as_root cp -p "$AGENT_RELAY_CONF" "$tmp/previous.conf"; fi
-        as_root install -m 0644 "$tmp/conf" "$AGENT_RELAY_CONF"
-        if have rsyslogd && ! as_root rsyslogd -N1 >"$tmp/check.log" 2>&1; then
-            cat "$tmp/check.log" >&2
-            if [[ -e $tmp/previous.conf ]]; then
-                as_root install -m 0644 "$tmp/previous.conf" "$AGENT_RELAY_CONF"
-            else
-                as_root rm -f -- "$AGENT_RELAY_CONF"
-            fi
-            die "rsyslog rejected the new configuration (rsyslogd -N1 above); the previous state was restored"
-        fi
-        did "wrote $AGENT_RELAY_CONF (imtcp 127.0.0.1:5515 -> $central:$port/tcp)"
-        restart_rsyslog
-    fi
+    rsyslog_snippet_install "$tmp/conf" "$AGENT_RELAY_CONF" "relays imtcp 127.0.0.1:5515 to $central:$port/tcp"
     log "Run the agent with: monitor --forward tcp://127.0.0.1:5515 (docs/agent.md)"
     print_summary_short
 }
