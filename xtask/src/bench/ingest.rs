@@ -203,7 +203,7 @@ fn udp(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     ));
     s.note(
-        "The daemon's UDP listener (monitor/src/syslog/udp.rs) is a thread of its own per socket that takes up to 64 \
+        "The daemon's UDP listener (monitor/src/sources/syslog/udp.rs) is a thread of its own per socket that takes up to 64 \
          datagrams per recvmmsg call.",
     );
     s.target("the daemon reports exactly the datagrams the kernel dropped on its socket", Some(drops_reported_exactly));

@@ -111,7 +111,7 @@ pub(super) fn run(ctx: &Ctx, s: &mut Section) -> anyhow::Result<()> {
     if xdp.iter().chain(&log).any(|c| c.ws_skipped > 0.0) {
         s.note(
             "Per-event cost: the daemon sends a WebSocket client at most a fixed number of events per update frame \
-             (MAX_EVENTS_PER_FRAME in monitor/src/server/ws.rs) and counts the rest as skipped; where 'WS skipped' is \
+             (MAX_EVENTS_PER_FRAME in monitor/src/sinks/server/ws.rs) and counts the rest as skipped; where 'WS skipped' is \
              not 0, the fan-out part of the daemon's figure covers only the events the client got.",
         );
     }
