@@ -22,11 +22,19 @@ pub struct Netns {
 impl Netns {
     /// Creates namespace `name` with its loopback up. It has no other
     /// interface and no route until the caller adds them.
+    ///
+    /// Interfaces made in it skip IPv6 duplicate address detection: their
+    /// link-local address is there as soon as they are up, not about 1.5 s
+    /// later, when its arrival would tell a program already running here
+    /// (Chromium aborts a page load with ERR_NETWORK_CHANGED) that the
+    /// network changed under it. Every link here is the harness's own, so
+    /// there is no one to collide with.
     pub fn create(name: impl Into<String>) -> anyhow::Result<Netns> {
         let name = name.into();
         cmd::run("ip", &["netns", "add", &name])?;
         // The guard exists from here on: a failure below still removes it.
         let ns = Netns { name };
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])?;
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
     }
