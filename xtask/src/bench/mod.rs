@@ -6,7 +6,9 @@
 //! rsyslog vs XDP + ring buffer, in namespaces), 3 ingest (syslog parsers,
 //! UDP ingest), 4 geo (GeoIP lookups), 5 fanout (WebSocket clients),
 //! 6 memory (daemon RSS), 7 history (the SQLite store), 8 agents (two agents
-//! through an rsyslog relay to a central). `--quick` runs all of them at tiny sizes (CI).
+//! through an rsyslog relay to a central), 9 event-cost (daemon CPU per
+//! event next to rsyslogd's per line). `--quick` runs all of them at tiny
+//! sizes (CI).
 
 mod agents;
 mod fanout;
@@ -35,7 +37,7 @@ pub(crate) struct Options {
     #[arg(long)]
     quick: bool,
     /// Run only these sections (comma separated): kernel, pipeline, ingest,
-    /// geo, fanout, memory, history, agents (or their numbers 1-8).
+    /// geo, fanout, memory, history, agents, event-cost (or their numbers 1-9).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the markdown report (default: target/bench/report.md,
@@ -54,7 +56,7 @@ impl Options {
     }
 }
 
-const SECTIONS: [(&str, u32); 8] = [
+const SECTIONS: [(&str, u32); 9] = [
     ("kernel", 1),
     ("pipeline", 2),
     ("ingest", 3),
@@ -63,6 +65,7 @@ const SECTIONS: [(&str, u32); 8] = [
     ("memory", 6),
     ("history", 7),
     ("agents", 8),
+    ("event-cost", 9),
 ];
 
 /// What every section gets.
@@ -208,7 +211,7 @@ pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
     );
     if !is_root {
         header.push_str(
-            "Not running as root: the kernel, pipeline, fan-out, memory and agents sections are skipped.\n\n",
+            "Not running as root: the kernel, pipeline, fan-out, memory, agents and event-cost sections are skipped.\n\n",
         );
     }
     println!("{header}");
@@ -226,7 +229,8 @@ pub(crate) fn run(root: &Path, opts: Options) -> anyhow::Result<()> {
             5 => fanout::run(&ctx),
             6 => memory::run(&ctx),
             7 => history::run(&ctx),
-            _ => agents::run(&ctx),
+            8 => agents::run(&ctx),
+            _ => pipeline::event_cost(&ctx),
         };
         section.seconds = t.elapsed().as_secs_f64();
         println!("{}", section.markdown());

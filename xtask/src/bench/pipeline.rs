@@ -216,6 +216,17 @@ pub(super) fn run(ctx: &Ctx) -> Section {
                 Some(top.ok_counted),
             );
         }
+        Ok(())
+    })
+}
+
+/// Section 9: the daemon's CPU per event next to rsyslogd's per line.
+pub(super) fn event_cost(ctx: &Ctx) -> Section {
+    let section = Section::new(9, "Daemon CPU per event, next to rsyslogd's per line", ctx.command_for("event-cost"));
+    guarded(section, |s| {
+        if !needs_root(ctx, s) {
+            return Ok(());
+        }
         event_cost::run(ctx, s)
     })
 }

@@ -1,4 +1,4 @@
-//! Section 2, per-event cost: the daemon's CPU per event end to end
+//! Section 9, per-event cost: the daemon's CPU per event end to end
 //! (decode, geo, aggregate, publish, fan-out to one WebSocket client that
 //! reads every frame), for XDP and syslog events at the same rates, one
 //! event per packet, next to rsyslogd's CPU per line it forwarded on the
