@@ -125,8 +125,8 @@ impl AlertEngine {
             self.origins_second = snapshot.activity.end_ms;
             let mut origins = Origins::default();
             for s in snapshot.activity.sources.values() {
-                origins.countries.extend(s.country_code.clone());
-                origins.asns.extend(s.asn);
+                origins.countries.extend(s.country_code().map(str::to_owned));
+                origins.asns.extend(s.asn());
             }
             if !origins.countries.is_empty() || !origins.asns.is_empty() {
                 self.origins.record(now, &origins);

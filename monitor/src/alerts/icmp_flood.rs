@@ -2,10 +2,7 @@
 //! second, averaged over a short window, from the snapshot's per-source
 //! second (event weights: close to the kernel's exact counts).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::IpAddr,
-};
+use std::collections::VecDeque;
 
 use serde::Deserialize;
 
@@ -13,7 +10,7 @@ use super::{
     condition::{Condition, Context, Hit},
     duration::Duration,
 };
-use crate::state::Snapshot;
+use crate::{model::AddressMap, state::Snapshot};
 
 /// Sources tracked at most (the snapshot's per-second bound).
 const SOURCES_MAX: usize = crate::state::activity::ACTIVITY_SOURCES_MAX;
@@ -65,14 +62,14 @@ impl FloodParams {
 pub struct IcmpFlood {
     params: FloodParams,
     /// Packets of each of the last `window` seconds, newest last.
-    sources: HashMap<IpAddr, VecDeque<u64>>,
+    sources: AddressMap<VecDeque<u64>>,
     total: VecDeque<u64>,
     last_second: u64,
 }
 
 impl IcmpFlood {
     pub fn new(params: FloodParams) -> Self {
-        IcmpFlood { params, sources: HashMap::new(), total: VecDeque::new(), last_second: 0 }
+        IcmpFlood { params, sources: AddressMap::default(), total: VecDeque::new(), last_second: 0 }
     }
 }
 

@@ -96,8 +96,8 @@ fn this_second(snapshot: &Snapshot, by: By) -> HashMap<String, u64> {
     let mut out: HashMap<String, u64> = HashMap::new();
     for s in snapshot.activity.sources.values() {
         let key = match by {
-            By::Country => s.country_code.clone(),
-            By::Asn => s.asn.map(|a| a.to_string()),
+            By::Country => s.country_code().map(str::to_owned),
+            By::Asn => s.asn().map(|a| a.to_string()),
         };
         if let Some(key) = key {
             *out.entry(key).or_default() += s.packets;

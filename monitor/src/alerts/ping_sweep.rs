@@ -9,15 +9,16 @@
 //! can hide a destination reached only by suppressed packets: a fast sweep
 //! is undercounted, never overcounted.
 
-use std::{collections::HashMap, net::IpAddr};
-
 use serde::Deserialize;
 
 use super::{
     condition::{Condition, Context, Hit},
     duration::Duration,
 };
-use crate::state::{activity::ACTIVITY_DESTINATIONS_PER_SOURCE, Snapshot};
+use crate::{
+    model::AddressMap,
+    state::{activity::ACTIVITY_DESTINATIONS_PER_SOURCE, Snapshot},
+};
 
 /// Sources followed at most; each holds at most `destinations` addresses.
 const SOURCES_MAX: usize = 4_096;
@@ -65,13 +66,13 @@ impl SweepParams {
 pub struct PingSweep {
     params: SweepParams,
     /// Per source: each destination and when it was last reached (ms).
-    sources: HashMap<IpAddr, HashMap<IpAddr, u64>>,
+    sources: AddressMap<AddressMap<u64>>,
     last_second: u64,
 }
 
 impl PingSweep {
     pub fn new(params: SweepParams) -> Self {
-        PingSweep { params, sources: HashMap::new(), last_second: 0 }
+        PingSweep { params, sources: AddressMap::default(), last_second: 0 }
     }
 }
 

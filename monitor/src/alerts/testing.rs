@@ -4,7 +4,10 @@
 use std::{net::IpAddr, sync::Arc};
 
 use super::history::MemoryOriginHistory;
-use crate::state::{fixture, Activity, HttpDoc, Snapshot, SourceSecond};
+use crate::{
+    model::{AddressLabel, GeoInfo},
+    state::{fixture, Activity, HttpDoc, Snapshot, SourceSecond},
+};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("literal address")
@@ -33,8 +36,10 @@ pub(crate) fn activity(end_ms: u64, sources: &[(&str, u64, &[&str])]) -> Activit
 pub(crate) fn activity_geo(end_ms: u64, src: &str, country: &str, asn: u32) -> Activity {
     let mut a = activity(end_ms, &[(src, 3, &[])]);
     if let Some(s) = a.sources.get_mut(&ip(src)) {
-        s.country_code = Some(country.to_owned());
-        s.asn = Some(asn);
+        let mut geo = GeoInfo::only(AddressLabel::Public);
+        geo.country_code = Some(country.to_owned());
+        geo.asn = Some(asn);
+        s.geo = Some(Arc::new(geo));
     }
     a
 }

@@ -49,7 +49,7 @@ pub struct Event {
     /// A short human description: "echo request id 4 seq 17", "GET /x".
     pub detail: String,
     /// Geolocation of `src`, added by the pipeline.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "GeoInfo::serialize_shared")]
     pub geo: Option<Arc<GeoInfo>>,
     /// The host that saw the packet: an agent's hostname, a syslog line's
     /// HOSTNAME (or its sender), or this host's name (set by the pipeline).
@@ -63,7 +63,8 @@ pub enum Origin {
     /// Seen by the XDP observer on this interface.
     Xdp { iface: Arc<str> },
     /// Reported by an iptables LOG line from this syslog sender.
-    Syslog { sender: IpAddr, hostname: Option<String>, prefix: String },
+    /// (Shared strings: every line from a sender has the same ones.)
+    Syslog { sender: IpAddr, hostname: Option<Arc<str>>, prefix: Arc<str> },
     /// Seen by an agent's XDP observer on its interface `iface`, forwarded
     /// over syslog by `sender` (the agent or its relay).
     Agent { sender: IpAddr, iface: String },

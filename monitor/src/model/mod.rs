@@ -2,6 +2,7 @@
 //! Everything above (sources, enrichment, state, sinks) speaks these types.
 
 mod address;
+mod address_map;
 pub mod clock;
 mod describe;
 mod event;
@@ -10,6 +11,7 @@ pub mod forward;
 mod geo;
 
 pub use address::{label, AddressLabel};
+pub use address_map::{address_map, AddressHasher, AddressMap};
 pub use clock::{now_ms, WallClock};
 pub use describe::{describe, describe_payload};
 pub use event::{Event, HttpInfo, IcmpInfo, Origin, ResponseInfo, TlsInfo, SCHEMA_VERSION, STATUS_CLASS_NAMES};

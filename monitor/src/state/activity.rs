@@ -10,11 +10,11 @@
 //! by suppressed packets is not seen: under sampling a sweep's distinct
 //! destinations are undercounted, never overcounted.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{net::IpAddr, sync::Arc};
 
 use monitor_common::Class;
 
-use crate::model::Event;
+use crate::model::{address_map, AddressMap, Event, GeoInfo};
 
 /// Sources kept per second at most; more are counted in `sources_dropped`.
 pub const ACTIVITY_SOURCES_MAX: usize = 10_000;
@@ -35,8 +35,18 @@ pub struct SourceSecond {
     pub echo_destinations: Vec<IpAddr>,
     /// Distinct destinations of any of its packets.
     pub destinations: Vec<IpAddr>,
-    pub country_code: Option<String>,
-    pub asn: Option<u32>,
+    /// Where it is (shared with the event: no copy per source and second).
+    pub geo: Option<Arc<GeoInfo>>,
+}
+
+impl SourceSecond {
+    pub fn country_code(&self) -> Option<&str> {
+        self.geo.as_ref()?.country_code.as_deref()
+    }
+
+    pub fn asn(&self) -> Option<u32> {
+        self.geo.as_ref()?.asn
+    }
 }
 
 /// `activity` in the snapshot: the last complete second.
@@ -44,7 +54,7 @@ pub struct SourceSecond {
 pub struct Activity {
     /// Wall-clock end of the second, ms since the epoch (0: none yet).
     pub end_ms: u64,
-    pub sources: HashMap<IpAddr, SourceSecond>,
+    pub sources: AddressMap<SourceSecond>,
     pub sources_dropped: u64,
     pub destinations_dropped: u64,
 }
@@ -69,9 +79,8 @@ impl ActivityBuilder {
         if matches!(event.class, Class::Icmp | Class::Icmpv6) {
             source.icmp_packets += weight;
         }
-        if let Some(geo) = &event.geo {
-            source.country_code.clone_from(&geo.country_code);
-            source.asn = geo.asn;
+        if event.geo.is_some() {
+            source.geo.clone_from(&event.geo);
         }
         let echo = event
             .icmp
@@ -95,7 +104,10 @@ impl ActivityBuilder {
     /// Closes the second ending at `end_ms` and starts the next.
     pub(super) fn close(&mut self, end_ms: u64) -> Activity {
         self.destinations = 0;
-        let mut done = std::mem::take(&mut self.current);
+        // Sized for as many sources as this second had: the table does not
+        // grow (and rehash) again from nothing every second.
+        let next = Activity { sources: address_map(self.current.sources.len()), ..Activity::default() };
+        let mut done = std::mem::replace(&mut self.current, next);
         done.end_ms = end_ms;
         done
     }

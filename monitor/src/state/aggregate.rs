@@ -1,7 +1,7 @@
 //! What the daemon remembers: bounded, so memory stays flat under any load.
 
 use std::{
-    cmp::Reverse,
+    cmp::{Ordering, Reverse},
     collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
     sync::Arc,
@@ -17,7 +17,7 @@ use super::{
     history::{History, SERIES},
     minute::MinuteSummary,
 };
-use crate::model::{Event, EventFilter, GeoInfo, Origin};
+use crate::model::{AddressMap, Event, EventFilter, GeoInfo, Origin};
 
 /// Limits on what the aggregate keeps.
 #[derive(Clone, Copy, Debug)]
@@ -131,7 +131,7 @@ pub(super) struct Aggregate {
     limits: Limits,
     next_id: u64,
     recent: VecDeque<Arc<Event>>,
-    sources: HashMap<IpAddr, SourceSummary>,
+    sources: AddressMap<SourceSummary>,
     /// Weighted packets per class by path, from events.
     pub xdp_event_packets: [u64; CLASS_COUNT],
     pub syslog_packets: [u64; CLASS_COUNT],
@@ -182,7 +182,7 @@ impl Aggregate {
             limits,
             next_id: 0,
             recent: VecDeque::new(),
-            sources: HashMap::new(),
+            sources: AddressMap::default(),
             xdp_event_packets: [0; CLASS_COUNT],
             syslog_packets: [0; CLASS_COUNT],
             events_total: 0,
@@ -362,7 +362,7 @@ impl Aggregate {
 
     /// Countries by packets since start, or within `window` = (minutes, now_ms).
     pub(super) fn top_countries(&self, n: usize, window: Option<(u64, u64)>) -> Vec<CountryCount> {
-        let mut by: HashMap<&str, CountryCount> = HashMap::new();
+        let mut by: foldhash::HashMap<&str, CountryCount> = foldhash::HashMap::default();
         for s in self.sources.values() {
             let packets = Self::packets_of(s, window);
             if packets == 0 {
@@ -379,12 +379,14 @@ impl Aggregate {
             entry.packets += packets;
             entry.sources += 1;
         }
-        top_n(by.into_values().collect(), n, |c| (Reverse(c.packets), c.country_code.clone()))
+        top_n(by.into_values().collect(), n, |a, b| {
+            (Reverse(a.packets), &a.country_code).cmp(&(Reverse(b.packets), &b.country_code))
+        })
     }
 
     /// Networks by packets since start, or within `window` = (minutes, now_ms).
     pub(super) fn top_asns(&self, n: usize, window: Option<(u64, u64)>) -> Vec<AsnCount> {
-        let mut by: HashMap<u32, AsnCount> = HashMap::new();
+        let mut by: foldhash::HashMap<u32, AsnCount> = foldhash::HashMap::default();
         for s in self.sources.values() {
             let packets = Self::packets_of(s, window);
             if packets == 0 {
@@ -397,7 +399,7 @@ impl Aggregate {
             entry.packets += packets;
             entry.sources += 1;
         }
-        top_n(by.into_values().collect(), n, |c| (Reverse(c.packets), c.asn))
+        top_n(by.into_values().collect(), n, |a, b| (Reverse(a.packets), a.asn).cmp(&(Reverse(b.packets), b.asn)))
     }
 
     pub(super) fn icmp_types(&self) -> Vec<IcmpTypeCount> {
@@ -412,7 +414,8 @@ impl Aggregate {
                 packets,
             })
             .collect();
-        top_n(all, 50, |c| (Reverse(c.packets), c.v6, c.type_, c.code))
+        let key = |c: &IcmpTypeCount| (Reverse(c.packets), c.v6, c.type_, c.code);
+        top_n(all, 50, |a, b| key(a).cmp(&key(b)))
     }
 
     /// The `n` sources with the most packets (both paths) since start, or
@@ -425,7 +428,7 @@ impl Aggregate {
             .map(|(ip, s)| (ip, s, Self::packets_of(s, window)))
             .filter(|(_, _, packets)| *packets > 0)
             .collect();
-        top_n(all, n, |(ip, _, packets)| (Reverse(*packets), **ip))
+        top_n(all, n, |(a, _, a_packets), (b, _, b_packets)| (Reverse(a_packets), a).cmp(&(Reverse(b_packets), b)))
             .into_iter()
             .map(|(ip, s, packets)| TopSource {
                 ip: *ip,
@@ -437,18 +440,20 @@ impl Aggregate {
     }
 }
 
-/// The first `n` in the order of `key` (callers put `Reverse(packets)`
+/// The first `n` in the order `by` (callers compare `Reverse(packets)`
 /// first and a unique tie-break after, so equal counts always list the
 /// same way): a partial selection first, so only those `n` are sorted.
-fn top_n<T, K: Ord>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+/// A comparison, not a key: a key that owns a copy (a country's code)
+/// would be copied at every comparison.
+fn top_n<T>(mut items: Vec<T>, n: usize, by: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
     if n == 0 {
         return Vec::new();
     }
     if items.len() > n {
-        items.select_nth_unstable_by_key(n - 1, &key);
+        items.select_nth_unstable_by(n - 1, &by);
         items.truncate(n);
     }
-    items.sort_by_key(key);
+    items.sort_by(by);
     items
 }
 

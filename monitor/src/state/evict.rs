@@ -1,12 +1,15 @@
 //! Keeping bounded tables bounded.
 
-use std::{collections::HashMap, hash::Hash};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hash},
+};
 
 /// Drops the least recently seen tenth (at least one) of `map` at once, so
 /// the O(n) scan happens once per n/10 new keys, not per insert; returns
 /// how many were dropped.
-pub(super) fn evict_least_recent<K: Clone + Eq + Hash, V>(
-    map: &mut HashMap<K, V>,
+pub(super) fn evict_least_recent<K: Clone + Eq + Hash, V, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
     last_seen: impl Fn(&V) -> u64,
 ) -> usize {
     let drop = (map.len() / 10).max(1).min(map.len());

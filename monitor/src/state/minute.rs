@@ -7,7 +7,7 @@ use std::{collections::HashMap, net::IpAddr, sync::Arc};
 use monitor_common::class::CLASS_COUNT;
 
 use super::{documents::PacketsBytes, history::SERIES};
-use crate::model::Event;
+use crate::model::{AddressMap, Event};
 
 /// Top sources kept per minute (the rest count in their country and ASN).
 pub const MINUTE_TOP_SOURCES: usize = 100;
@@ -82,7 +82,7 @@ pub(super) struct MinuteAccumulator {
     series: [u64; SERIES.len()],
     covered: u64,
     classes: [PacketsBytes; CLASS_COUNT],
-    sources: HashMap<IpAddr, (KeyCount, Option<Arc<crate::model::GeoInfo>>)>,
+    sources: AddressMap<(KeyCount, Option<Arc<crate::model::GeoInfo>>)>,
     countries: HashMap<String, (Option<String>, KeyCount)>,
     asns: HashMap<u32, (Option<Arc<str>>, KeyCount)>,
 }
@@ -105,8 +105,13 @@ impl MinuteAccumulator {
         }
         let Some(geo) = &event.geo else { return };
         if let Some(code) = &geo.country_code {
-            let entry =
-                self.countries.entry(code.clone()).or_insert_with(|| (geo.country.clone(), KeyCount::default()));
+            // Found by reference: the code is copied once per minute, not per event.
+            let entry = match self.countries.get_mut(code.as_str()) {
+                Some(entry) => entry,
+                None => {
+                    self.countries.entry(code.clone()).or_insert_with(|| (geo.country.clone(), KeyCount::default()))
+                }
+            };
             entry.1.packets += weight;
             entry.1.bytes += bytes;
             entry.1.sources += u64::from(new_source);

@@ -1,22 +1,32 @@
 //! A bounded lookup cache: two generations, so memory is capped at twice
 //! the capacity and eviction is O(1) amortised, with no per-entry bookkeeping.
-//! Each generation's table is sized for the capacity up front: a table that
-//! grew by doubling would leave a trail of freed smaller tables behind it,
-//! and the daemon's memory would keep creeping up to the allocator's
-//! high-water mark.
+//!
+//! The first generation grows with what it holds: a table sized for the
+//! whole capacity (100,000 by default) up front spreads a few thousand
+//! addresses over megabytes, and every event's lookup then missed the CPU's
+//! caches and TLB (the daemon's top symbol per event). Once the first
+//! generation is full, each next one is sized for the capacity at once: it
+//! will fill, and a table that grew by doubling every time would leave a
+//! trail of freed smaller tables behind it, so the daemon's memory would
+//! creep up to the allocator's high-water mark.
 
 use std::{collections::HashMap, hash::Hash};
 
+use crate::model::AddressHasher;
+
+/// Keyed by address: the fast seeded hasher (see `model::address_map`).
+type Table<K, V> = HashMap<K, V, AddressHasher>;
+
 pub struct GenerationalCache<K, V> {
     capacity: usize,
-    hot: HashMap<K, V>,
-    cold: HashMap<K, V>,
+    hot: Table<K, V>,
+    cold: Table<K, V>,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        GenerationalCache { capacity, hot: HashMap::with_capacity(capacity), cold: HashMap::new() }
+        GenerationalCache { capacity, hot: Table::default(), cold: Table::default() }
     }
 
     pub fn get(&mut self, key: &K) -> Option<V> {
@@ -32,14 +42,14 @@ impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
         if self.hot.len() >= self.capacity {
             // The old cold table is dropped; the new hot one is allocated at
             // full size once.
-            self.cold = std::mem::replace(&mut self.hot, HashMap::with_capacity(self.capacity));
+            self.cold = std::mem::replace(&mut self.hot, table(self.capacity));
         }
         self.hot.insert(key, value);
     }
 
     pub fn clear(&mut self) {
         self.hot.clear();
-        self.cold = HashMap::new();
+        self.cold = Table::default();
     }
 
     pub fn len(&self) -> usize {
@@ -49,6 +59,10 @@ impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+fn table<K, V>(capacity: usize) -> Table<K, V> {
+    HashMap::with_capacity_and_hasher(capacity, AddressHasher::default())
 }
 
 #[cfg(test)]

@@ -186,11 +186,13 @@ impl Client {
                     if !batch.is_empty() || skipped > 0 {
                         seq += 1;
                         let snapshot = self.state.pipeline.snapshot();
+                        // The events' JSON is most of the frame: its size is known.
+                        let size = batch.iter().map(|p| p.json.get().len() + 1).sum::<usize>() + FRAME_OVERHEAD;
                         let frame = UpdateFrame {
                             kind: "update", schema: SCHEMA_VERSION, seq, ts_ms: now_ms(),
                             events: batch.iter().map(|p| &*p.json).collect(), rates: &snapshot.rates, skipped,
                         };
-                        if send(&mut tx, &frame).await.is_err() {
+                        if send_sized(&mut tx, &frame, size).await.is_err() {
                             return;
                         }
                     }
@@ -328,7 +330,22 @@ impl Drained {
 }
 
 async fn send(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, frame: &impl Serialize) -> Result<(), ()> {
-    let text = serde_json::to_string(frame).map_err(|_| ())?;
+    send_sized(tx, frame, 0).await
+}
+
+/// Bytes of an update frame besides its events (header, rates), about.
+const FRAME_OVERHEAD: usize = 1024;
+
+/// As [`send`], writing into a buffer of `size` bytes up front: a large
+/// frame is not copied again at every doubling of its buffer.
+async fn send_sized(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frame: &impl Serialize,
+    size: usize,
+) -> Result<(), ()> {
+    let mut text = Vec::with_capacity(size);
+    serde_json::to_writer(&mut text, frame).map_err(|_| ())?;
+    let text = String::from_utf8(text).map_err(|_| ())?;
     send_text(tx, text).await
 }
 

@@ -3,7 +3,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::IpAddr,
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use monitor_common::{
@@ -16,7 +16,7 @@ use super::{hosts::HostTable, Allowlist};
 use crate::{
     config::{PortList, PrefixRule},
     lock::lock,
-    model::{forward, now_ms, Event, IcmpInfo, Origin},
+    model::{forward, now_ms, AddressMap, Event, IcmpInfo, Origin},
 };
 
 #[derive(Clone, Debug)]
@@ -85,10 +85,10 @@ pub struct SyslogCounters {
     pub rejected: HashMap<String, u64>,
     /// Rejected senders (not in the allowlist) and how often; at most
     /// MAX_TRACKED_SENDERS, the rest under `rejected_senders_other`.
-    pub rejected_senders: HashMap<IpAddr, u64>,
+    pub rejected_senders: AddressMap<u64>,
     pub rejected_senders_other: u64,
     /// Accepted lines per sender (for reconciling with XDP counts).
-    pub accepted_by_sender: HashMap<IpAddr, u64>,
+    pub accepted_by_sender: AddressMap<u64>,
     pub last_rejected: VecDeque<Rejected>,
     /// Datagrams the kernel dropped before the daemon read them (a UDP
     /// receive buffer overflowed), over all UDP sockets. Not in `received`.
@@ -98,6 +98,8 @@ pub struct SyslogCounters {
 pub struct Ingest {
     config: IngestConfig,
     prefixes: Vec<String>,
+    /// Each rule's prefix as events name it (trimmed, shared) and its class.
+    rules: Vec<(Arc<str>, Option<Class>)>,
     pub counters: Mutex<SyslogCounters>,
     /// Every reporting host and, for agents, their counters.
     pub hosts: Mutex<HostTable>,
@@ -113,9 +115,11 @@ pub(super) const MAX_LINE: usize = syslog::MAX_LINE;
 impl Ingest {
     pub fn new(config: IngestConfig) -> Self {
         let prefixes = config.prefixes.iter().map(|p| p.prefix.clone()).collect();
+        let rules = config.prefixes.iter().map(|p| (Arc::from(p.prefix.trim_end()), p.class)).collect();
         Ingest {
             config,
             prefixes,
+            rules,
             counters: Mutex::new(SyslogCounters::default()),
             hosts: Mutex::new(HostTable::default()),
         }
@@ -215,8 +219,11 @@ impl Ingest {
             netfilter::NetfilterError::NoPrefix => RejectReason::NoPrefix,
             other => RejectReason::Netfilter(other.reason()),
         })?;
-        let rule = self.config.prefixes.iter().find(|r| r.prefix.trim_end() == line.prefix).and_then(|r| r.class);
-        Ok(Some(self.event(sender, message.hostname, &line, rule)))
+        let (prefix, class) = match self.rules.iter().find(|(name, _)| **name == *line.prefix) {
+            Some((name, class)) => (Arc::clone(name), *class),
+            None => (Arc::from(line.prefix), None),
+        };
+        Ok(Some(self.event(sender, message.hostname, &line, prefix, class)))
     }
 
     /// An agent's message; its host is the HOSTNAME, else the sender.
@@ -248,7 +255,14 @@ impl Ingest {
         }
     }
 
-    fn event(&self, sender: IpAddr, hostname: Option<&str>, line: &LogLine<'_>, class: Option<Class>) -> Event {
+    fn event(
+        &self,
+        sender: IpAddr,
+        hostname: Option<&str>,
+        line: &LogLine<'_>,
+        prefix: Arc<str>,
+        class: Option<Class>,
+    ) -> Event {
         let src = line.src.or(line.dst).unwrap_or(sender);
         let dst = line.dst.unwrap_or(src);
         let class = class.unwrap_or_else(|| self.classify(line, src));
@@ -258,9 +272,11 @@ impl Ingest {
             (Some(type_), Some(code)) => Some(IcmpInfo { type_, code, id: line.icmp_id, seq: line.icmp_seq }),
             _ => None,
         };
-        let origin = Origin::Syslog { sender, hostname: hostname.map(str::to_owned), prefix: line.prefix.to_owned() };
+        let hostname: Option<Arc<str>> = hostname.map(Arc::from);
+        let host = hostname.clone().unwrap_or_else(|| Arc::from(sender.to_string()));
+        let origin = Origin::Syslog { sender, hostname, prefix };
         let mut event = Event::new(now_ms(), class, src, dst, origin, 1, line.len.unwrap_or(0));
-        event.host = Some(hostname.map_or_else(|| sender.to_string(), str::to_owned).into());
+        event.host = Some(host);
         event.icmp = icmp;
         event.src_port = line.src_port;
         event.dst_port = line.dst_port;
