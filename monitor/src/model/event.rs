@@ -49,7 +49,7 @@ pub struct Event {
     /// A short human description: "echo request id 4 seq 17", "GET /x".
     pub detail: String,
     /// Geolocation of `src`, added by the pipeline.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "GeoInfo::serialize_shared")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Arc<GeoInfo>>,
     /// The host that saw the packet: an agent's hostname, a syslog line's
     /// HOSTNAME (or its sender), or this host's name (set by the pipeline).

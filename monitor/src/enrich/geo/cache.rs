@@ -1,14 +1,10 @@
 //! A bounded lookup cache: two generations, so memory is capped at twice
 //! the capacity and eviction is O(1) amortised, with no per-entry bookkeeping.
-//!
-//! The first generation grows with what it holds: a table sized for the
-//! whole capacity (100,000 by default) up front spreads a few thousand
-//! addresses over megabytes, and every event's lookup then missed the CPU's
-//! caches and TLB (the daemon's top symbol per event). Once the first
-//! generation is full, each next one is sized for the capacity at once: it
-//! will fill, and a table that grew by doubling every time would leave a
-//! trail of freed smaller tables behind it, so the daemon's memory would
-//! creep up to the allocator's high-water mark.
+//! Each generation's table is sized for the capacity up front: a table that
+//! grew by doubling would leave a trail of freed smaller tables behind it,
+//! and the daemon's memory would keep creeping up to the allocator's
+//! high-water mark (measured: section 6 of the bench grew by tens of MiB
+//! more with tables that grew).
 
 use std::{collections::HashMap, hash::Hash};
 
@@ -26,7 +22,7 @@ pub struct GenerationalCache<K, V> {
 impl<K: Hash + Eq + Clone, V: Clone> GenerationalCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        GenerationalCache { capacity, hot: Table::default(), cold: Table::default() }
+        GenerationalCache { capacity, hot: table(capacity), cold: Table::default() }
     }
 
     pub fn get(&mut self, key: &K) -> Option<V> {

@@ -277,7 +277,7 @@ impl Geo {
             return hit;
         }
         let dbs = self.databases.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let info = Arc::new(Self::lookup_in(&dbs, ip).sealed());
+        let info = Arc::new(Self::lookup_in(&dbs, ip));
         let mut cache = lock(&self.cache);
         if self.databases.read().unwrap_or_else(|e| e.into_inner()).generation == dbs.generation {
             cache.insert(ip, Arc::clone(&info));
