@@ -3,8 +3,7 @@
 //! Each generation's table is sized for the capacity up front: a table that
 //! grew by doubling would leave a trail of freed smaller tables behind it,
 //! and the daemon's memory would keep creeping up to the allocator's
-//! high-water mark (measured: section 6 of the bench grew by tens of MiB
-//! more with tables that grew).
+//! high-water mark.
 
 use std::{collections::HashMap, hash::Hash};
 
