@@ -51,6 +51,9 @@ pub struct SourceSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Arc<GeoInfo>>,
     /// Packets decayed with `RATE_TAU_MS` up to `decayed_at_ms`: see `packets_per_s`.
+    /// The geo databases' generation `geo` came from (see `known_geo`).
+    #[serde(skip)]
+    geo_generation: u64,
     #[serde(skip)]
     decayed: f64,
     #[serde(skip)]
@@ -146,6 +149,8 @@ pub(super) struct Aggregate {
     /// The figures of the last complete second (see `close_headline`).
     pub headline: Headline,
     events_before_this_second: u64,
+    /// The geo databases' generation of the events being recorded.
+    geo_generation: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -192,7 +197,22 @@ impl Aggregate {
             syslog_this_second: 0,
             headline: Headline::default(),
             events_before_this_second: 0,
+            geo_generation: 0,
         }
+    }
+
+    /// The events recorded from now on were located with the geo
+    /// databases' generation `generation`.
+    pub(super) fn set_geo_generation(&mut self, generation: u64) {
+        self.geo_generation = generation;
+    }
+
+    /// Where `ip` is, if this table knows it from the current geo
+    /// generation: an event from a known source needs no geo lookup (the
+    /// source's entry is the one `record` is about to update anyway).
+    pub(super) fn known_geo(&self, ip: &IpAddr) -> Option<Arc<GeoInfo>> {
+        let source = self.sources.get(ip)?;
+        (source.geo_generation == self.geo_generation).then(|| source.geo.clone()).flatten()
     }
 
     /// Records one event; returns it shared, numbered.
@@ -236,6 +256,7 @@ impl Aggregate {
         source.count_minute(event.ts_ms, weight);
         if event.geo.is_some() {
             source.geo.clone_from(&event.geo);
+            source.geo_generation = self.geo_generation;
         }
         if syslog {
             source.syslog_packets += weight;
@@ -264,6 +285,9 @@ impl Aggregate {
             source.count_minute(first, s.count.packets);
             if source.geo.is_none() {
                 source.geo = Some(Arc::new(s.geo()));
+                // What the store kept (country, network), not a lookup: the
+                // next event from it is looked up.
+                source.geo_generation = u64::MAX;
             }
         }
     }
@@ -538,6 +562,19 @@ mod tests {
         assert_eq!(agg.recent_matching(&EventFilter::default(), 10).len(), 1);
         assert_eq!(agg.source_count(), 0);
         assert_eq!(agg.xdp_event_packets[Class::Http as usize], 0);
+    }
+
+    #[test]
+    fn a_known_source_keeps_its_geo_until_the_databases_change() {
+        let mut agg = Aggregate::new(Limits::default());
+        let src = ip("81.2.69.142");
+        assert!(agg.known_geo(&src).is_none());
+        agg.set_geo_generation(1);
+        agg.record(located(xdp(Class::Icmp, "81.2.69.142", 1, 1_000), "GB", 20712));
+        let geo = agg.known_geo(&src).expect("known from generation 1");
+        assert_eq!(geo.country_code.as_deref(), Some("GB"));
+        agg.set_geo_generation(2);
+        assert!(agg.known_geo(&src).is_none(), "a reload makes it look up again");
     }
 
     #[test]

@@ -272,8 +272,10 @@ impl Pipeline {
 
     fn record(&mut self, batch: Batch) {
         let live = self.fanout.receiver_count() > 0;
+        self.aggregate.set_geo_generation(self.config.geo.generation());
         for mut event in batch {
-            event.geo = Some(self.config.geo.lookup(event.src));
+            let geo = self.aggregate.known_geo(&event.src).unwrap_or_else(|| self.config.geo.lookup(event.src));
+            event.geo = Some(geo);
             // Sources that know another host set it; the rest are this host's.
             if event.host.is_none() {
                 event.host = Some(Arc::clone(&self.hostname));

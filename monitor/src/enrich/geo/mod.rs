@@ -10,7 +10,10 @@ mod mmdb;
 use std::{
     net::IpAddr,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -155,6 +158,8 @@ pub struct Geo {
     errors: Mutex<Vec<String>>,
     /// The files the databases were loaded from.
     loaded_versions: Mutex<Vec<Option<FileVersion>>>,
+    /// The databases' generation, readable without a lock (see [`Geo::generation`]).
+    generation: AtomicU64,
 }
 
 impl Geo {
@@ -167,6 +172,7 @@ impl Geo {
             databases: RwLock::new(Arc::new(Databases::default())),
             errors: Mutex::new(Vec::new()),
             loaded_versions: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -255,6 +261,7 @@ impl Geo {
             let mut cache = lock(&self.cache);
             let mut current = self.databases.write().unwrap_or_else(|e| e.into_inner());
             dbs.generation = current.generation + 1;
+            self.generation.store(dbs.generation, Ordering::Release);
             *current = Arc::new(dbs);
             drop(current);
             cache.clear();
@@ -270,6 +277,13 @@ impl Geo {
     /// True if a configured file appeared, vanished or changed since loading.
     pub fn files_changed(&self) -> bool {
         *lock(&self.loaded_versions) != self.current_versions()
+    }
+
+    /// Bumped by every reload: an answer kept since an older generation
+    /// may be stale. Read it before [`Geo::lookup`]: an answer is then never
+    /// older than the generation it is kept under.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Arc<GeoInfo> {
