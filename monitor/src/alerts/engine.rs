@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::{
     condition::{Condition, Context, Hit},
-    delivery::{alertmanager::rfc3339, Delivery, PostableAlert},
+    delivery::{Delivery, PostableAlert},
     doc::{AlertDoc, AlertEventDoc, AlertsDoc, RuleDoc},
     history::{OriginHistory, Origins},
     http_availability::HttpAvailability,
@@ -26,7 +26,7 @@ use super::{
     template,
 };
 use crate::{
-    model::{now_ms, SCHEMA_VERSION},
+    model::{now_ms, rfc3339, SCHEMA_VERSION},
     state::Snapshot,
 };
 

@@ -20,7 +20,10 @@ use std::{fmt::Write as _, net::IpAddr, sync::Arc};
 use monitor_common::{class::CLASS_COUNT, event::tcp_flags, Class};
 use thiserror::Error;
 
-use super::event::{Event, HttpInfo, IcmpInfo, Origin, ResponseInfo, TlsInfo, STATUS_CLASS_NAMES};
+use super::{
+    clock::rfc3339,
+    event::{Event, HttpInfo, IcmpInfo, Origin, ResponseInfo, TlsInfo, STATUS_CLASS_NAMES},
+};
 
 /// The syslog APP-NAME of every agent message.
 pub const APP_NAME: &str = "monitor";
@@ -387,23 +390,6 @@ fn decode(value: &str) -> Result<String, WireError> {
     String::from_utf8(out).map_err(|_| WireError::BadEncoding)
 }
 
-/// `2026-11-30T23:00:00.123Z` for ms since the epoch.
-fn rfc3339(ms: u64) -> String {
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use monitor_common::syslog;
@@ -501,12 +487,6 @@ mod tests {
         let parsed = syslog::parse(&text).expect("a syslog line");
         assert_eq!(kind(parsed.msg), Some(Kind::Counters));
         assert_eq!(parse_counters(parsed.msg), Ok(c));
-    }
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(1_796_000_000_123), "2026-11-30T00:53:20.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     /// Hostile or broken messages are errors, never panics.

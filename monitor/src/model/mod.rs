@@ -12,7 +12,7 @@ mod geo;
 
 pub use address::{label, AddressLabel};
 pub use address_map::{address_map, AddressHasher, AddressMap};
-pub use clock::{now_ms, WallClock};
+pub use clock::{now_ms, rfc3339, WallClock};
 pub use describe::{describe, describe_payload};
 pub use event::{Event, HttpInfo, IcmpInfo, Origin, ResponseInfo, TlsInfo, SCHEMA_VERSION, STATUS_CLASS_NAMES};
 pub use filter::{sample, EventFilter};

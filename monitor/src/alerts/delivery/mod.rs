@@ -256,8 +256,8 @@ mod tests {
         let alert = PostableAlert {
             labels: [("alertname".to_owned(), "T".to_owned())].into(),
             annotations: Default::default(),
-            starts_at: alertmanager::rfc3339(0),
-            ends_at: alertmanager::rfc3339(1),
+            starts_at: crate::model::rfc3339(0),
+            ends_at: crate::model::rfc3339(1),
         };
         delivery.send(&[alert]);
         let docs = until(&delivery, |d| d[0].failed == 1 && d[1].sent == 1).await;
