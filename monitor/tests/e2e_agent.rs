@@ -162,6 +162,21 @@ impl Drop for Relay {
 }
 
 /// An HTTP server on the root side of a test veth, answering every request.
+/// The central's TLS listener on `port`: the server certificate of `dir`,
+/// and client certificates from its CA required.
+fn tls_listener_args(dir: &Dir, port: u16) -> Vec<String> {
+    vec![
+        "--syslog-tls".into(),
+        format!("127.0.0.1:{port}"),
+        "--syslog-tls-cert".into(),
+        dir.path("server.pem"),
+        "--syslog-tls-key".into(),
+        dir.path("server.key"),
+        "--syslog-tls-client-ca".into(),
+        dir.path("ca.pem"),
+    ]
+}
+
 fn http_server(addr: &str) -> u16 {
     let listener = TcpListener::bind((addr, 0)).expect("bind on the test veth");
     let port = listener.local_addr().expect("addr").port();
@@ -217,21 +232,11 @@ fn two_agents_report_exact_totals_through_a_relay_and_over_tls() {
     let dir = Dir::new("e2e");
     make_certs(&dir);
     let (central_tcp, central_tls, relay_port) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
-    let central = Daemon::start(&[
-        "--no-xdp",
-        "--hostname",
-        "central",
-        "--syslog-tcp",
-        &format!("127.0.0.1:{central_tcp}"),
-        "--syslog-tls",
-        &format!("127.0.0.1:{central_tls}"),
-        "--syslog-tls-cert",
-        &dir.path("server.pem"),
-        "--syslog-tls-key",
-        &dir.path("server.key"),
-        "--syslog-tls-client-ca",
-        &dir.path("ca.pem"),
-    ]);
+    let tcp = format!("127.0.0.1:{central_tcp}");
+    let tls = tls_listener_args(&dir, central_tls);
+    let mut args = vec!["--no-xdp", "--hostname", "central", "--syslog-tcp", &tcp];
+    args.extend(tls.iter().map(String::as_str));
+    let central = Daemon::start(&args);
     let mut relay = Relay::start(&dir, relay_port, central_tcp);
     let (port_a, port_b) = (http_server(&net_a.host_v4), http_server(&net_b.host_v4));
     let agent_a = Daemon::start(&[
@@ -378,17 +383,10 @@ fn tls_listener_requires_a_client_certificate() {
     let dir = Dir::new("tls");
     make_certs(&dir);
     let port = free_tcp_port();
-    let central = Daemon::start(&[
-        "--no-xdp",
-        "--syslog-tls",
-        &format!("127.0.0.1:{port}"),
-        "--syslog-tls-cert",
-        &dir.path("server.pem"),
-        "--syslog-tls-key",
-        &dir.path("server.key"),
-        "--syslog-tls-client-ca",
-        &dir.path("ca.pem"),
-    ]);
+    let tls = tls_listener_args(&dir, port);
+    let mut args = vec!["--no-xdp"];
+    args.extend(tls.iter().map(String::as_str));
+    let central = Daemon::start(&args);
     let line = |host: &str| {
         format!(
             "<134>1 2026-11-30T23:00:00.000Z {host} monitor 1 counters - MONITOR_COUNTERS SEQ=1 START=1 TS=1 \

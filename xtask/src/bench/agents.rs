@@ -322,20 +322,18 @@ pub(super) fn run(ctx: &Ctx) -> Section {
             ),
             &["process", "messages / events", "CPU s", "µs per message / event", "CPU % of one core"],
         );
-        t.row(vec![
-            "central (`--no-xdp --syslog-tcp`), events from both agents".into(),
-            int(received_all),
-            fix(cu + cs, 2),
-            us_per(cu + cs, received_all),
-            fix((cu + cs) / d.seconds.max(1e-9) * 100.0, 0),
-        ]);
-        t.row(vec![
-            "rsyslogd relay (imtcp -> omfwd TCP), messages forwarded".into(),
-            int(forwarded),
-            fix(ru + rs, 2),
-            us_per(ru + rs, forwarded),
-            fix((ru + rs) / d.seconds.max(1e-9) * 100.0, 0),
-        ]);
+        for (process, count, cpu) in [
+            ("central (`--no-xdp --syslog-tcp`), events from both agents", received_all, cu + cs),
+            ("rsyslogd relay (imtcp -> omfwd TCP), messages forwarded", forwarded, ru + rs),
+        ] {
+            t.row(vec![
+                process.into(),
+                int(count),
+                fix(cpu, 2),
+                us_per(cpu, count),
+                fix(cpu / d.seconds.max(1e-9) * 100.0, 0),
+            ]);
+        }
         s.tables.push(t);
 
         s.target("The central's per-host totals equal each agent's kernel counters (its /api/stats), every class, packets and bytes", Some(all_equal));
